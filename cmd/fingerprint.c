@@ -1,0 +1,545 @@
+/* fingerprint.c: the fingerprint command: fingerprints, relay_clientcerts lines, TLSA records */
+#include "config.h"
+
+#include <argp.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "x509.h"
+
+#define HOSTS_MAX 64
+
+struct fp_params {
+	struct st_global *g;
+	enum st_digest digest;
+	bool pubkey;
+	bool brief;
+	bool relay;
+	const char *relay_value;
+	bool tlsa;
+	const char *hosts[HOSTS_MAX];
+	int n_hosts;
+	unsigned port;
+	int usage, selector, mtype;
+	char **files;
+	int n_files;
+};
+
+enum {
+	OPT_RELAY = 0x200,
+	OPT_TLSA,
+	OPT_HOST,
+	OPT_PORT,
+	OPT_USAGE,
+	OPT_SELECTOR,
+	OPT_MTYPE,
+};
+
+static const struct argp_option fp_options[] = {
+	{"digest", 'd', "NAME", 0,
+	 "Digest for fingerprints: md5, sha1, sha224, sha256 (default, as Postfix 3.6 and "
+	 "later), sha384 or sha512",
+	 0},
+	{"pubkey", 'p', NULL, 0,
+	 "Where one fingerprint is printed (--brief, --relay-clientcerts), print the "
+	 "public-key (SPKI) fingerprint instead of the certificate fingerprint",
+	 0},
+	{"brief", 'b', NULL, 0, "Print one line per item: the fingerprint and the file name", 0},
+	{"relay-clientcerts", OPT_RELAY, "VALUE", OPTION_ARG_OPTIONAL,
+	 "Print lines for Postfix relay_clientcerts or check_ccert_access: the fingerprint and "
+	 "VALUE (default: the certificate's CN)",
+	 1},
+	{"tlsa", OPT_TLSA, NULL, 0,
+	 "Print DANE TLSA records in zone-file form (default 3 1 1, as 'postfix tls "
+	 "output-server-tlsa')",
+	 2},
+	{"host", OPT_HOST, "NAME", 0,
+	 "Owner host name of the TLSA records (repeatable; default: the certificate's first "
+	 "DNS name, else its CN)",
+	 2},
+	{"port", OPT_PORT, "N", 0, "TCP port of the TLSA records (default 25)", 2},
+	{"usage", OPT_USAGE, "U", 0,
+	 "TLSA certificate usage: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE (default)", 2},
+	{"selector", OPT_SELECTOR, "S", 0, "TLSA selector: 0 Cert, 1 SPKI (default)", 2},
+	{"mtype", OPT_MTYPE, "M", 0,
+	 "TLSA matching type: 0 Full, 1 SHA2-256 (default), 2 SHA2-512", 2},
+	{NULL, 0, NULL, 0, NULL, 0},
+};
+
+const struct st_optvals cmd_fingerprint_values[] = {
+	{"digest", "md5 sha1 sha224 sha256 sha384 sha512"},
+	{"usage", "0 1 2 3 PKIX-TA PKIX-EE DANE-TA DANE-EE"},
+	{"selector", "0 1 Cert SPKI"},
+	{"mtype", "0 1 2 Full SHA2-256 SHA2-512"},
+	{NULL, NULL},
+};
+
+/* A TLSA field as a number or its RFC 7218 mnemonic; -1 when neither. */
+static int tlsa_field(const char *arg, const char *const *names, int max)
+{
+	char *end;
+	long v;
+	int i;
+
+	for (i = 0; i <= max; i++)
+		if (strcasecmp(arg, names[i]) == 0)
+			return i;
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || v < 0 || v > max)
+		return -1;
+	return (int)v;
+}
+
+static error_t fp_parse(int key, char *arg, struct argp_state *state)
+{
+	static const char *const usages[] = {"PKIX-TA", "PKIX-EE", "DANE-TA", "DANE-EE"};
+	static const char *const selectors[] = {"Cert", "SPKI"};
+	static const char *const mtypes[] = {"Full", "SHA2-256", "SHA2-512"};
+	struct fp_params *p = state->input;
+	char *end;
+	long v;
+	int d;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = p->g;
+		break;
+	case 'd':
+		d = st_digest_from_name(arg);
+		if (d < 0)
+			st_usage_error(state,
+				   "--digest: unknown digest '%s' (md5, sha1, sha224, sha256, "
+				   "sha384 or sha512)",
+				   arg);
+		p->digest = (enum st_digest)d;
+		break;
+	case 'p':
+		p->pubkey = true;
+		break;
+	case 'b':
+		p->brief = true;
+		break;
+	case OPT_RELAY:
+		p->relay = true;
+		p->relay_value = arg;
+		if (arg && (!*arg || strpbrk(arg, "\r\n")))
+			st_usage_error(state, "--relay-clientcerts: the value must be one non-empty line");
+		break;
+	case OPT_TLSA:
+		p->tlsa = true;
+		break;
+	case OPT_HOST:
+		if (p->n_hosts >= HOSTS_MAX)
+			st_usage_error(state, "--host: at most %d host names", HOSTS_MAX);
+		if (!*arg || strlen(arg) > 253 || strpbrk(arg, " \t\r\n;\"\\"))
+			st_usage_error(state, "--host: '%s' is not a host name", arg);
+		p->hosts[p->n_hosts++] = arg;
+		break;
+	case OPT_PORT:
+		v = strtol(arg, &end, 10);
+		if (*arg == '\0' || *end != '\0' || v < 1 || v > 65535)
+			st_usage_error(state, "--port: '%s' is not a port number (1-65535)", arg);
+		p->port = (unsigned)v;
+		break;
+	case OPT_USAGE:
+		if ((p->usage = tlsa_field(arg, usages, 3)) < 0)
+			st_usage_error(state, "--usage: '%s' is not 0-3 or PKIX-TA, PKIX-EE, DANE-TA, "
+					  "DANE-EE", arg);
+		break;
+	case OPT_SELECTOR:
+		if ((p->selector = tlsa_field(arg, selectors, 1)) < 0)
+			st_usage_error(state, "--selector: '%s' is not 0, 1, Cert or SPKI", arg);
+		break;
+	case OPT_MTYPE:
+		if ((p->mtype = tlsa_field(arg, mtypes, 2)) < 0)
+			st_usage_error(state, "--mtype: '%s' is not 0, 1, 2, Full, SHA2-256 or SHA2-512",
+				   arg);
+		break;
+	case ARGP_KEY_ARGS:
+		p->files = state->argv + state->next;
+		p->n_files = state->argc - state->next;
+		state->next = state->argc;
+		break;
+	case ARGP_KEY_NO_ARGS:
+		st_usage_error(state, "no FILE given (use - for standard input)");
+		break;
+	case ARGP_KEY_END:
+		if ((int)p->brief + (int)p->relay + (int)p->tlsa > 1)
+			st_usage_error(state, "--brief, --relay-clientcerts and --tlsa exclude each other");
+		if (!p->tlsa && (p->n_hosts || p->port || p->usage >= 0 || p->selector >= 0 ||
+				 p->mtype >= 0))
+			st_usage_error(state, "--host, --port, --usage, --selector and --mtype need "
+					  "--tlsa");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child fp_children[] = {{&st_global_argp, 0, "Global options:", 10},
+						{NULL, 0, NULL, 0}};
+
+const struct argp cmd_fingerprint_argp = {
+	fp_options, fp_parse, "FILE...",
+	"Print certificate and public-key fingerprints as Postfix prints them, lines for "
+	"relay_clientcerts, and DANE TLSA records.\v"
+	"Each FILE holds PEM (any number of certificates, keys or requests) or DER; - reads "
+	"standard input. For a private key, public key or certificate request the public-key "
+	"fingerprint is given, so TLSA records can be published before a certificate exists. "
+	"See smtptls-fingerprint(1).",
+	fp_children, NULL, NULL};
+
+/* The state of one run. */
+struct fp_run {
+	struct fp_params *p;
+	struct st_buf tlsa;
+	unsigned printed;    /* text blocks printed, for the blank line between them */
+	unsigned tlsa_items; /* items of the current file that got TLSA records */
+	enum st_exit status;
+};
+
+/* The relay_clientcerts value of an item: --relay-clientcerts=VALUE, CN, subject, file. */
+static const char *relay_value(const struct fp_params *p, const struct st_x509_info *info,
+			       const char *file)
+{
+	if (p->relay_value)
+		return p->relay_value;
+	if (info->cn && *info->cn)
+		return info->cn;
+	if (info->subject && *info->subject)
+		return info->subject;
+	return file;
+}
+
+/* The TLSA owner host of an item without --host: first DNS name, else a CN that looks like one. */
+static const char *tlsa_default_host(const struct st_x509_info *info)
+{
+	size_t i;
+	const char *s;
+
+	for (i = 0; i < info->n_san; i++)
+		if (strncmp(info->san[i], "DNS:", 4) == 0 && info->san[i][4] != '*')
+			return info->san[i] + 4;
+	if (info->cn && *info->cn && strchr(info->cn, '.') && !strchr(info->cn, ' ')) {
+		for (s = info->cn; *s; s++)
+			if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.')
+				return NULL;
+		return info->cn;
+	}
+	return NULL;
+}
+
+/*
+ * Does this item get TLSA records? DANE-EE and PKIX-EE describe the server's
+ * own certificate: the first item of a file (a chain file starts with the
+ * leaf; a key file has one key). DANE-TA and PKIX-TA describe an issuer:
+ * certificates with CA:TRUE.
+ */
+static bool tlsa_wanted(const struct fp_params *p, const struct st_x509_info *info,
+			unsigned index)
+{
+	if (p->usage == 1 || p->usage == 3)
+		return index == 1;
+	return info->kind == ST_X509_CERT && info->is_ca;
+}
+
+/* Add the TLSA records of an item to json (when not NULL) or print them. */
+static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
+			const struct st_x509_info *info, const char *file, json_t *json)
+{
+	const struct fp_params *p = run->p;
+	const char *hosts[HOSTS_MAX];
+	int n = p->n_hosts, i, rc;
+	char line[1024];
+	json_t *arr = NULL;
+
+	if (n == 0) {
+		hosts[0] = tlsa_default_host(info);
+		if (!hosts[0]) {
+			st_out_error("'%s': no host name for TLSA records in this %s: give --host",
+				     file, st_x509_kind_name(info->kind));
+			return -1;
+		}
+		n = 1;
+	} else {
+		memcpy(hosts, p->hosts, sizeof(hosts[0]) * (size_t)n);
+	}
+	if (p->selector == ST_TLSA_SEL_CERT && info->kind != ST_X509_CERT) {
+		st_out_error("'%s': TLSA selector 0 (Cert) needs a certificate, not a %s", file,
+			     st_x509_kind_name(info->kind));
+		return -1;
+	}
+	rc = st_x509_item_tlsa_data(item, (enum st_tlsa_selector)p->selector,
+				    (enum st_tlsa_mtype)p->mtype, &run->tlsa);
+	if (rc) {
+		st_out_error("'%s': cannot compute TLSA data", file);
+		return -1;
+	}
+	if (json)
+		arr = json_array();
+	for (i = 0; i < n; i++) {
+		size_t hl = strlen(hosts[i]);
+		snprintf(line, sizeof(line), "_%u._tcp.%s%s IN TLSA %d %d %d ", p->port, hosts[i],
+			 hl && hosts[i][hl - 1] == '.' ? "" : ".", p->usage, p->selector, p->mtype);
+		if (arr) {
+			struct st_buf rec;
+			st_buf_init(&rec, ST_X509_FILE_MAX);
+			if (st_buf_add(&rec, line, strlen(line)) == 0 &&
+			    st_buf_add(&rec, run->tlsa.data, run->tlsa.len) == 0)
+				json_array_append_new(arr, json_string(st_buf_str(&rec)));
+			st_buf_release(&rec);
+		} else {
+			fputs(line, stdout);
+			fwrite(run->tlsa.data, 1, run->tlsa.len, stdout);
+			putchar('\n');
+		}
+	}
+	if (json)
+		json_object_set_new(json, "tlsa", arr);
+	return 0;
+}
+
+static json_t *json_str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *json_time_or_null(bool set, time_t t)
+{
+	char buf[32];
+
+	if (!set || st_time_iso(t, buf, sizeof(buf)))
+		return json_null();
+	return json_string(buf);
+}
+
+static void print_text(struct fp_run *run, const struct st_x509_info *info,
+		       const char *file, unsigned index, unsigned line, const char *fp,
+		       const char *pfp)
+{
+	const struct fp_params *p = run->p;
+	char head[1200], buf[256], label[64];
+	struct st_buf san;
+	size_t i;
+
+	if (line)
+		snprintf(head, sizeof(head), "%s #%u (line %u): %s\n", file, index, line,
+			 st_x509_kind_name(info->kind));
+	else
+		snprintf(head, sizeof(head), "%s #%u: %s\n", file, index,
+			 st_x509_kind_name(info->kind));
+	if (run->printed++)
+		putchar('\n');
+	st_out_styled(ST_STYLE_HEAD, head);
+	if (info->subject)
+		st_out_field("subject", 17, info->subject);
+	if (info->issuer)
+		st_out_field("issuer", 17, info->issuer);
+	if (info->serial)
+		st_out_field("serial", 17, info->serial);
+	if (info->has_validity) {
+		st_time_iso(info->not_before, buf, sizeof(buf));
+		st_out_field("not_before", 17, buf);
+		st_time_iso(info->not_after, buf, sizeof(buf));
+		st_out_field("not_after", 17, buf);
+	}
+	if (info->key_curve[0])
+		snprintf(buf, sizeof(buf), "%s %s (%u bits)", info->key_algorithm, info->key_curve,
+			 info->key_bits);
+	else
+		snprintf(buf, sizeof(buf), "%s %u bits", info->key_algorithm, info->key_bits);
+	st_out_field("key", 17, buf);
+	if (info->sig_algorithm[0])
+		st_out_field("signature", 17, info->sig_algorithm);
+	if (info->kind == ST_X509_CERT)
+		st_out_field("ca", 17, info->is_ca ? (info->self_issued ? "yes (self-issued)" : "yes")
+						   : (info->self_issued ? "no (self-issued)" : "no"));
+	if (info->n_san) {
+		st_buf_init(&san, 65536);
+		for (i = 0; i < info->n_san; i++)
+			st_buf_addf(&san, "%s%s", i ? ", " : "", info->san[i]);
+		st_out_field("san", 17, st_buf_str(&san));
+		st_buf_release(&san);
+	}
+	if (fp) {
+		snprintf(label, sizeof(label), "fingerprint");
+		st_out_field(label, 17, fp);
+	}
+	st_out_field("pkey_fingerprint", 17, pfp);
+	snprintf(label, sizeof(label), "%s", st_digest_name(p->digest));
+	st_out_field("digest", 17, label);
+}
+
+/* Handle one item of a file. Returns 0, or -1 when it could not be handled. */
+static int one_item(struct fp_run *run, const struct st_x509_item *item, const char *file,
+		    unsigned index)
+{
+	const struct fp_params *p = run->p;
+	struct st_x509_info info;
+	struct st_error err = {ST_ERR_NONE, ""};
+	char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
+	bool is_cert = st_x509_item_kind(item) == ST_X509_CERT;
+	const char *one;
+	json_t *o;
+	int rc = 0;
+
+	if (st_x509_item_info(item, &info, &err)) {
+		st_out_error("'%s': %s", file, err.msg);
+		st_x509_info_release(&info);
+		return -1;
+	}
+	if ((is_cert && st_x509_item_fingerprint(item, p->digest, false, fp)) ||
+	    st_x509_item_fingerprint(item, p->digest, true, pfp)) {
+		st_out_error("'%s': cannot compute the %s digest", file, st_digest_name(p->digest));
+		st_x509_info_release(&info);
+		return -1;
+	}
+	one = (p->pubkey || !is_cert) ? pfp : fp;
+
+	if (p->g->json) {
+		json_t *key, *san = json_array();
+		size_t i;
+		for (i = 0; i < info.n_san; i++)
+			json_array_append_new(san, json_string(info.san[i]));
+		key = json_pack("{s:s, s:i, s:o}", "algorithm", info.key_algorithm, "bits",
+				(int)info.key_bits, "curve",
+				info.key_curve[0] ? json_string(info.key_curve) : json_null());
+		o = json_pack("{s:s, s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+			      "s:o, s:o, s:s, s:o, s:s}",
+			      "file", file, "index", (int)index, "line",
+			      st_x509_item_line(item) ? json_integer(st_x509_item_line(item))
+						      : json_null(),
+			      "type", st_x509_kind_name(info.kind), "subject",
+			      json_str_or_null(info.subject), "issuer", json_str_or_null(info.issuer),
+			      "serial", json_str_or_null(info.serial), "not_before",
+			      json_time_or_null(info.has_validity, info.not_before), "not_after",
+			      json_time_or_null(info.has_validity, info.not_after), "cn",
+			      json_str_or_null(info.cn), "san", san, "ca",
+			      is_cert ? json_boolean(info.is_ca) : json_null(), "key", key,
+			      "signature_algorithm",
+			      info.sig_algorithm[0] ? json_string(info.sig_algorithm) : json_null(),
+			      "fingerprint", is_cert ? json_string(fp) : json_null(), "digest",
+			      st_digest_name(p->digest), "pkey_fingerprint", json_string(pfp),
+			      "pkey_digest", st_digest_name(p->digest));
+		if (!o) {
+			st_out_error("'%s': cannot build JSON (invalid UTF-8 in a name?)", file);
+			st_x509_info_release(&info);
+			return -1;
+		}
+		json_object_del(o, "pkey_digest");
+		if (p->relay && (!is_cert || !info.is_ca)) {
+			struct st_buf line;
+			st_buf_init(&line, 8192);
+			st_buf_addf(&line, "%s %s", one, relay_value(p, &info, file));
+			json_object_set_new(o, "relay_clientcerts", json_string(st_buf_str(&line)));
+			st_buf_release(&line);
+		}
+		if (p->tlsa && tlsa_wanted(p, &info, index)) {
+			run->tlsa_items++;
+			rc = tlsa_records(run, item, &info, file, o);
+		}
+		st_out_json(o);
+	} else if (p->brief) {
+		printf("%s  %s\n", one, file);
+	} else if (p->relay) {
+		if (!is_cert || !info.is_ca)
+			printf("%s %s\n", one, relay_value(p, &info, file));
+	} else if (p->tlsa) {
+		if (tlsa_wanted(p, &info, index)) {
+			run->tlsa_items++;
+			rc = tlsa_records(run, item, &info, file, NULL);
+		}
+	} else {
+		print_text(run, &info, file, index, st_x509_item_line(item), is_cert ? fp : NULL,
+			   pfp);
+	}
+	st_x509_info_release(&info);
+	return rc;
+}
+
+/* Handle one file; returns its exit status. */
+static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf *data)
+{
+	char file[1024];
+	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_x509_reader *r;
+	struct st_x509_item *item;
+	enum st_exit status = ST_EXIT_OK;
+	unsigned index = 0;
+	int rc;
+
+	run->tlsa_items = 0;
+	snprintf(file, sizeof(file), "%s", path);
+	st_sanitize(file);
+	if (st_read_file(path, data, &err)) {
+		st_out_error("%s", err.msg);
+		if (run->p->g->json)
+			st_out_json(json_pack("{s:s, s:{s:s, s:s}}", "file", file, "error", "class",
+					      st_err_class_name(err.cls), "message", err.msg));
+		return st_exit_for(err.cls);
+	}
+	r = st_x509_reader_new(file, data->data, data->len);
+	if (!r) {
+		st_out_error("out of memory");
+		return ST_EXIT_INTERNAL;
+	}
+	while ((rc = st_x509_reader_next(r, &item, &err)) != 0 && !st_out_failed()) {
+		if (rc < 0) {
+			st_out_error("%s", err.msg);
+			if (run->p->g->json)
+				st_out_json(json_pack("{s:s, s:{s:s, s:s}}", "file", file, "error",
+						      "class", st_err_class_name(err.cls),
+						      "message", err.msg));
+			status = st_exit_worse(status, st_exit_for(err.cls));
+			continue;
+		}
+		index++;
+		if (one_item(run, item, file, index))
+			status = st_exit_worse(status, ST_EXIT_INPUT);
+		st_x509_item_free(item);
+	}
+	st_out_note(1, "'%s': %u item%s", file, index, index == 1 ? "" : "s");
+	if (run->p->tlsa && index > 0 && run->tlsa_items == 0)
+		st_out_warn("'%s': no CA certificate (CA:TRUE) for TLSA usage %d", file,
+			    run->p->usage);
+	st_x509_reader_free(r);
+	return status;
+}
+
+int cmd_fingerprint(int argc, char **argv, struct st_global *g)
+{
+	struct fp_params p = {0};
+	struct fp_run run;
+	struct st_buf data;
+	enum st_exit status = ST_EXIT_OK;
+	int i;
+
+	p.g = g;
+	p.digest = ST_DIGEST_SHA256;
+	p.usage = p.selector = p.mtype = -1;
+	st_cmd_parse(&cmd_fingerprint_argp, argc, argv, &p, g);
+	if (!p.port)
+		p.port = 25;
+	if (p.usage < 0)
+		p.usage = 3;
+	if (p.selector < 0)
+		p.selector = 1;
+	if (p.mtype < 0)
+		p.mtype = 1;
+
+	run.p = &p;
+	run.status = ST_EXIT_OK;
+	run.printed = 0;
+	st_buf_init(&run.tlsa, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_X509_FILE_MAX);
+	for (i = 0; i < p.n_files && !st_out_failed(); i++)
+		status = st_exit_worse(status, one_file(&run, p.files[i], &data));
+	st_buf_release(&data);
+	st_buf_release(&run.tlsa);
+	return status;
+}

@@ -1,0 +1,408 @@
+/* main.c: global options, the command table, exit statuses */
+#include "config.h"
+
+#include <argp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "output.h"
+
+static const char *const version = PACKAGE_NAME " " PACKAGE_VERSION;
+
+enum { OPT_JSON = 0x100, OPT_COLOR, OPT_COMPLETE };
+
+static const struct argp_option global_options[] = {
+	{"json", OPT_JSON, NULL, 0, "Print JSON (one object per line) instead of text", 0},
+	{"color", OPT_COLOR, "WHEN", 0,
+	 "Colour the text output: auto (default: on a terminal, unless NO_COLOR is set), "
+	 "always or never",
+	 0},
+	{"colour", OPT_COLOR, "WHEN", OPTION_ALIAS | OPTION_HIDDEN, NULL, 0},
+	{"verbose", 'v', NULL, 0, "Say more (repeat for more detail)", 0},
+	{"quiet", 'q', NULL, 0, "Print only results and errors, no warnings or notes", 0},
+	{"help", '?', NULL, 0, "Give this help list", -1},
+	{"version", 'V', NULL, 0, "Print the program version", -1},
+	{NULL, 0, NULL, 0, NULL, 0},
+};
+
+static ssize_t null_write(void *cookie, const char *buf, size_t size)
+{
+	return (ssize_t)size;
+}
+
+static FILE *null_stream(void)
+{
+	static FILE *f;
+	cookie_io_functions_t io = {NULL, null_write, NULL, NULL};
+
+	if (!f)
+		f = fopencookie(NULL, "w", io);
+	return f ? f : stderr;
+}
+
+void st_usage_error(const struct argp_state *state, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", state->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", state->name);
+	exit(ST_EXIT_USAGE);
+}
+
+int st_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, void *input)
+{
+	error_t rc = argp_parse(argp, argc, argv, flags | ARGP_NO_HELP | ARGP_NO_EXIT, NULL, input);
+
+	if (rc) {
+		/* getopt has said what was wrong */
+		fprintf(stderr, "Try '%s --help' for more information.\n", argv[0]);
+		exit(ST_EXIT_USAGE);
+	}
+	return 0;
+}
+
+static error_t global_parse(int key, char *arg, struct argp_state *state)
+{
+	struct st_global *g = state->input;
+
+	switch (key) {
+	case OPT_JSON:
+		g->json = true;
+		break;
+	case OPT_COLOR:
+		if (strcmp(arg, "auto") == 0)
+			g->color_mode = ST_COLOR_AUTO;
+		else if (strcmp(arg, "always") == 0)
+			g->color_mode = ST_COLOR_ALWAYS;
+		else if (strcmp(arg, "never") == 0)
+			g->color_mode = ST_COLOR_NEVER;
+		else
+			st_usage_error(state, "--color: '%s' is not auto, always or never", arg);
+		break;
+	case 'v':
+		g->verbose++;
+		g->quiet = false;
+		break;
+	case 'q':
+		g->quiet = true;
+		g->verbose = 0;
+		break;
+	case '?':
+		/* our own --help: argp's built-in one comes with a --usage that
+		 * would take the name of fingerprint's TLSA --usage */
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
+		exit(st_out_finish());
+	case 'V':
+		printf("%s\n", version);
+		exit(st_out_finish());
+	case ARGP_KEY_INIT:
+		/* argp's own "Try ... --usage" hint names an option we do not have;
+		 * st_argp_parse prints ours */
+		state->err_stream = null_stream();
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp st_global_argp = {global_options, global_parse, NULL, NULL, NULL, NULL, NULL};
+
+static const struct st_optvals global_values[] = {
+	{"color", "auto always never"},
+	{NULL, NULL},
+};
+
+static const struct st_command commands[] = {
+	{"probe", "Probe a server's SMTP over TLS and judge it", NULL, NULL, "", NULL},
+	{"policy", "Lint, look up and test Postfix TLS policies", NULL, NULL, "", NULL},
+	{"verify", "Verify certificate chains, CRL and OCSP", NULL, NULL, "@file", NULL},
+	{"fingerprint", "Fingerprints in Postfix formats, TLSA records", &cmd_fingerprint_argp,
+	 cmd_fingerprint_values, "@file", cmd_fingerprint},
+	{"serve", "Run a TLS SMTP relay server for tests", NULL, NULL, "", NULL},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+enum st_exit st_exit_for(enum st_err_class cls)
+{
+	switch (cls) {
+	case ST_ERR_NONE:
+		return ST_EXIT_OK;
+	case ST_ERR_USAGE:
+		return ST_EXIT_USAGE;
+	case ST_ERR_INPUT:
+		return ST_EXIT_INPUT;
+	case ST_ERR_DNS:
+		return ST_EXIT_DNS;
+	case ST_ERR_CONNECT:
+		return ST_EXIT_CONNECT;
+	case ST_ERR_PROTOCOL:
+		return ST_EXIT_PROTOCOL;
+	case ST_ERR_TLS:
+		return ST_EXIT_TLS;
+	case ST_ERR_VERIFY:
+	case ST_ERR_POLICY:
+		return ST_EXIT_FAIL;
+	case ST_ERR_REJECTED:
+		return ST_EXIT_REJECTED;
+	case ST_ERR_OUTPUT:
+		return ST_EXIT_OUTPUT;
+	case ST_ERR_INTERNAL:
+		break;
+	}
+	return ST_EXIT_INTERNAL;
+}
+
+enum st_exit st_exit_worse(enum st_exit a, enum st_exit b)
+{
+	return a > b ? a : b;
+}
+
+void st_cmd_parse(const struct argp *argp, int argc, char **argv, void *input,
+		  struct st_global *g)
+{
+	const char *nc = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+
+	st_argp_parse(argp, argc, argv, 0, input);
+	switch (g->color_mode) {
+	case ST_COLOR_ALWAYS:
+		g->color = true;
+		break;
+	case ST_COLOR_NEVER:
+		g->color = false;
+		break;
+	case ST_COLOR_AUTO:
+		g->color = isatty(STDOUT_FILENO) && !(nc && *nc) &&
+			   !(term && strcmp(term, "dumb") == 0);
+		break;
+	}
+	st_out_setup(g);
+}
+
+static error_t unbuilt_parse(int key, char *arg, struct argp_state *state)
+{
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = state->input;
+		break;
+	case ARGP_KEY_ARG:
+		break; /* operands are accepted and ignored */
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* A command that is not built yet: --help works, anything else says so. */
+static int run_unbuilt(const struct st_command *c, int argc, char **argv, struct st_global *g)
+{
+	static const struct argp_child children[] = {{&st_global_argp, 0, "Global options:", 1},
+						     {NULL, 0, NULL, 0}};
+	char doc[512];
+	struct argp argp = {NULL, unbuilt_parse, "[ARG...]", doc, children, NULL, NULL};
+
+	snprintf(doc, sizeof(doc), "%s.\vThis command is not built yet in smtptls %s.",
+		 c->summary, PACKAGE_VERSION);
+	st_argp_parse(&argp, argc, argv, 0, g);
+	st_out_setup(g);
+	st_out_error("'%s' is not built yet in smtptls %s", c->name, PACKAGE_VERSION);
+	return ST_EXIT_USAGE;
+}
+
+/* --complete output: what the completion scripts read (see completions/). */
+static void complete_options(const struct argp *argp, const struct st_optvals *vals)
+{
+	const struct argp_option *o;
+	const struct argp_child *child;
+	const char *values;
+	size_t i;
+
+	for (o = argp->options; o && (o->name || o->key || o->doc); o++) {
+		if (!o->name || (o->flags & OPTION_HIDDEN) || (o->flags & OPTION_DOC))
+			continue;
+		values = "";
+		for (i = 0; vals && vals[i].option; i++)
+			if (strcmp(vals[i].option, o->name) == 0)
+				values = vals[i].values;
+		printf("option\t--%s\t%s\t%s\t%s\t%s\n", o->name,
+		       (o->key > 0 && o->key < 0x100 && o->key != '?') ? (char[]){'-', (char)o->key, 0}
+								       : "",
+		       o->arg ? ((o->flags & OPTION_ARG_OPTIONAL) ? "optional" : "required") : "",
+		       values, o->doc ? o->doc : "");
+	}
+	for (child = argp->children; child && child->argp; child++)
+		complete_options(child->argp, child->argp == &st_global_argp ? global_values : vals);
+}
+
+static int complete(const char *what)
+{
+	size_t i;
+
+	if (!what || !*what) {
+		for (i = 0; i < N_COMMANDS; i++)
+			printf("command\t%s\t%s\n", commands[i].name, commands[i].summary);
+		complete_options(&st_global_argp, global_values);
+		return st_out_finish();
+	}
+	for (i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(what, commands[i].name) != 0)
+			continue;
+		if (commands[i].argp)
+			complete_options(commands[i].argp, commands[i].values);
+		else
+			complete_options(&st_global_argp, global_values);
+		printf("args\t%s\n", commands[i].args);
+		return st_out_finish();
+	}
+	st_out_error("--complete: unknown command '%s'", what);
+	return ST_EXIT_USAGE;
+}
+
+struct main_state {
+	struct st_global *g;
+	int cmd_index;
+	const char *complete;
+	bool complete_set;
+};
+
+static const struct argp_option main_options[] = {
+	{"complete", OPT_COMPLETE, "COMMAND", OPTION_HIDDEN | OPTION_ARG_OPTIONAL,
+	 "Print what shell completion needs", 0},
+	{NULL, 0, NULL, 0, NULL, 0},
+};
+
+static error_t main_parse(int key, char *arg, struct argp_state *state)
+{
+	struct main_state *s = state->input;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = s->g;
+		break;
+	case OPT_COMPLETE:
+		s->complete_set = true;
+		s->complete = arg;
+		break;
+	case ARGP_KEY_ARG:
+		/* the command name: the rest of argv belongs to the command */
+		s->cmd_index = state->next - 1;
+		state->next = state->argc;
+		break;
+	case ARGP_KEY_END:
+		if (s->cmd_index < 0 && !s->complete_set)
+			st_usage_error(state, "no command given");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static char *main_help(int key, const char *text, void *input)
+{
+	struct st_buf b;
+	size_t i;
+
+	if (key != ARGP_KEY_HELP_POST_DOC)
+		return (char *)text;
+	st_buf_init(&b, 8192);
+	st_buf_addf(&b, "Commands:\n");
+	for (i = 0; i < N_COMMANDS; i++)
+		st_buf_addf(&b, "  %-13s %s%s\n", commands[i].name, commands[i].summary,
+			    commands[i].run ? "" : " (not built yet)");
+	st_buf_addf(&b, "\nRun 'smtptls COMMAND --help' for a command's options. Global options "
+			"may be given before or after the command name. Exit statuses are listed "
+			"in smtptls(1).");
+	return (char *)b.data; /* argp frees it */
+}
+
+static const struct argp_child main_children[] = {{&st_global_argp, 0, "Global options:", 1},
+						  {NULL, 0, NULL, 0}};
+
+static const struct argp main_argp = {
+	main_options, main_parse, "COMMAND [OPTION...] [ARG...]",
+	"smtptls -- diagnose and test SMTP over TLS.\v", main_children, main_help, NULL};
+
+static const struct st_command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void suggest(const char *name)
+{
+	const char *best = NULL;
+	unsigned d, best_d = 3;
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++) {
+		d = st_edit_distance(name, commands[i].name);
+		if (strncmp(name, commands[i].name, strlen(name)) == 0 && strlen(name) >= 2)
+			d = 1;
+		if (d < best_d) {
+			best_d = d;
+			best = commands[i].name;
+		}
+	}
+	if (best)
+		st_out_error("unknown command '%s'; did you mean '%s'?", name, best);
+	else
+		st_out_error("unknown command '%s'; run 'smtptls --help' for the list", name);
+}
+
+int main(int argc, char **argv)
+{
+	struct st_global g = {false, ST_COLOR_AUTO, false, 0, false};
+	struct main_state s = {&g, -1, NULL, false};
+	const struct st_command *c;
+	char name[64], **sub;
+	int rc, i, n;
+
+	/* a closed pipe becomes EPIPE on write, which st_out_finish reports */
+	signal(SIGPIPE, SIG_IGN);
+	argv[0] = (char *)"smtptls"; /* messages name the program, not its path */
+	argp_err_exit_status = ST_EXIT_USAGE;
+
+	st_argp_parse(&main_argp, argc, argv, ARGP_IN_ORDER, &s);
+	if (s.complete_set)
+		return complete(s.complete);
+
+	c = find_command(argv[s.cmd_index]);
+	if (!c) {
+		char shown[64];
+		snprintf(shown, sizeof(shown), "%s", argv[s.cmd_index]);
+		st_sanitize(shown);
+		st_out_setup(&g);
+		suggest(shown);
+		return ST_EXIT_USAGE;
+	}
+
+	/* the command sees argv[0] = "smtptls COMMAND" so argp's messages name it */
+	n = argc - s.cmd_index;
+	sub = calloc((size_t)n + 1, sizeof(*sub));
+	if (!sub) {
+		st_out_error("out of memory");
+		return ST_EXIT_INTERNAL;
+	}
+	snprintf(name, sizeof(name), "smtptls %s", c->name);
+	sub[0] = name;
+	for (i = 1; i < n; i++)
+		sub[i] = argv[s.cmd_index + i];
+	rc = c->run ? c->run(n, sub, &g) : run_unbuilt(c, n, sub, &g);
+	free(sub);
+	return st_exit_worse(rc, st_out_finish());
+}

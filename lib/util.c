@@ -1,0 +1,254 @@
+/* util.c: capped growable buffers, the error type and small string helpers */
+#include "config.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void st_error_set(struct st_error *err, enum st_err_class cls, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	err->cls = cls;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}
+
+void st_error_clear(struct st_error *err)
+{
+	if (!err)
+		return;
+	err->cls = ST_ERR_NONE;
+	err->msg[0] = '\0';
+}
+
+const char *st_err_class_name(enum st_err_class cls)
+{
+	static const char *const names[] = {
+		[ST_ERR_NONE] = "none",		[ST_ERR_USAGE] = "usage",
+		[ST_ERR_INPUT] = "input",	[ST_ERR_INTERNAL] = "internal",
+		[ST_ERR_DNS] = "dns",		[ST_ERR_CONNECT] = "connect",
+		[ST_ERR_PROTOCOL] = "protocol", [ST_ERR_TLS] = "tls",
+		[ST_ERR_VERIFY] = "verify",	[ST_ERR_POLICY] = "policy",
+		[ST_ERR_REJECTED] = "rejected", [ST_ERR_OUTPUT] = "output",
+	};
+
+	if ((size_t)cls >= sizeof(names) / sizeof(names[0]))
+		return "internal";
+	return names[cls];
+}
+
+void st_buf_init(struct st_buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+}
+
+/* Make room for n more bytes plus a NUL, doubling, but never past max. */
+static int buf_grow(struct st_buf *b, size_t n)
+{
+	size_t need, cap;
+	unsigned char *p;
+
+	if (n > b->max || b->len > b->max - n)
+		return ST_E_TOOBIG;
+	need = b->len + n + 1;
+	if (need <= b->cap)
+		return ST_OK;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	if (cap > b->max + 1)
+		cap = b->max + 1;
+	p = realloc(b->data, cap);
+	if (!p)
+		return ST_E_NOMEM;
+	b->data = p;
+	b->cap = cap;
+	return ST_OK;
+}
+
+int st_buf_add(struct st_buf *b, const void *p, size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return ST_OK;
+	rc = buf_grow(b, n);
+	if (rc)
+		return rc;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return ST_OK;
+}
+
+int st_buf_addf(struct st_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return ST_E_INVALID;
+	rc = buf_grow(b, (size_t)n);
+	if (rc)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return ST_OK;
+}
+
+void st_buf_reset(struct st_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void st_buf_release(struct st_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+const char *st_buf_str(const struct st_buf *b)
+{
+	return b->data ? (const char *)b->data : "";
+}
+
+int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
+{
+	const char *shown = strcmp(path, "-") == 0 ? "standard input" : path;
+	unsigned char chunk[65536];
+	struct stat st;
+	int fd, rc = ST_OK;
+	ssize_t n;
+
+	st_buf_reset(out);
+	if (strcmp(path, "-") == 0) {
+		fd = STDIN_FILENO;
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': %s", path, strerror(errno));
+			return ST_E_IO;
+		}
+	}
+	if (fstat(fd, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': is a directory", shown);
+			rc = ST_E_IO;
+			goto out;
+		}
+		if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > out->max) {
+			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': larger than %zu bytes",
+				     shown, out->max);
+			rc = ST_E_TOOBIG;
+			goto out;
+		}
+	}
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': %s", shown, strerror(errno));
+			rc = ST_E_IO;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		rc = st_buf_add(out, chunk, (size_t)n);
+		if (rc == ST_E_TOOBIG) {
+			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': larger than %zu bytes",
+				     shown, out->max);
+			goto out;
+		}
+		if (rc) {
+			st_error_set(err, ST_ERR_INTERNAL, "cannot read '%s': out of memory", shown);
+			goto out;
+		}
+	}
+out:
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return rc;
+}
+
+void st_hex(const unsigned char *p, size_t n, bool upper, char sep, char *out)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (sep && i > 0)
+			*out++ = sep;
+		*out++ = digits[p[i] >> 4];
+		*out++ = digits[p[i] & 0x0f];
+	}
+	*out = '\0';
+}
+
+void st_sanitize(char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+int st_time_iso(time_t t, char *out, size_t size)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+		if (size > 0)
+			out[0] = '\0';
+		return ST_E_INVALID;
+	}
+	return ST_OK;
+}
+
+unsigned st_edit_distance(const char *a, const char *b)
+{
+	unsigned row[64], i, j, prev, tmp, best;
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= 64 || lb >= 64)
+		return 255;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			best = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb] > 255 ? 255 : row[lb];
+}
