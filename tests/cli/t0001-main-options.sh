@@ -1,0 +1,81 @@
+#!/bin/bash
+# t0001: the smtptls command: help, version, commands, global options, exit statuses
+. "$TOP_SRCDIR/tests/lib/tap.sh"
+. "$TOP_SRCDIR/tests/lib/pki.sh"
+need certtool
+pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
+
+st --help
+is "$rc" 0 "--help exits 0"
+for c in probe policy verify fingerprint serve; do
+	like "$out" "^  $c +[A-Z]" "--help lists the $c command with a summary"
+done
+like "$out" "--json" "--help lists --json"
+
+st --version
+is "$rc" 0 "--version exits 0"
+like "$out" "^smtptls [0-9]+\.[0-9]+\.[0-9]+$" "--version prints name and version"
+
+st
+is "$rc" 2 "no command: usage status 2"
+like "$err" "no command given" "no command: says so"
+
+st fingerprnt x.pem
+is "$rc" 2 "unknown command: usage status"
+like "$err" "unknown command 'fingerprnt'; did you mean 'fingerprint'\?" "unknown command: did you mean"
+st vrfy
+like "$err" "did you mean 'verify'" "unknown command: suggestion for an abbreviation"
+st zzzzzzzz
+unlike "$err" "did you mean" "unknown command: no far-fetched suggestion"
+
+for c in probe policy verify serve; do
+	st "$c" --json something
+	is "$rc" 2 "$c (not built yet) exits with the usage status"
+	like "$err" "'$c' is not built yet" "$c says it is not built yet"
+	st "$c" --help
+	is "$rc" 0 "$c --help exits 0"
+done
+
+st fingerprint --help
+is "$rc" 0 "fingerprint --help exits 0"
+like "$out" "--digest" "fingerprint --help shows its options"
+like "$out" "--json" "fingerprint --help shows the global options"
+
+st fingerprint --bogus x
+is "$rc" 2 "unknown option: usage status"
+like "$err" "unrecognized option '--bogus'" "unknown option: named"
+like "$err" "Try 'smtptls fingerprint --help'" "unknown option: hint"
+st --color=sometimes fingerprint "$T/pki/ca.pem"
+is "$rc" 2 "bad --color value: usage status"
+like "$err" "--color: 'sometimes' is not auto, always or never" "bad --color value: named"
+
+# global options before and after the command name give the same result
+st --json fingerprint "$T/pki/server.pem"
+before=$out
+st fingerprint --json "$T/pki/server.pem"
+is "$out" "$before" "--json before or after the command name: same output"
+like "$out" '^\{"file":' "--json gives JSON"
+st fingerprint "$T/pki/server.pem" --json
+is "$out" "$before" "--json after the file name: same output"
+st -q fingerprint -v -v "$T/pki/server.pem"
+like "$err" "1 item" "-v after -q turns notes on"
+st fingerprint -v "$T/pki/server.pem" -q
+is "$err" "" "-q after -v turns notes off"
+
+# colour
+st fingerprint --color=always "$T/pki/server.pem"
+like "$out" $'\033\\[' "--color=always colours the text"
+NO_COLOR=1 run "$SMTPTLS" fingerprint --color=always "$T/pki/server.pem"
+like "$out" $'\033\\[' "--color=always wins over NO_COLOR"
+st fingerprint --color=auto "$T/pki/server.pem"
+unlike "$out" $'\033' "--color=auto: no colour into a file"
+if command -v script >/dev/null; then
+	script -qec "$SMTPTLS fingerprint $T/pki/server.pem" /dev/null >"$T/tty.out" 2>&1
+	like "$(cat "$T/tty.out")" $'\033\\[' "--color=auto colours on a terminal"
+	NO_COLOR=1 script -qec "$SMTPTLS fingerprint $T/pki/server.pem" /dev/null >"$T/tty.out" 2>&1
+	unlike "$(cat "$T/tty.out")" $'\033\\[' "NO_COLOR turns colour off on a terminal"
+	NO_COLOR= script -qec "$SMTPTLS fingerprint $T/pki/server.pem" /dev/null >"$T/tty.out" 2>&1
+	like "$(cat "$T/tty.out")" $'\033\\[' "an empty NO_COLOR does not"
+fi
+
+done_testing

@@ -1,0 +1,75 @@
+#!/bin/bash
+# t0103: TLSA records and relay_clientcerts lines, checked against openssl's digests
+. "$TOP_SRCDIR/tests/lib/tap.sh"
+. "$TOP_SRCDIR/tests/lib/pki.sh"
+need certtool openssl jq
+pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
+P=$T/pki
+spki() { openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER; }
+der() { openssl x509 -in "$1" -outform DER; }
+hexof() { od -An -vtx1 | tr -d ' \n'; }
+colon() { tr -d ' \n' | sed 's/.*= *//' | tr a-f A-F | sed 's/../&:/g; s/:$//'; }
+
+s311=$(spki "$P/server.pem" | openssl dgst -sha256 -binary | hexof)
+st fingerprint --tlsa "$P/server.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 3 1 1 $s311" "3 1 1 by default, host from the first DNS name"
+st fingerprint --tlsa --host mx1.example.org --host mx2.example.org. --port 465 "$P/server.key"
+is "$out" "_465._tcp.mx1.example.org. IN TLSA 3 1 1 $s311
+_465._tcp.mx2.example.org. IN TLSA 3 1 1 $s311" "from the private key, before a certificate exists; several hosts; a port"
+st fingerprint --tlsa --selector 0 --mtype 1 "$P/server.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 3 0 1 $(der "$P/server.pem" | openssl dgst -sha256 -binary | hexof)" "3 0 1: digest of the certificate"
+st fingerprint --tlsa --selector Cert --mtype Full "$P/server.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 3 0 0 $(der "$P/server.pem" | hexof)" "3 0 0: the whole certificate (RFC 7218 names)"
+st fingerprint --tlsa --mtype SHA2-512 --usage DANE-EE "$P/server.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 3 1 2 $(spki "$P/server.pem" | openssl dgst -sha512 -binary | hexof)" "3 1 2: SHA-512 of the SPKI"
+st fingerprint --tlsa --selector 1 --mtype 0 "$P/server.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 3 1 0 $(spki "$P/server.pem" | hexof)" "3 1 0: the whole SPKI"
+
+# chain files: EE usages take the leaf, TA usages the CA certificates
+st fingerprint --tlsa "$P/server-chain.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 3 1 1 $s311" "DANE-EE on a chain file: the leaf only"
+st fingerprint --tlsa --usage 2 --host mx.test.example "$P/server-chain.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 2 1 1 $(spki "$P/int.pem" | openssl dgst -sha256 -binary | hexof)" "DANE-TA on a chain file: the intermediate CA"
+st fingerprint --tlsa --usage 2 --host mx.test.example "$P/server.pem"
+is "$out" "" "DANE-TA on a leaf alone: no record"
+like "$err" "no CA certificate \(CA:TRUE\) for TLSA usage 2" "DANE-TA on a leaf alone: a warning says why"
+
+st fingerprint --tlsa "$P/server.key"
+is "$rc" 3 "a key without --host: exit 3"
+like "$err" "'$P/server.key': no host name for TLSA records in this private key: give --host" "a key without --host: says so"
+st fingerprint --tlsa --selector 0 --host x.example "$P/server.key"
+is "$rc" 3 "selector 0 for a key: exit 3"
+like "$err" "selector 0 \(Cert\) needs a certificate" "selector 0 for a key: says so"
+
+st --json fingerprint --tlsa --host a.example "$P/server.pem"
+is "$(jq -r '.tlsa[0]' <<<"$out")" "_25._tcp.a.example. IN TLSA 3 1 1 $s311" "JSON carries the TLSA records"
+
+for bad in "--usage 4" "--selector 2" "--mtype 3" "--usage DANE" "--port 0" "--port 70000" "--host bad;name"; do
+	st fingerprint --tlsa $bad "$P/server.pem"
+	is "$rc" 2 "--tlsa $bad: usage status"
+done
+st fingerprint --host x.example "$P/server.pem"
+is "$rc" 2 "--host without --tlsa: usage status"
+st fingerprint --tlsa --brief "$P/server.pem"
+is "$rc" 2 "--tlsa with --brief: usage status"
+
+# relay_clientcerts
+cfp=$(openssl x509 -in "$P/client.pem" -noout -fingerprint -sha256 | sed 's/^.*Fingerprint=//')
+cpk=$(spki "$P/client.pem" | openssl dgst -sha256 | colon)
+st fingerprint --relay-clientcerts "$P/client.pem"
+is "$out" "$cfp client.test.example" "relay_clientcerts: certificate fingerprint and CN"
+st fingerprint --relay-clientcerts --pubkey "$P/client.pem"
+is "$out" "$cpk client.test.example" "relay_clientcerts --pubkey: public-key fingerprint"
+st fingerprint --relay-clientcerts="laptop of alice" -d sha1 "$P/client.pem"
+is "$out" "$(openssl x509 -in "$P/client.pem" -noout -fingerprint -sha1 | sed 's/^.*Fingerprint=//') laptop of alice" "relay_clientcerts=VALUE, sha1"
+cat "$P/client.pem" "$P/int.pem" >"$P/client-chain.pem"
+st fingerprint --relay-clientcerts "$P/client-chain.pem"
+is "$out" "$cfp client.test.example" "relay_clientcerts on a chain file: the CA certificate is left out"
+st fingerprint --relay-clientcerts "$P/client.key"
+is "$out" "$cpk $P/client.key" "relay_clientcerts for a key: its public-key fingerprint, named by the file"
+st --json fingerprint --relay-clientcerts "$P/client.pem"
+is "$(jq -r .relay_clientcerts <<<"$out")" "$cfp client.test.example" "JSON carries the relay_clientcerts line"
+st fingerprint --relay-clientcerts= "$P/client.pem"
+is "$rc" 2 "an empty relay_clientcerts value: usage status"
+
+done_testing
