@@ -11,25 +11,33 @@
 #   pf_smtpd_service "$d" "$p1" -o smtpd_tls_wrappermode=yes -o smtpd_tls_security_level=encrypt
 #   pf_smtpd_service "$d" "$p2" -o smtpd_tls_security_level=may
 #   pf_start "$d"
-#   ... posttls-finger -c -l secure -d sha256 -L summary,certmatch -w "[127.0.0.1]:$p1" ...
-#   pf_wait_log "$d" 'TLS connection established from' 10
+#   posttls-finger -c -L summary,peercert -d sha256 -w "[127.0.0.1]:$p1"   # SMTPS
+#   posttls-finger -c -L summary,peercert -d sha256 -l encrypt "[127.0.0.1]:$p2"
+#       (prints, on stdout: "...: subject_CN=..., issuer_CN=..., fingerprint=AA:BB:...,
+#        pkey_fingerprint=CC:DD:..."; pin with -l fingerprint ... "$fp" and expect
+#        "Verified TLS connection established"; exit status is 0 either way)
+#   pf_wait_log "$d" "postfix/$p2/smtpd.*TLS connection established from" 10
 #   pf_stop "$d"
 #
 # Layout of an instance DIR:
 #   DIR/etc/main.cf, DIR/etc/master.cf   configuration (postfix -c DIR/etc)
 #   DIR/spool                            queue_directory (daemons' cwd; chroot is off)
 #   DIR/data                             data_directory (owned by mail_owner)
-#   DIR/maillog                          maillog_file (postlogd; no syslog involved)
+#   DIR/maillog                          maillog_file (written by postlogd)
 #   DIR/start.log                        output of the last "postfix start"
 #
 # Guarantees:
-#   - Never reads or writes the machine's /etc/postfix configuration, queue,
-#     data directory or syslog: everything lives under DIR.  (postfix-script
-#     only *reads* /etc/postfix/main.cf for multi_instance_directories and
+#   - Never writes the machine's /etc/postfix, queue or data directories:
+#     everything lives under DIR.  (postfix-script only *reads*
+#     /etc/postfix/main.cf for multi_instance_directories and
 #     /etc/postfix/postfix-files via meta_directory.)  No
-#     alternate_config_directories entry is needed: "postfix -c DIR start"
-#     run by root does not check that list (only set-gid commands such as
-#     postdrop/postqueue run by non-root users do).
+#     alternate_config_directories entry is needed: "postfix -c DIR start",
+#     sendmail -C DIR/etc and postqueue -c DIR/etc run by root do not check
+#     that list (only set-gid postdrop/postqueue run by non-root users do).
+#     Logging goes to DIR/maillog, except messages a program emits before it
+#     has read main.cf, and fatal errors of master(8) during start-up (e.g. a
+#     failed bind), which Postfix sends to syslog; pf_start pre-checks the
+#     ports so that the common failure is reported on stderr instead.
 #   - Listens on 127.0.0.1 only, IPv4 only; no DNS: smtp/lmtp DNS support
 #     disabled, smtpd peer-name lookup off, myhostname/mydomain fixed, no
 #     relaying anywhere unless a test opts in (default_transport=error).
@@ -71,10 +79,7 @@ _pf_dir() {
     printf '%s\n' "$d"
 }
 
-_pf_daemon_dir() {
-    [ -n "${_PF_DAEMON_DIR-}" ] || _PF_DAEMON_DIR=$(postconf -dh daemon_directory) || return 1
-    printf '%s\n' "$_PF_DAEMON_DIR"
-}
+_pf_daemon_dir() { postconf -dh daemon_directory; }
 
 # pf_require [TOOL...] - exit 77 (skip) unless a private Postfix can run here.
 pf_require() {
@@ -88,6 +93,8 @@ pf_require() {
         why="$PF_PYTHON lacks os.pidfd_open (need Python >= 3.9)"
     fi
     if [ -n "$why" ]; then
+        # under tests/lib/tap.sh a TAP skip; otherwise automake's exit 77
+        if declare -F plan_skip_all >/dev/null; then plan_skip_all "$why"; fi
         printf '# SKIP: %s\n' "$why" >&2
         exit 77
     fi
@@ -164,6 +171,24 @@ def reserve(port):
     os.rename(tmp, os.path.join(path, 'owner'))
     return True
 
+def reap_stale():
+    # Drop locks whose owning test script is gone, so the directory stays small.
+    for name in os.listdir(lockdir):
+        path = os.path.join(lockdir, name)
+        try:
+            if '.stale.' in name:
+                if time.time() - os.stat(path).st_mtime > 60:
+                    shutil.rmtree(path, ignore_errors=True)
+                continue
+            if alive(int(open(os.path.join(path, 'owner')).read())):
+                continue
+            tmp = '%s.stale.%d' % (path, os.getpid())
+            os.rename(path, tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (OSError, ValueError):
+            pass
+
+reap_stale()
 for port in (random.sample(cands, min(500, len(cands))) + [0] * 20):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -180,17 +205,31 @@ sys.exit("postfix.sh: pf_free_port: no free port found")
 PY
 }
 
+# _pf_settle DIR - backdate a just-written main.cf.  Every Postfix program
+# reads main.cf with dict_load_file(), which sleeps in 300 ms steps until the
+# file's mtime is at least ~1 s in the past ("let the file settle"), so a
+# fresh main.cf would cost up to 2 s in *each* postfix/master/postsuper call.
+# Our writes are complete (postconf -e renames atomically), so this is safe.
+_pf_settle() {
+    local f=$1/etc/main.cf mt now
+    mt=$(stat -c %Y "$f" 2>/dev/null) || return 0
+    now=${EPOCHSECONDS:-$(date +%s)}
+    if [ "$mt" -ge $(( now - 2 )) ]; then
+        touch -m -d "@$(( now - 3 ))" "$f"
+    fi
+}
+
 # pf_conf DIR name=value... - postconf -e on the instance's main.cf.
 pf_conf() {
     local dir
     dir=$(_pf_dir "${1-}") || return 1
     shift
-    postconf -c "$dir/etc" -e "$@"
+    postconf -c "$dir/etc" -e "$@" && _pf_settle "$dir"
 }
 
 # pf_init DIR - create a fresh instance configuration under DIR.
 pf_init() {
-    local dir owner ddir
+    local dir owner
     [ -n "${1-}" ] || { _pf_err "pf_init: missing directory"; return 1; }
     mkdir -p -- "$1" || return 1
     dir=$(_pf_dir "$1") || return 1
@@ -203,7 +242,6 @@ pf_init() {
         _pf_err "pf_init: an instance is running in $dir; pf_stop it first"; return 1
     fi
     owner=$(postconf -dh mail_owner) || return 1
-    ddir=$(_pf_daemon_dir) || return 1
     mkdir -p "$dir/etc" "$dir/spool" "$dir/data" || return 1
     # The data directory must belong to mail_owner: master opens
     # data/master.lock with mail_owner's privileges.  Daemons running as
@@ -282,6 +320,7 @@ scache    unix  -       -       n       -       1       scache
 tlsproxy  unix  -       -       n       -       0       tlsproxy
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+    _pf_settle "$dir"
 }
 
 # pf_smtpd_service DIR PORT [-o name=value ...] - add an smtpd on 127.0.0.1:PORT.
@@ -359,13 +398,37 @@ pf_start() {
     if ! "$daemon_dir/master" -c "$dir/etc" -t 2>/dev/null; then
         _pf_err "pf_start: instance in $dir is already running"; return 1
     fi
+    _pf_settle "$dir"
+    postconf -c "$dir/etc" -M >/dev/null || { _pf_err "pf_start: bad $dir/etc/master.cf"; return 1; }
     ports=$(_pf_inet_ports "$dir")
     [ -n "$ports" ] || _pf_err "pf_start: warning: no inet service in $dir/etc/master.cf" || true
+    # master(8) logs a failed bind() to syslog, not to maillog_file (postlogd
+    # is not up yet), so check the ports first to give a useful error.
+    # shellcheck disable=SC2086  # $ports: intentional word splitting
+    if [ -n "$ports" ] && ! "$PF_PYTHON" - $ports <<'PY'
+import socket, sys
+bad = 0
+for p in sys.argv[1:]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as master does
+    try:
+        s.bind(('127.0.0.1', int(p)))
+    except OSError as e:
+        sys.stderr.write('postfix.sh: pf_start: cannot bind 127.0.0.1:%s: %s\n' % (p, e.strerror))
+        bad = 1
+    finally:
+        s.close()
+sys.exit(bad)
+PY
+    then
+        for port in $ports; do ss -Hltnp "sport = :$port" 2>/dev/null | sed 's/^/# in use: /' >&2; done
+        return 1
+    fi
     deadline=$(( ${EPOCHREALTIME/./} + PF_START_TIMEOUT * 1000000 ))
     # master -w (inside "postfix start") returns only after the master has
     # initialised: all listening sockets are bound by then.
     if ! timeout "$PF_START_TIMEOUT" postfix -c "$dir/etc" start >"$dir/start.log" 2>&1; then
-        _pf_fail_report "$dir" "pf_start: 'postfix -c $dir/etc start' failed"
+        _pf_fail_report "$dir" "pf_start: 'postfix -c $dir/etc start' failed (errors from master(8) itself go to syslog, not to maillog)"
         pf_stop "$dir" 2>/dev/null
         return 1
     fi
@@ -464,19 +527,34 @@ def wait_gone(deadline):
             p.poll(rest * 1000)   # returns when any of them exits
             for fd in fds: os.close(fd)
 
-if master is not None:
-    try:
-        os.kill(master, signal.SIGTERM)   # master then SIGTERMs its process group
-    except ProcessLookupError:
-        pass
-left = wait_gone(time.monotonic() + timeout)
-if left:
-    sys.stderr.write('postfix.sh: pf_stop: SIGKILL to %s\n' % left)
-    for pid in left:
+def signal_all(pids, sig):
+    for pid in pids:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
         except OSError:
             pass
+
+deadline = time.monotonic() + timeout
+if master is not None:
+    signal_all([master], signal.SIGTERM)   # master then SIGTERMs its process group
+    while True:                           # wait for the master itself (pidfd)
+        try:
+            fd = os.pidfd_open(master)
+        except OSError:
+            break
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        ready = p.poll(max(0, deadline - time.monotonic()) * 1000)
+        os.close(fd)
+        if ready or time.monotonic() >= deadline:
+            break
+left = members()
+if left:                                  # orphans (e.g. master was SIGKILLed)
+    signal_all(left, signal.SIGTERM)
+    left = wait_gone(max(deadline, time.monotonic() + 2))
+if left:
+    sys.stderr.write('postfix.sh: pf_stop: SIGKILL to %s\n' % left)
+    signal_all(left, signal.SIGKILL)
     left = wait_gone(time.monotonic() + 5)
 if left:
     sys.exit('postfix.sh: pf_stop: processes still alive: %s' % left)
