@@ -70,7 +70,7 @@ static int buf_grow(struct st_buf *b, size_t n)
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if (cap > b->max + 1)
+	if (cap - 1 > b->max) /* cap > max + 1, without wrapping when max is SIZE_MAX */
 		cap = b->max + 1;
 	p = realloc(b->data, cap);
 	if (!p)

@@ -105,28 +105,31 @@ static const char *tls_reason(int rc, char *buf, size_t size)
 
 /*
  * The header and total length of the DER TLV at p (at most avail bytes).
- * Returns 0 and sets *hdr and *total, or -1 when the TLV is malformed or
- * runs past avail. Only definite lengths, as DER requires.
+ * Returns 0 and sets *hdr and *total, -2 when the TLV runs past avail
+ * (truncated), or -1 when it is malformed. Only definite lengths, as DER
+ * requires.
  */
 static int der_tlv(const unsigned char *p, size_t avail, size_t *hdr, size_t *total)
 {
 	size_t n, i, len = 0;
 
 	if (avail < 2)
-		return -1;
+		return -2;
 	if (p[1] < 0x80) {
 		len = p[1];
 		n = 2;
 	} else {
 		size_t k = p[1] & 0x7f;
-		if (k == 0 || k > 4 || avail < 2 + k)
+		if (k == 0 || k > 4)
 			return -1;
+		if (avail < 2 + k)
+			return -2;
 		for (i = 0; i < k; i++)
 			len = (len << 8) | p[2 + i];
 		n = 2 + k;
 	}
 	if (len > avail - n)
-		return -1;
+		return -2;
 	*hdr = n;
 	*total = n + len;
 	return 0;
@@ -455,11 +458,11 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 		}
 		memcpy(label, p + 11, n - 16);
 		label[n - 16] = '\0';
-		st_sanitize(label);
 		blk = p;
 
-		/* find its END line */
+		/* find its END line (matched on the raw label; the label is sanitised for messages) */
 		snprintf(endline, sizeof(endline), "-----END %s-----", label);
+		st_sanitize(label);
 		line = r->line;
 		q = r->data + r->pos;
 		for (;;) {
@@ -560,13 +563,20 @@ static int next_der(struct st_x509_reader *r, struct st_x509_item **item, struct
 	size_t avail = r->len - r->pos, hdr, total;
 	gnutls_datum_t der = {NULL, 0};
 	char why[160];
-	int rc;
+	int rc, tlv;
 
 	if (avail == 0 || (r->items > 0 && all_blank(p, avail)))
 		return 0;
-	if (p[0] != 0x30 || der_tlv(p, avail, &hdr, &total)) {
+	tlv = p[0] == 0x30 ? der_tlv(p, avail, &hdr, &total) : -1;
+	if (tlv) {
 		r->done = true;
-		if (r->pos == 0)
+		/* a SEQUENCE with a long-form length (never the second byte of text) cut short */
+		if (tlv == -2 && avail >= 2 && p[1] > 0x80)
+			st_error_set(err, ST_ERR_INPUT,
+				     "'%s' offset %zu: truncated DER object: its header asks for "
+				     "more than the %zu bytes left (truncated file?)",
+				     r->name, r->pos, avail);
+		else if (r->pos == 0)
 			st_error_set(err, ST_ERR_INPUT,
 				     "'%s': not a certificate or key: neither PEM (no "
 				     "'-----BEGIN' line) nor DER",

@@ -65,7 +65,9 @@ struct st_x509_reader *st_x509_reader_new(const char *name, const unsigned char 
  * Read the next item into *item (owned by the caller: st_x509_item_free).
  * Returns 1 with an item, 0 at the end, or a negative ST_E_* with err set
  * (class ST_ERR_INPUT, the message naming the file, the line or offset and
- * the reason); after an error the reader is at its end. A file with no
+ * the reason). After an error in PEM the next call goes on with the next
+ * block, so nothing after a bad block is lost; in DER, which cannot be
+ * resynchronised, the reader is then at its end. A file with no
  * certificate or key at all is an error, reported at the end.
  */
 int st_x509_reader_next(struct st_x509_reader *r, struct st_x509_item **item,
