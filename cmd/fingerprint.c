@@ -45,8 +45,8 @@ static const struct argp_option fp_options[] = {
 	 "later), sha384 or sha512",
 	 0},
 	{"pubkey", 'p', NULL, 0,
-	 "Where one fingerprint is printed (--brief, --relay-clientcerts), print the "
-	 "public-key (SPKI) fingerprint instead of the certificate fingerprint",
+	 "Where one fingerprint is printed (--brief, --relay-clientcerts), give the "
+	 "public-key (SPKI) one, not the certificate's",
 	 0},
 	{"brief", 'b', NULL, 0, "Print one line per item: the fingerprint and the file name", 0},
 	{"relay-clientcerts", OPT_RELAY, "VALUE", OPTION_ARG_OPTIONAL,
@@ -200,6 +200,8 @@ struct fp_run {
 	struct st_buf tlsa;
 	unsigned printed;    /* text blocks printed, for the blank line between them */
 	unsigned tlsa_items; /* items of the current file that got TLSA records */
+	unsigned relay_items; /* items of the current file that got relay_clientcerts lines */
+	char leaf_host[256]; /* default TLSA host: from the first item of the current file */
 	enum st_exit status;
 };
 
@@ -236,9 +238,10 @@ static const char *tlsa_default_host(const struct st_x509_info *info)
 
 /*
  * Does this item get TLSA records? DANE-EE and PKIX-EE describe the server's
- * own certificate: the first item of a file (a chain file starts with the
- * leaf; a key file has one key). DANE-TA and PKIX-TA describe an issuer:
- * certificates with CA:TRUE.
+ * own certificate: the first block of a file (a chain file starts with the
+ * leaf; a key file has one key), and only when that block was readable, so
+ * a broken leaf never lets the next certificate stand in for it. DANE-TA
+ * and PKIX-TA describe an issuer: certificates with CA:TRUE.
  */
 static bool tlsa_wanted(const struct fp_params *p, const struct st_x509_info *info,
 			unsigned index)
@@ -259,7 +262,10 @@ static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
 	json_t *arr = NULL;
 
 	if (n == 0) {
-		hosts[0] = tlsa_default_host(info);
+		/* the server's name: from this item for EE usages, from the file's
+		 * first item (the leaf) for TA usages */
+		hosts[0] = (p->usage == 1 || p->usage == 3) ? tlsa_default_host(info)
+							    : (run->leaf_host[0] ? run->leaf_host : NULL);
 		if (!hosts[0]) {
 			st_out_error("'%s': no host name for TLSA records in this %s: give --host",
 				     file, st_x509_kind_name(info->kind));
@@ -401,6 +407,12 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 	}
 	one = (p->pubkey || !is_cert) ? pfp : fp;
 
+	if (index == 1) {
+		const char *h = tlsa_default_host(&info);
+		snprintf(run->leaf_host, sizeof(run->leaf_host), "%s", h ? h : "");
+	}
+	if (p->relay && (!is_cert || !info.is_ca))
+		run->relay_items++;
 	if (p->g->json) {
 		json_t *key, *san = json_array();
 		size_t i;
@@ -474,6 +486,8 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	int rc;
 
 	run->tlsa_items = 0;
+	run->relay_items = 0;
+	run->leaf_host[0] = '\0';
 	snprintf(file, sizeof(file), "%s", path);
 	st_sanitize(file);
 	if (st_read_file(path, data, &err)) {
@@ -483,7 +497,9 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 					      st_err_class_name(err.cls), "message", err.msg));
 		return st_exit_for(err.cls);
 	}
-	r = st_x509_reader_new(file, data->data, data->len);
+	/* messages say "standard input"; output names it "-", as sha256sum does */
+	r = st_x509_reader_new(strcmp(path, "-") == 0 ? "standard input" : file, data->data,
+			       data->len);
 	if (!r) {
 		st_out_error("out of memory");
 		return ST_EXIT_INTERNAL;
@@ -496,6 +512,7 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 						      "class", st_err_class_name(err.cls),
 						      "message", err.msg));
 			status = st_exit_worse(status, st_exit_for(err.cls));
+			index++; /* a bad block still takes its place */
 			continue;
 		}
 		index++;
@@ -504,9 +521,15 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 		st_x509_item_free(item);
 	}
 	st_out_note(1, "'%s': %u item%s", file, index, index == 1 ? "" : "s");
-	if (run->p->tlsa && index > 0 && run->tlsa_items == 0)
-		st_out_warn("'%s': no CA certificate (CA:TRUE) for TLSA usage %d", file,
-			    run->p->usage);
+	if (run->p->tlsa && status == ST_EXIT_OK && run->tlsa_items == 0) {
+		st_out_error("'%s': no CA certificate (CA:TRUE) for TLSA usage %d", file,
+			     run->p->usage);
+		status = ST_EXIT_INPUT;
+	}
+	if (run->p->relay && status == ST_EXIT_OK && run->relay_items == 0) {
+		st_out_error("'%s': no client certificate or key, only CA certificates", file);
+		status = ST_EXIT_INPUT;
+	}
 	st_x509_reader_free(r);
 	return status;
 }

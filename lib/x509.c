@@ -871,8 +871,13 @@ int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info
 	info->cn = get_cn(item);
 	if (get_sans(item, info))
 		goto nomem;
-	if (item->kind == ST_X509_CSR)
+	if (item->kind == ST_X509_CSR) {
+		rc = gnutls_x509_crq_get_signature_algorithm(item->crq);
+		if (rc > 0 && gnutls_sign_get_name((gnutls_sign_algorithm_t)rc))
+			snprintf(info->sig_algorithm, sizeof(info->sig_algorithm), "%s",
+				 gnutls_sign_get_name((gnutls_sign_algorithm_t)rc));
 		return info->subject ? ST_OK : ST_E_NOMEM;
+	}
 
 	rc = gnutls_x509_crt_get_issuer_dn3(item->crt, &d, 0);
 	info->issuer = rc >= 0 ? take_string(&d) : strdup("");

@@ -35,7 +35,9 @@ expect() {
 }
 expect "$B/text.txt" "^smtptls: '$B/text.txt': not a certificate or key: neither PEM .* nor DER" "a text file"
 expect "$B/truncated.pem" "'$B/truncated.pem' line 1: PEM block 'CERTIFICATE' has no END line" "truncated PEM"
-expect "$B/garbage.bin" "'$B/garbage.bin'.*(not a certificate|not a DER)" "binary garbage"
+expect "$B/garbage.bin" "'$B/garbage.bin' offset 0: truncated DER object" "binary garbage that starts like DER"
+head -c 3000 /dev/urandom | tr '\0\060' xy >"$B/noise.bin"
+expect "$B/noise.bin" "'$B/noise.bin': not a certificate or key: neither PEM .* nor DER" "binary noise"
 expect "$B/empty.pem" "'$B/empty.pem': empty file" "an empty file"
 expect "$B/blank.pem" "'$B/blank.pem': empty file" "a file of blank lines"
 expect "$B/dir.pem" "cannot read '$B/dir.pem': is a directory" "a directory"
@@ -46,7 +48,7 @@ expect "$B/encrypted.key" "'$B/encrypted.key' line 1: encrypted private key not 
 expect "$B/encrypted-trad.key" "'$B/encrypted-trad.key' line 1: encrypted private key not supported" "an encrypted traditional key"
 expect "$B/id.pub" "'$B/id.pub': OpenSSH public key format not supported" "an OpenSSH public key"
 expect "$B/chain.p7b" "'$B/chain.p7b' line 1: PKCS#7 bundle not supported" "a PKCS#7 file"
-expect "$B/truncated.der" "'$B/truncated.der'.*not a DER|'$B/truncated.der'.*neither PEM" "a truncated DER certificate"
+expect "$B/truncated.der" "'$B/truncated.der' offset 0: truncated DER object: its header asks for more than the 200 bytes left" "a truncated DER certificate"
 
 st fingerprint -b "$B/trailing.der"
 is "$rc" 3 "DER with trailing junk: exit 3"
