@@ -200,7 +200,7 @@ struct fp_run {
 	struct st_buf tlsa;
 	unsigned printed;    /* text blocks printed, for the blank line between them */
 	unsigned tlsa_items; /* items of the current file that got TLSA records */
-	unsigned relay_items; /* items of the current file that got relay_clientcerts lines */
+	char prev_issuer[1024]; /* issuer DN of the previous item of the current file */
 	char leaf_host[256]; /* default TLSA host: from the first item of the current file */
 	enum st_exit status;
 };
@@ -391,6 +391,7 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 	char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
 	bool is_cert = st_x509_item_kind(item) == ST_X509_CERT;
 	const char *one;
+	bool relay;
 	json_t *o;
 	int rc = 0;
 
@@ -411,8 +412,13 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 		const char *h = tlsa_default_host(&info);
 		snprintf(run->leaf_host, sizeof(run->leaf_host), "%s", h ? h : "");
 	}
-	if (p->relay && (!is_cert || !info.is_ca))
-		run->relay_items++;
+	/* A CA certificate that issued the item before it belongs to a chain
+	 * file, not to a client: no relay_clientcerts line for it. CA:TRUE alone
+	 * is no reason, since openssl req -x509 marks self-signed certificates so. */
+	relay = p->relay && !(is_cert && info.is_ca && info.subject && run->prev_issuer[0] &&
+			      strcmp(info.subject, run->prev_issuer) == 0);
+	snprintf(run->prev_issuer, sizeof(run->prev_issuer), "%s",
+		 is_cert && info.issuer ? info.issuer : "");
 	if (p->g->json) {
 		json_t *key, *san = json_array();
 		size_t i;
@@ -444,7 +450,7 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 			return -1;
 		}
 		json_object_del(o, "pkey_digest");
-		if (p->relay && (!is_cert || !info.is_ca)) {
+		if (relay) {
 			struct st_buf line;
 			st_buf_init(&line, 8192);
 			st_buf_addf(&line, "%s %s", one, relay_value(p, &info, file));
@@ -459,7 +465,7 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 	} else if (p->brief) {
 		printf("%s  %s\n", one, file);
 	} else if (p->relay) {
-		if (!is_cert || !info.is_ca)
+		if (relay)
 			printf("%s %s\n", one, relay_value(p, &info, file));
 	} else if (p->tlsa) {
 		if (tlsa_wanted(p, &info, index)) {
@@ -486,7 +492,7 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	int rc;
 
 	run->tlsa_items = 0;
-	run->relay_items = 0;
+	run->prev_issuer[0] = '\0';
 	run->leaf_host[0] = '\0';
 	snprintf(file, sizeof(file), "%s", path);
 	st_sanitize(file);
@@ -504,7 +510,7 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 		st_out_error("out of memory");
 		return ST_EXIT_INTERNAL;
 	}
-	while ((rc = st_x509_reader_next(r, &item, &err)) != 0 && !st_out_failed()) {
+	while (!st_out_failed() && (rc = st_x509_reader_next(r, &item, &err)) != 0) {
 		if (rc < 0) {
 			st_out_error("%s", err.msg);
 			if (run->p->g->json)
@@ -524,10 +530,6 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	if (run->p->tlsa && status == ST_EXIT_OK && run->tlsa_items == 0) {
 		st_out_error("'%s': no CA certificate (CA:TRUE) for TLSA usage %d", file,
 			     run->p->usage);
-		status = ST_EXIT_INPUT;
-	}
-	if (run->p->relay && status == ST_EXIT_OK && run->relay_items == 0) {
-		st_out_error("'%s': no client certificate or key, only CA certificates", file);
 		status = ST_EXIT_INPUT;
 	}
 	st_x509_reader_free(r);

@@ -81,9 +81,14 @@ st fingerprint --relay-clientcerts "$P/client-chain.pem"
 is "$out" "$cfp client.test.example" "relay_clientcerts on a chain file: the CA certificate is left out"
 st fingerprint --relay-clientcerts "$P/client.key"
 is "$out" "$cpk $P/client.key" "relay_clientcerts for a key: its public-key fingerprint, named by the file"
-st fingerprint --relay-clientcerts "$P/bundle.pem"
-is "$rc" 3 "relay_clientcerts on a CA bundle: exit 3"
-like "$err" "'$P/bundle.pem': no client certificate or key, only CA certificates" "relay_clientcerts on a CA bundle: says why"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/ss.key" -out "$P/ss.pem" \
+	-subj /CN=selfsigned-client.test.example -days 30 2>/dev/null
+openssl x509 -in "$P/ss.pem" -noout -text | grep -q 'CA:TRUE'
+ok $? "openssl req -x509 made a CA:TRUE self-signed certificate"
+cat "$P/ss.pem" "$P/client.pem" >"$P/clients.pem"
+st fingerprint --relay-clientcerts "$P/clients.pem"
+is "$out" "$(openssl x509 -in "$P/ss.pem" -noout -fingerprint -sha256 | sed 's/^.*Fingerprint=//') selfsigned-client.test.example
+$cfp client.test.example" "relay_clientcerts: a self-signed CA:TRUE client certificate and another client, one line each"
 st --json fingerprint --relay-clientcerts "$P/client.pem"
 is "$(jq -r .relay_clientcerts <<<"$out")" "$cfp client.test.example" "JSON carries the relay_clientcerts line"
 st fingerprint --relay-clientcerts= "$P/client.pem"

@@ -600,13 +600,14 @@ static const struct info_expect {
 	 "ed25519.example.org",
 	 {"DNS:ed25519.example.org"}, 1,
 	 true, 1577836800, 4102444799LL, false, true, "Ed25519", 256, "", "EdDSA-Ed25519"},
-	/* a request: subject, names and key only */
+	/* a request: subject, names, key and the algorithm of its self-signature
+	 * (openssl req -text: sha256WithRSAEncryption) */
 	{"rsa.csr", ST_X509_CSR, "CN=rsa.example.org,O=smtptls tests", NULL, NULL, "rsa.example.org",
 	 {"DNS:rsa.example.org", "IP:192.0.2.25"}, 2,
-	 false, 0, 0, false, false, "RSA", 2048, "", ""},
+	 false, 0, 0, false, false, "RSA", 2048, "", "RSA-SHA256"},
 	{"rsa-csr.der", ST_X509_CSR, "CN=rsa.example.org,O=smtptls tests", NULL, NULL, "rsa.example.org",
 	 {"DNS:rsa.example.org", "IP:192.0.2.25"}, 2,
-	 false, 0, 0, false, false, "RSA", 2048, "", ""},
+	 false, 0, 0, false, false, "RSA", 2048, "", "RSA-SHA256"},
 	/* keys: the key only */
 	{"rsa.key", ST_X509_PRIVKEY, NULL, NULL, NULL, NULL, {NULL}, 0,
 	 false, 0, 0, false, false, "RSA", 2048, "", ""},
