@@ -12,7 +12,7 @@
  * inputs fail differently the highest number wins.
  */
 enum st_exit {
-	ST_EXIT_OK = 0,	       /* everything worked and every check passed */
+	ST_EXIT_OK = 0,        /* everything worked and every check passed */
 	ST_EXIT_FAIL = 1,      /* a check ran and failed (verification, policy, level) */
 	ST_EXIT_USAGE = 2,     /* bad command line */
 	ST_EXIT_INPUT = 3,     /* an input file could not be read or parsed */
@@ -54,9 +54,9 @@ struct st_optvals {
 struct st_command {
 	const char *name;
 	const char *summary;
-	const struct argp *argp;	  /* NULL: not built yet */
+	const struct argp *argp;         /* NULL: not built yet */
 	const struct st_optvals *values; /* NULL-terminated, or NULL */
-	const char *args;		  /* what positional arguments complete to: "@file", "" */
+	const char *args;                /* what positional arguments complete to: "@file", "" */
 	int (*run)(int argc, char **argv, struct st_global *g);
 };
 
@@ -65,8 +65,7 @@ struct st_command {
  * child), then resolve the colour mode. Exits with ST_EXIT_USAGE on a bad
  * command line, 0 after --help.
  */
-void st_cmd_parse(const struct argp *argp, int argc, char **argv, void *input,
-		  struct st_global *g);
+void st_cmd_parse(const struct argp *argp, int argc, char **argv, void *input, struct st_global *g);
 
 /*
  * argp_parse with our own --help and --version (argp's built-in --usage
@@ -77,7 +76,7 @@ int st_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags
 
 /* Report a bad command line as "NAME: message", hint at --help, exit ST_EXIT_USAGE. */
 void st_usage_error(const struct argp_state *state, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+    __attribute__((format(printf, 2, 3), noreturn));
 
 /* Commands. */
 extern const struct argp cmd_fingerprint_argp;

@@ -40,42 +40,41 @@ enum {
 };
 
 static const struct argp_option fp_options[] = {
-	{"digest", 'd', "NAME", 0,
-	 "Digest for fingerprints: md5, sha1, sha224, sha256 (default, as Postfix 3.6 and "
-	 "later), sha384 or sha512",
-	 0},
-	{"pubkey", 'p', NULL, 0,
-	 "Where one fingerprint is printed (--brief, --relay-clientcerts), give the "
-	 "public-key (SPKI) one, not the certificate's",
-	 0},
-	{"brief", 'b', NULL, 0, "Print one line per item: the fingerprint and the file name", 0},
-	{"relay-clientcerts", OPT_RELAY, "VALUE", OPTION_ARG_OPTIONAL,
-	 "Print lines for Postfix relay_clientcerts or check_ccert_access: the fingerprint and "
-	 "VALUE (default: the certificate's CN)",
-	 1},
-	{"tlsa", OPT_TLSA, NULL, 0,
-	 "Print DANE TLSA records in zone-file form (default 3 1 1, as 'postfix tls "
-	 "output-server-tlsa')",
-	 2},
-	{"host", OPT_HOST, "NAME", 0,
-	 "Owner host name of the TLSA records (repeatable; default: the certificate's first "
-	 "DNS name, else its CN)",
-	 2},
-	{"port", OPT_PORT, "N", 0, "TCP port of the TLSA records (default 25)", 2},
-	{"usage", OPT_USAGE, "U", 0,
-	 "TLSA certificate usage: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE (default)", 2},
-	{"selector", OPT_SELECTOR, "S", 0, "TLSA selector: 0 Cert, 1 SPKI (default)", 2},
-	{"mtype", OPT_MTYPE, "M", 0,
-	 "TLSA matching type: 0 Full, 1 SHA2-256 (default), 2 SHA2-512", 2},
-	{NULL, 0, NULL, 0, NULL, 0},
+    {"digest", 'd', "NAME", 0,
+     "Digest for fingerprints: md5, sha1, sha224, sha256 (default, as Postfix 3.6 and "
+     "later), sha384 or sha512",
+     0},
+    {"pubkey", 'p', NULL, 0,
+     "Where one fingerprint is printed (--brief, --relay-clientcerts), give the "
+     "public-key (SPKI) one, not the certificate's",
+     0},
+    {"brief", 'b', NULL, 0, "Print one line per item: the fingerprint and the file name", 0},
+    {"relay-clientcerts", OPT_RELAY, "VALUE", OPTION_ARG_OPTIONAL,
+     "Print lines for Postfix relay_clientcerts or check_ccert_access: the fingerprint and "
+     "VALUE (default: the certificate's CN)",
+     1},
+    {"tlsa", OPT_TLSA, NULL, 0,
+     "Print DANE TLSA records in zone-file form (default 3 1 1, as 'postfix tls "
+     "output-server-tlsa')",
+     2},
+    {"host", OPT_HOST, "NAME", 0,
+     "Owner host name of the TLSA records (repeatable; default: the certificate's first "
+     "DNS name, else its CN)",
+     2},
+    {"port", OPT_PORT, "N", 0, "TCP port of the TLSA records (default 25)", 2},
+    {"usage", OPT_USAGE, "U", 0,
+     "TLSA certificate usage: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE (default)", 2},
+    {"selector", OPT_SELECTOR, "S", 0, "TLSA selector: 0 Cert, 1 SPKI (default)", 2},
+    {"mtype", OPT_MTYPE, "M", 0, "TLSA matching type: 0 Full, 1 SHA2-256 (default), 2 SHA2-512", 2},
+    {NULL, 0, NULL, 0, NULL, 0},
 };
 
 const struct st_optvals cmd_fingerprint_values[] = {
-	{"digest", "md5 sha1 sha224 sha256 sha384 sha512"},
-	{"usage", "0 1 2 3 PKIX-TA PKIX-EE DANE-TA DANE-EE"},
-	{"selector", "0 1 Cert SPKI"},
-	{"mtype", "0 1 2 Full SHA2-256 SHA2-512"},
-	{NULL, NULL},
+    {"digest", "md5 sha1 sha224 sha256 sha384 sha512"},
+    {"usage", "0 1 2 3 PKIX-TA PKIX-EE DANE-TA DANE-EE"},
+    {"selector", "0 1 Cert SPKI"},
+    {"mtype", "0 1 2 Full SHA2-256 SHA2-512"},
+    {NULL, NULL},
 };
 
 /* A TLSA field as a number or its RFC 7218 mnemonic; -1 when neither. */
@@ -112,9 +111,9 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 		d = st_digest_from_name(arg);
 		if (d < 0)
 			st_usage_error(state,
-				   "--digest: unknown digest '%s' (md5, sha1, sha224, sha256, "
-				   "sha384 or sha512)",
-				   arg);
+			               "--digest: unknown digest '%s' (md5, sha1, sha224, sha256, "
+			               "sha384 or sha512)",
+			               arg);
 		p->digest = (enum st_digest)d;
 		break;
 	case 'p':
@@ -127,7 +126,8 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 		p->relay = true;
 		p->relay_value = arg;
 		if (arg && (!*arg || strpbrk(arg, "\r\n")))
-			st_usage_error(state, "--relay-clientcerts: the value must be one non-empty line");
+			st_usage_error(state,
+			               "--relay-clientcerts: the value must be one non-empty line");
 		break;
 	case OPT_TLSA:
 		p->tlsa = true;
@@ -147,8 +147,10 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_USAGE:
 		if ((p->usage = tlsa_field(arg, usages, 3)) < 0)
-			st_usage_error(state, "--usage: '%s' is not 0-3 or PKIX-TA, PKIX-EE, DANE-TA, "
-					  "DANE-EE", arg);
+			st_usage_error(state,
+			               "--usage: '%s' is not 0-3 or PKIX-TA, PKIX-EE, DANE-TA, "
+			               "DANE-EE",
+			               arg);
 		break;
 	case OPT_SELECTOR:
 		if ((p->selector = tlsa_field(arg, selectors, 1)) < 0)
@@ -156,8 +158,8 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_MTYPE:
 		if ((p->mtype = tlsa_field(arg, mtypes, 2)) < 0)
-			st_usage_error(state, "--mtype: '%s' is not 0, 1, 2, Full, SHA2-256 or SHA2-512",
-				   arg);
+			st_usage_error(
+			    state, "--mtype: '%s' is not 0, 1, 2, Full, SHA2-256 or SHA2-512", arg);
 		break;
 	case ARGP_KEY_ARGS:
 		p->files = state->argv + state->next;
@@ -169,11 +171,13 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_END:
 		if ((int)p->brief + (int)p->relay + (int)p->tlsa > 1)
-			st_usage_error(state, "--brief, --relay-clientcerts and --tlsa exclude each other");
-		if (!p->tlsa && (p->n_hosts || p->port || p->usage >= 0 || p->selector >= 0 ||
-				 p->mtype >= 0))
-			st_usage_error(state, "--host, --port, --usage, --selector and --mtype need "
-					  "--tlsa");
+			st_usage_error(
+			    state, "--brief, --relay-clientcerts and --tlsa exclude each other");
+		if (!p->tlsa &&
+		    (p->n_hosts || p->port || p->usage >= 0 || p->selector >= 0 || p->mtype >= 0))
+			st_usage_error(state,
+			               "--host, --port, --usage, --selector and --mtype need "
+			               "--tlsa");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -182,32 +186,36 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 }
 
 static const struct argp_child fp_children[] = {{&st_global_argp, 0, "Global options:", 10},
-						{NULL, 0, NULL, 0}};
+                                                {NULL, 0, NULL, 0}};
 
 const struct argp cmd_fingerprint_argp = {
-	fp_options, fp_parse, "FILE...",
-	"Print certificate and public-key fingerprints as Postfix prints them, lines for "
-	"relay_clientcerts, and DANE TLSA records.\v"
-	"Each FILE holds PEM (any number of certificates, keys or requests) or DER; - reads "
-	"standard input. For a private key, public key or certificate request the public-key "
-	"fingerprint is given, so TLSA records can be published before a certificate exists. "
-	"See smtptls-fingerprint(1).",
-	fp_children, NULL, NULL};
+    fp_options,
+    fp_parse,
+    "FILE...",
+    "Print certificate and public-key fingerprints as Postfix prints them, lines for "
+    "relay_clientcerts, and DANE TLSA records.\v"
+    "Each FILE holds PEM (any number of certificates, keys or requests) or DER; - reads "
+    "standard input. For a private key, public key or certificate request the public-key "
+    "fingerprint is given, so TLSA records can be published before a certificate exists. "
+    "See smtptls-fingerprint(1).",
+    fp_children,
+    NULL,
+    NULL};
 
 /* The state of one run. */
 struct fp_run {
 	struct fp_params *p;
 	struct st_buf tlsa;
-	unsigned printed;    /* text blocks printed, for the blank line between them */
-	unsigned tlsa_items; /* items of the current file that got TLSA records */
+	unsigned printed;       /* text blocks printed, for the blank line between them */
+	unsigned tlsa_items;    /* items of the current file that got TLSA records */
 	char prev_issuer[1024]; /* issuer DN of the previous item of the current file */
-	char leaf_host[256]; /* default TLSA host: from the first item of the current file */
+	char leaf_host[256];    /* default TLSA host: from the first item of the current file */
 	enum st_exit status;
 };
 
 /* The relay_clientcerts value of an item: --relay-clientcerts=VALUE, CN, subject, file. */
 static const char *relay_value(const struct fp_params *p, const struct st_x509_info *info,
-			       const char *file)
+                               const char *file)
 {
 	if (p->relay_value)
 		return p->relay_value;
@@ -243,8 +251,7 @@ static const char *tlsa_default_host(const struct st_x509_info *info)
  * a broken leaf never lets the next certificate stand in for it. DANE-TA
  * and PKIX-TA describe an issuer: certificates with CA:TRUE.
  */
-static bool tlsa_wanted(const struct fp_params *p, const struct st_x509_info *info,
-			unsigned index)
+static bool tlsa_wanted(const struct fp_params *p, const struct st_x509_info *info, unsigned index)
 {
 	if (p->usage == 1 || p->usage == 3)
 		return index == 1;
@@ -253,7 +260,7 @@ static bool tlsa_wanted(const struct fp_params *p, const struct st_x509_info *in
 
 /* Add the TLSA records of an item to json (when not NULL) or print them. */
 static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
-			const struct st_x509_info *info, const char *file, json_t *json)
+                        const struct st_x509_info *info, const char *file, json_t *json)
 {
 	const struct fp_params *p = run->p;
 	const char *hosts[HOSTS_MAX];
@@ -264,11 +271,12 @@ static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
 	if (n == 0) {
 		/* the server's name: from this item for EE usages, from the file's
 		 * first item (the leaf) for TA usages */
-		hosts[0] = (p->usage == 1 || p->usage == 3) ? tlsa_default_host(info)
-							    : (run->leaf_host[0] ? run->leaf_host : NULL);
+		hosts[0] = (p->usage == 1 || p->usage == 3)
+		               ? tlsa_default_host(info)
+		               : (run->leaf_host[0] ? run->leaf_host : NULL);
 		if (!hosts[0]) {
 			st_out_error("'%s': no host name for TLSA records in this %s: give --host",
-				     file, st_x509_kind_name(info->kind));
+			             file, st_x509_kind_name(info->kind));
 			return -1;
 		}
 		n = 1;
@@ -277,11 +285,11 @@ static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
 	}
 	if (p->selector == ST_TLSA_SEL_CERT && info->kind != ST_X509_CERT) {
 		st_out_error("'%s': TLSA selector 0 (Cert) needs a certificate, not a %s", file,
-			     st_x509_kind_name(info->kind));
+		             st_x509_kind_name(info->kind));
 		return -1;
 	}
 	rc = st_x509_item_tlsa_data(item, (enum st_tlsa_selector)p->selector,
-				    (enum st_tlsa_mtype)p->mtype, &run->tlsa);
+	                            (enum st_tlsa_mtype)p->mtype, &run->tlsa);
 	if (rc) {
 		st_out_error("'%s': cannot compute TLSA data", file);
 		return -1;
@@ -291,7 +299,7 @@ static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
 	for (i = 0; i < n; i++) {
 		size_t hl = strlen(hosts[i]);
 		snprintf(line, sizeof(line), "_%u._tcp.%s%s IN TLSA %d %d %d ", p->port, hosts[i],
-			 hl && hosts[i][hl - 1] == '.' ? "" : ".", p->usage, p->selector, p->mtype);
+		         hl && hosts[i][hl - 1] == '.' ? "" : ".", p->usage, p->selector, p->mtype);
 		if (arr) {
 			struct st_buf rec;
 			st_buf_init(&rec, ST_X509_FILE_MAX);
@@ -310,23 +318,8 @@ static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
 	return 0;
 }
 
-static json_t *json_str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
-static json_t *json_time_or_null(bool set, time_t t)
-{
-	char buf[32];
-
-	if (!set || st_time_iso(t, buf, sizeof(buf)))
-		return json_null();
-	return json_string(buf);
-}
-
-static void print_text(struct fp_run *run, const struct st_x509_info *info,
-		       const char *file, unsigned index, unsigned line, const char *fp,
-		       const char *pfp)
+static void print_text(struct fp_run *run, const struct st_x509_info *info, const char *file,
+                       unsigned index, unsigned line, const char *fp, const char *pfp)
 {
 	const struct fp_params *p = run->p;
 	char head[1200], buf[256], label[64];
@@ -335,10 +328,10 @@ static void print_text(struct fp_run *run, const struct st_x509_info *info,
 
 	if (line)
 		snprintf(head, sizeof(head), "%s #%u (line %u): %s\n", file, index, line,
-			 st_x509_kind_name(info->kind));
+		         st_x509_kind_name(info->kind));
 	else
 		snprintf(head, sizeof(head), "%s #%u: %s\n", file, index,
-			 st_x509_kind_name(info->kind));
+		         st_x509_kind_name(info->kind));
 	if (run->printed++)
 		putchar('\n');
 	st_out_styled(ST_STYLE_HEAD, head);
@@ -356,15 +349,16 @@ static void print_text(struct fp_run *run, const struct st_x509_info *info,
 	}
 	if (info->key_curve[0])
 		snprintf(buf, sizeof(buf), "%s %s (%u bits)", info->key_algorithm, info->key_curve,
-			 info->key_bits);
+		         info->key_bits);
 	else
 		snprintf(buf, sizeof(buf), "%s %u bits", info->key_algorithm, info->key_bits);
 	st_out_field("key", 17, buf);
 	if (info->sig_algorithm[0])
 		st_out_field("signature", 17, info->sig_algorithm);
 	if (info->kind == ST_X509_CERT)
-		st_out_field("ca", 17, info->is_ca ? (info->self_issued ? "yes (self-issued)" : "yes")
-						   : (info->self_issued ? "no (self-issued)" : "no"));
+		st_out_field("ca", 17,
+		             info->is_ca ? (info->self_issued ? "yes (self-issued)" : "yes")
+		                         : (info->self_issued ? "no (self-issued)" : "no"));
 	if (info->n_san) {
 		st_buf_init(&san, 65536);
 		for (i = 0; i < info->n_san; i++)
@@ -381,9 +375,59 @@ static void print_text(struct fp_run *run, const struct st_x509_info *info,
 	st_out_field("digest", 17, label);
 }
 
+/* Set key to a string, or to null when s is NULL. */
+static void set_str(json_t *o, const char *key, const char *s)
+{
+	json_object_set_new(o, key, s ? json_string(s) : json_null());
+}
+
+/* The JSON object of one item (smtptls-fingerprint(1), JSON OUTPUT); NULL when out of memory. */
+static json_t *item_json(const struct fp_params *p, const struct st_x509_info *info,
+                         const struct st_x509_item *item, const char *file, unsigned index,
+                         const char *fp, const char *pfp)
+{
+	json_t *o = json_object(), *san = json_array(), *key = json_object();
+	bool is_cert = info->kind == ST_X509_CERT;
+	unsigned line = st_x509_item_line(item);
+	char t[32];
+	size_t i;
+
+	if (!o || !san || !key) {
+		json_decref(o);
+		json_decref(san);
+		json_decref(key);
+		return NULL;
+	}
+	set_str(o, "file", file);
+	json_object_set_new(o, "index", json_integer(index));
+	json_object_set_new(o, "line", line ? json_integer(line) : json_null());
+	set_str(o, "type", st_x509_kind_name(info->kind));
+	set_str(o, "subject", info->subject);
+	set_str(o, "issuer", info->issuer);
+	set_str(o, "serial", info->serial);
+	set_str(o, "not_before",
+	        info->has_validity && st_time_iso(info->not_before, t, sizeof(t)) == 0 ? t : NULL);
+	set_str(o, "not_after",
+	        info->has_validity && st_time_iso(info->not_after, t, sizeof(t)) == 0 ? t : NULL);
+	set_str(o, "cn", info->cn);
+	for (i = 0; i < info->n_san; i++)
+		json_array_append_new(san, json_string(info->san[i]));
+	json_object_set_new(o, "san", san);
+	json_object_set_new(o, "ca", is_cert ? json_boolean(info->is_ca) : json_null());
+	set_str(key, "algorithm", info->key_algorithm);
+	json_object_set_new(key, "bits", json_integer(info->key_bits));
+	set_str(key, "curve", info->key_curve[0] ? info->key_curve : NULL);
+	json_object_set_new(o, "key", key);
+	set_str(o, "signature_algorithm", info->sig_algorithm[0] ? info->sig_algorithm : NULL);
+	set_str(o, "fingerprint", fp);
+	set_str(o, "digest", st_digest_name(p->digest));
+	set_str(o, "pkey_fingerprint", pfp);
+	return o;
+}
+
 /* Handle one item of a file. Returns 0, or -1 when it could not be handled. */
 static int one_item(struct fp_run *run, const struct st_x509_item *item, const char *file,
-		    unsigned index)
+                    unsigned index)
 {
 	const struct fp_params *p = run->p;
 	struct st_x509_info info;
@@ -416,40 +460,16 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 	 * file, not to a client: no relay_clientcerts line for it. CA:TRUE alone
 	 * is no reason, since openssl req -x509 marks self-signed certificates so. */
 	relay = p->relay && !(is_cert && info.is_ca && info.subject && run->prev_issuer[0] &&
-			      strcmp(info.subject, run->prev_issuer) == 0);
+	                      strcmp(info.subject, run->prev_issuer) == 0);
 	snprintf(run->prev_issuer, sizeof(run->prev_issuer), "%s",
-		 is_cert && info.issuer ? info.issuer : "");
+	         is_cert && info.issuer ? info.issuer : "");
 	if (p->g->json) {
-		json_t *key, *san = json_array();
-		size_t i;
-		for (i = 0; i < info.n_san; i++)
-			json_array_append_new(san, json_string(info.san[i]));
-		key = json_pack("{s:s, s:i, s:o}", "algorithm", info.key_algorithm, "bits",
-				(int)info.key_bits, "curve",
-				info.key_curve[0] ? json_string(info.key_curve) : json_null());
-		o = json_pack("{s:s, s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-			      "s:o, s:o, s:s, s:o, s:s}",
-			      "file", file, "index", (int)index, "line",
-			      st_x509_item_line(item) ? json_integer(st_x509_item_line(item))
-						      : json_null(),
-			      "type", st_x509_kind_name(info.kind), "subject",
-			      json_str_or_null(info.subject), "issuer", json_str_or_null(info.issuer),
-			      "serial", json_str_or_null(info.serial), "not_before",
-			      json_time_or_null(info.has_validity, info.not_before), "not_after",
-			      json_time_or_null(info.has_validity, info.not_after), "cn",
-			      json_str_or_null(info.cn), "san", san, "ca",
-			      is_cert ? json_boolean(info.is_ca) : json_null(), "key", key,
-			      "signature_algorithm",
-			      info.sig_algorithm[0] ? json_string(info.sig_algorithm) : json_null(),
-			      "fingerprint", is_cert ? json_string(fp) : json_null(), "digest",
-			      st_digest_name(p->digest), "pkey_fingerprint", json_string(pfp),
-			      "pkey_digest", st_digest_name(p->digest));
+		o = item_json(p, &info, item, file, index, is_cert ? fp : NULL, pfp);
 		if (!o) {
-			st_out_error("'%s': cannot build JSON (invalid UTF-8 in a name?)", file);
+			st_out_error("'%s': out of memory", file);
 			st_x509_info_release(&info);
 			return -1;
 		}
-		json_object_del(o, "pkey_digest");
 		if (relay) {
 			struct st_buf line;
 			st_buf_init(&line, 8192);
@@ -474,7 +494,7 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 		}
 	} else {
 		print_text(run, &info, file, index, st_x509_item_line(item), is_cert ? fp : NULL,
-			   pfp);
+		           pfp);
 	}
 	st_x509_info_release(&info);
 	return rc;
@@ -500,12 +520,12 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 		st_out_error("%s", err.msg);
 		if (run->p->g->json)
 			st_out_json(json_pack("{s:s, s:{s:s, s:s}}", "file", file, "error", "class",
-					      st_err_class_name(err.cls), "message", err.msg));
+			                      st_err_class_name(err.cls), "message", err.msg));
 		return st_exit_for(err.cls);
 	}
 	/* messages say "standard input"; output names it "-", as sha256sum does */
 	r = st_x509_reader_new(strcmp(path, "-") == 0 ? "standard input" : file, data->data,
-			       data->len);
+	                       data->len);
 	if (!r) {
 		st_out_error("out of memory");
 		return ST_EXIT_INTERNAL;
@@ -515,8 +535,8 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 			st_out_error("%s", err.msg);
 			if (run->p->g->json)
 				st_out_json(json_pack("{s:s, s:{s:s, s:s}}", "file", file, "error",
-						      "class", st_err_class_name(err.cls),
-						      "message", err.msg));
+				                      "class", st_err_class_name(err.cls),
+				                      "message", err.msg));
 			status = st_exit_worse(status, st_exit_for(err.cls));
 			index++; /* a bad block still takes its place */
 			continue;
@@ -529,7 +549,7 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	st_out_note(1, "'%s': %u item%s", file, index, index == 1 ? "" : "s");
 	if (run->p->tlsa && status == ST_EXIT_OK && run->tlsa_items == 0) {
 		st_out_error("'%s': no CA certificate (CA:TRUE) for TLSA usage %d", file,
-			     run->p->usage);
+		             run->p->usage);
 		status = ST_EXIT_INPUT;
 	}
 	st_x509_reader_free(r);

@@ -17,17 +17,17 @@ static const char *const version = PACKAGE_NAME " " PACKAGE_VERSION;
 enum { OPT_JSON = 0x100, OPT_COLOR, OPT_COMPLETE };
 
 static const struct argp_option global_options[] = {
-	{"json", OPT_JSON, NULL, 0, "Print JSON (one object per line) instead of text", 0},
-	{"color", OPT_COLOR, "WHEN", 0,
-	 "Colour the text output: auto (default: on a terminal, unless NO_COLOR is set), "
-	 "always or never",
-	 0},
-	{"colour", OPT_COLOR, "WHEN", OPTION_ALIAS | OPTION_HIDDEN, NULL, 0},
-	{"verbose", 'v', NULL, 0, "Say more (repeat for more detail)", 0},
-	{"quiet", 'q', NULL, 0, "Print only results and errors, no warnings or notes", 0},
-	{"help", '?', NULL, 0, "Give this help list", -1},
-	{"version", 'V', NULL, 0, "Print the program version", -1},
-	{NULL, 0, NULL, 0, NULL, 0},
+    {"json", OPT_JSON, NULL, 0, "Print JSON (one object per line) instead of text", 0},
+    {"color", OPT_COLOR, "WHEN", 0,
+     "Colour the text output: auto (default: on a terminal, unless NO_COLOR is set), "
+     "always or never",
+     0},
+    {"colour", OPT_COLOR, "WHEN", OPTION_ALIAS | OPTION_HIDDEN, NULL, 0},
+    {"verbose", 'v', NULL, 0, "Say more (repeat for more detail)", 0},
+    {"quiet", 'q', NULL, 0, "Print only results and errors, no warnings or notes", 0},
+    {"help", '?', NULL, 0, "Give this help list", -1},
+    {"version", 'V', NULL, 0, "Print the program version", -1},
+    {NULL, 0, NULL, 0, NULL, 0},
 };
 
 static ssize_t null_write(void *cookie, const char *buf, size_t size)
@@ -118,17 +118,17 @@ static error_t global_parse(int key, char *arg, struct argp_state *state)
 const struct argp st_global_argp = {global_options, global_parse, NULL, NULL, NULL, NULL, NULL};
 
 static const struct st_optvals global_values[] = {
-	{"color", "auto always never"},
-	{NULL, NULL},
+    {"color", "auto always never"},
+    {NULL, NULL},
 };
 
 static const struct st_command commands[] = {
-	{"probe", "Probe a server's SMTP over TLS and judge it", NULL, NULL, "", NULL},
-	{"policy", "Lint, look up and test Postfix TLS policies", NULL, NULL, "", NULL},
-	{"verify", "Verify certificate chains, CRL and OCSP", NULL, NULL, "@file", NULL},
-	{"fingerprint", "Fingerprints in Postfix formats, TLSA records", &cmd_fingerprint_argp,
-	 cmd_fingerprint_values, "@file", cmd_fingerprint},
-	{"serve", "Run a TLS SMTP relay server for tests", NULL, NULL, "", NULL},
+    {"probe", "Probe a server's SMTP over TLS and judge it", NULL, NULL, "", NULL},
+    {"policy", "Lint, look up and test Postfix TLS policies", NULL, NULL, "", NULL},
+    {"verify", "Verify certificate chains, CRL and OCSP", NULL, NULL, "@file", NULL},
+    {"fingerprint", "Fingerprints in Postfix formats, TLSA records", &cmd_fingerprint_argp,
+     cmd_fingerprint_values, "@file", cmd_fingerprint},
+    {"serve", "Run a TLS SMTP relay server for tests", NULL, NULL, "", NULL},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -167,8 +167,7 @@ enum st_exit st_exit_worse(enum st_exit a, enum st_exit b)
 	return a > b ? a : b;
 }
 
-void st_cmd_parse(const struct argp *argp, int argc, char **argv, void *input,
-		  struct st_global *g)
+void st_cmd_parse(const struct argp *argp, int argc, char **argv, void *input, struct st_global *g)
 {
 	const char *nc = getenv("NO_COLOR");
 	const char *term = getenv("TERM");
@@ -182,8 +181,8 @@ void st_cmd_parse(const struct argp *argp, int argc, char **argv, void *input,
 		g->color = false;
 		break;
 	case ST_COLOR_AUTO:
-		g->color = isatty(STDOUT_FILENO) && !(nc && *nc) &&
-			   !(term && strcmp(term, "dumb") == 0);
+		g->color =
+		    isatty(STDOUT_FILENO) && !(nc && *nc) && !(term && strcmp(term, "dumb") == 0);
 		break;
 	}
 	st_out_setup(g);
@@ -207,12 +206,12 @@ static error_t unbuilt_parse(int key, char *arg, struct argp_state *state)
 static int run_unbuilt(const struct st_command *c, int argc, char **argv, struct st_global *g)
 {
 	static const struct argp_child children[] = {{&st_global_argp, 0, "Global options:", 1},
-						     {NULL, 0, NULL, 0}};
+	                                             {NULL, 0, NULL, 0}};
 	char doc[512];
 	struct argp argp = {NULL, unbuilt_parse, "[ARG...]", doc, children, NULL, NULL};
 
-	snprintf(doc, sizeof(doc), "%s.\vThis command is not built yet in smtptls %s.",
-		 c->summary, PACKAGE_VERSION);
+	snprintf(doc, sizeof(doc), "%s.\vThis command is not built yet in smtptls %s.", c->summary,
+	         PACKAGE_VERSION);
 	st_argp_parse(&argp, argc, argv, 0, g);
 	st_out_setup(g);
 	st_out_error("'%s' is not built yet in smtptls %s", c->name, PACKAGE_VERSION);
@@ -235,13 +234,15 @@ static void complete_options(const struct argp *argp, const struct st_optvals *v
 			if (strcmp(vals[i].option, o->name) == 0)
 				values = vals[i].values;
 		printf("option\t--%s\t%s\t%s\t%s\t%s\n", o->name,
-		       (o->key > 0 && o->key < 0x100 && o->key != '?') ? (char[]){'-', (char)o->key, 0}
-								       : "",
+		       (o->key > 0 && o->key < 0x100 && o->key != '?')
+		           ? (char[]){'-', (char)o->key, 0}
+		           : "",
 		       o->arg ? ((o->flags & OPTION_ARG_OPTIONAL) ? "optional" : "required") : "",
 		       values, o->doc ? o->doc : "");
 	}
 	for (child = argp->children; child && child->argp; child++)
-		complete_options(child->argp, child->argp == &st_global_argp ? global_values : vals);
+		complete_options(child->argp,
+		                 child->argp == &st_global_argp ? global_values : vals);
 }
 
 static int complete(const char *what)
@@ -276,9 +277,9 @@ struct main_state {
 };
 
 static const struct argp_option main_options[] = {
-	{"complete", OPT_COMPLETE, "COMMAND", OPTION_HIDDEN | OPTION_ARG_OPTIONAL,
-	 "Print what shell completion needs", 0},
-	{NULL, 0, NULL, 0, NULL, 0},
+    {"complete", OPT_COMPLETE, "COMMAND", OPTION_HIDDEN | OPTION_ARG_OPTIONAL,
+     "Print what shell completion needs", 0},
+    {NULL, 0, NULL, 0, NULL, 0},
 };
 
 static error_t main_parse(int key, char *arg, struct argp_state *state)
@@ -319,19 +320,23 @@ static char *main_help(int key, const char *text, void *input)
 	st_buf_addf(&b, "Commands:\n");
 	for (i = 0; i < N_COMMANDS; i++)
 		st_buf_addf(&b, "  %-13s %s%s\n", commands[i].name, commands[i].summary,
-			    commands[i].run ? "" : " (not built yet)");
+		            commands[i].run ? "" : " (not built yet)");
 	st_buf_addf(&b, "\nRun 'smtptls COMMAND --help' for a command's options. Global options "
-			"may be given before or after the command name. Exit statuses are listed "
-			"in smtptls(1).");
+	                "may be given before or after the command name. Exit statuses are listed "
+	                "in smtptls(1).");
 	return (char *)b.data; /* argp frees it */
 }
 
 static const struct argp_child main_children[] = {{&st_global_argp, 0, "Global options:", 1},
-						  {NULL, 0, NULL, 0}};
+                                                  {NULL, 0, NULL, 0}};
 
-static const struct argp main_argp = {
-	main_options, main_parse, "COMMAND [OPTION...] [ARG...]",
-	"smtptls -- diagnose and test SMTP over TLS.\v", main_children, main_help, NULL};
+static const struct argp main_argp = {main_options,
+                                      main_parse,
+                                      "COMMAND [OPTION...] [ARG...]",
+                                      "smtptls -- diagnose and test SMTP over TLS.\v",
+                                      main_children,
+                                      main_help,
+                                      NULL};
 
 static const struct st_command *find_command(const char *name)
 {

@@ -24,8 +24,8 @@ void st_out_setup(const struct st_global *g)
 
 	color_out = g->color;
 	color_err = g->color_mode == ST_COLOR_ALWAYS ||
-		    (g->color_mode == ST_COLOR_AUTO && isatty(STDERR_FILENO) && !dumb &&
-		     !(getenv("NO_COLOR") && *getenv("NO_COLOR")));
+	            (g->color_mode == ST_COLOR_AUTO && isatty(STDERR_FILENO) && !dumb &&
+	             !(getenv("NO_COLOR") && *getenv("NO_COLOR")));
 	quiet = g->quiet;
 	verbose = g->verbose;
 }
@@ -147,7 +147,7 @@ enum st_exit st_out_finish(void)
 		err = errno;
 	if (write_failed || err) {
 		st_out_error("cannot write to standard output: %s",
-			     err ? strerror(err) : "write error");
+		             err ? strerror(err) : "write error");
 		return ST_EXIT_OUTPUT;
 	}
 	return ST_EXIT_OK;

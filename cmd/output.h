@@ -12,7 +12,14 @@
 void st_out_setup(const struct st_global *g);
 
 /* Colour roles. */
-enum st_style { ST_STYLE_NONE, ST_STYLE_LABEL, ST_STYLE_HEAD, ST_STYLE_OK, ST_STYLE_WARN, ST_STYLE_BAD };
+enum st_style {
+	ST_STYLE_NONE,
+	ST_STYLE_LABEL,
+	ST_STYLE_HEAD,
+	ST_STYLE_OK,
+	ST_STYLE_WARN,
+	ST_STYLE_BAD
+};
 
 /* Print s to stdout in a style (plain when colour is off). */
 void st_out_styled(enum st_style style, const char *s);

@@ -35,12 +35,12 @@ void st_error_clear(struct st_error *err)
 const char *st_err_class_name(enum st_err_class cls)
 {
 	static const char *const names[] = {
-		[ST_ERR_NONE] = "none",		[ST_ERR_USAGE] = "usage",
-		[ST_ERR_INPUT] = "input",	[ST_ERR_INTERNAL] = "internal",
-		[ST_ERR_DNS] = "dns",		[ST_ERR_CONNECT] = "connect",
-		[ST_ERR_PROTOCOL] = "protocol", [ST_ERR_TLS] = "tls",
-		[ST_ERR_VERIFY] = "verify",	[ST_ERR_POLICY] = "policy",
-		[ST_ERR_REJECTED] = "rejected", [ST_ERR_OUTPUT] = "output",
+	    [ST_ERR_NONE] = "none",         [ST_ERR_USAGE] = "usage",
+	    [ST_ERR_INPUT] = "input",       [ST_ERR_INTERNAL] = "internal",
+	    [ST_ERR_DNS] = "dns",           [ST_ERR_CONNECT] = "connect",
+	    [ST_ERR_PROTOCOL] = "protocol", [ST_ERR_TLS] = "tls",
+	    [ST_ERR_VERIFY] = "verify",     [ST_ERR_POLICY] = "policy",
+	    [ST_ERR_REJECTED] = "rejected", [ST_ERR_OUTPUT] = "output",
 	};
 
 	if ((size_t)cls >= sizeof(names) / sizeof(names[0]))
@@ -149,7 +149,8 @@ int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
 	} else {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0) {
-			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': %s", path, strerror(errno));
+			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': %s", path,
+			             strerror(errno));
 			return ST_E_IO;
 		}
 	}
@@ -161,7 +162,7 @@ int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
 		}
 		if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > out->max) {
 			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': larger than %zu bytes",
-				     shown, out->max);
+			             shown, out->max);
 			rc = ST_E_TOOBIG;
 			goto out;
 		}
@@ -171,7 +172,8 @@ int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': %s", shown, strerror(errno));
+			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': %s", shown,
+			             strerror(errno));
 			rc = ST_E_IO;
 			goto out;
 		}
@@ -180,11 +182,12 @@ int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
 		rc = st_buf_add(out, chunk, (size_t)n);
 		if (rc == ST_E_TOOBIG) {
 			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': larger than %zu bytes",
-				     shown, out->max);
+			             shown, out->max);
 			goto out;
 		}
 		if (rc) {
-			st_error_set(err, ST_ERR_INTERNAL, "cannot read '%s': out of memory", shown);
+			st_error_set(err, ST_ERR_INTERNAL, "cannot read '%s': out of memory",
+			             shown);
 			goto out;
 		}
 	}
@@ -208,11 +211,74 @@ void st_hex(const unsigned char *p, size_t n, bool upper, char sep, char *out)
 	*out = '\0';
 }
 
+/* The length of a UTF-8 sequence by its lead byte and continuation bytes, or 0. */
+static size_t utf8_len_any(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0, i;
+
+	if (n == 0 || p[0] > 0xf4)
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * The length of the UTF-8 sequence at p if it is well-formed (no overlong
+ * form, no surrogate, at most U+10FFFF) and safe to show, else 0. Unsafe:
+ * C1 controls, line and paragraph separators, and the bidirectional
+ * controls that can make a terminal show text in another order than it has.
+ */
+static size_t utf8_safe_len(const unsigned char *p)
+{
+	unsigned long cp;
+	size_t n, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	if (cp < 0xa0 || (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+	    cp == 0x200e || cp == 0x200f || cp == 0x061c)
+		return 0;
+	return n;
+}
+
 void st_sanitize(char *s)
 {
-	for (; s && *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			*s = '?';
+	unsigned char *p = (unsigned char *)s;
+	size_t n;
+
+	while (p && *p) {
+		if (*p >= 0x20 && *p <= 0x7e) {
+			p++;
+		} else if (*p >= 0x80 && (n = utf8_safe_len(p)) > 0) {
+			p += n;
+		} else if (*p >= 0x80 && (n = utf8_len_any(p)) > 0) {
+			/* well-formed but unsafe to show: one '?' a byte keeps the length */
+			memset(p, '?', n);
+			p += n;
+		} else {
+			*p++ = '?';
+		}
+	}
 }
 
 int st_time_iso(time_t t, char *out, size_t size)

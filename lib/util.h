@@ -50,7 +50,7 @@ struct st_error {
 
 /* Set *err (when err is not NULL); the message is truncated to fit. */
 void st_error_set(struct st_error *err, enum st_err_class cls, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Reset *err to "no error". NULL is a no-op. */
 void st_error_clear(struct st_error *err);
@@ -97,7 +97,12 @@ int st_read_file(const char *path, struct st_buf *out, struct st_error *err);
  */
 void st_hex(const unsigned char *p, size_t n, bool upper, char sep, char *out);
 
-/* Replace every byte that is not printable ASCII with '?', in place. */
+/*
+ * Make s safe to print on a terminal, in place and keeping its length:
+ * control bytes, DEL, malformed UTF-8, and UTF-8 for C1 controls, line
+ * separators and bidirectional controls become '?' (one per byte); other
+ * printable UTF-8 (such as 'Müller') is kept.
+ */
 void st_sanitize(char *s);
 
 /* Format t as ISO 8601 UTC ("2026-11-28T13:23:26Z") into out (>= 21 bytes). */

@@ -16,17 +16,17 @@
 #include <gnutls/x509.h>
 
 /* Caps on what one certificate may make us hold. */
-#define SAN_MAX 1024
+#define SAN_MAX   1024
 #define LABEL_MAX 64
 
 struct st_x509_item {
 	enum st_x509_kind kind;
 	unsigned line;
-	gnutls_x509_crt_t crt;	/* ST_X509_CERT */
-	gnutls_x509_crq_t crq;	/* ST_X509_CSR */
-	gnutls_pubkey_t pub;	/* every kind */
-	gnutls_datum_t der;	/* the object as read (decoded from PEM) */
-	gnutls_datum_t spki;	/* DER SubjectPublicKeyInfo, exactly as in the object when present */
+	gnutls_x509_crt_t crt; /* ST_X509_CERT */
+	gnutls_x509_crq_t crq; /* ST_X509_CSR */
+	gnutls_pubkey_t pub;   /* every kind */
+	gnutls_datum_t der;    /* the object as read (decoded from PEM) */
+	gnutls_datum_t spki;   /* DER SubjectPublicKeyInfo, exactly as in the object when present */
 };
 
 struct st_x509_reader {
@@ -46,12 +46,12 @@ static const struct {
 	gnutls_digest_algorithm_t alg;
 	size_t len;
 } digests[] = {
-	[ST_DIGEST_MD5] = {"md5", GNUTLS_DIG_MD5, 16},
-	[ST_DIGEST_SHA1] = {"sha1", GNUTLS_DIG_SHA1, 20},
-	[ST_DIGEST_SHA224] = {"sha224", GNUTLS_DIG_SHA224, 28},
-	[ST_DIGEST_SHA256] = {"sha256", GNUTLS_DIG_SHA256, 32},
-	[ST_DIGEST_SHA384] = {"sha384", GNUTLS_DIG_SHA384, 48},
-	[ST_DIGEST_SHA512] = {"sha512", GNUTLS_DIG_SHA512, 64},
+    [ST_DIGEST_MD5] = {"md5", GNUTLS_DIG_MD5, 16},
+    [ST_DIGEST_SHA1] = {"sha1", GNUTLS_DIG_SHA1, 20},
+    [ST_DIGEST_SHA224] = {"sha224", GNUTLS_DIG_SHA224, 28},
+    [ST_DIGEST_SHA256] = {"sha256", GNUTLS_DIG_SHA256, 32},
+    [ST_DIGEST_SHA384] = {"sha384", GNUTLS_DIG_SHA384, 48},
+    [ST_DIGEST_SHA512] = {"sha512", GNUTLS_DIG_SHA512, 64},
 };
 
 const char *st_digest_name(enum st_digest d)
@@ -230,8 +230,8 @@ static int item_set_spki(struct st_x509_item *item)
  * Build an item of the given kind from DER (owned by the item on success).
  * kind -1 means "try every kind", as for a bare DER file.
  */
-static int item_from_der(gnutls_datum_t *der, int kind, unsigned line,
-			 struct st_x509_item **out, char *why, size_t whysize)
+static int item_from_der(gnutls_datum_t *der, int kind, unsigned line, struct st_x509_item **out,
+                         char *why, size_t whysize)
 {
 	struct st_x509_item *item;
 	gnutls_privkey_t priv = NULL;
@@ -263,7 +263,7 @@ static int item_from_der(gnutls_datum_t *der, int kind, unsigned line,
 		if (gnutls_privkey_init(&priv) < 0)
 			goto fail;
 		rc = gnutls_privkey_import_x509_raw(priv, der, GNUTLS_X509_FMT_DER, NULL,
-						    GNUTLS_PKCS_PLAIN);
+		                                    GNUTLS_PKCS_PLAIN);
 		if (rc >= 0) {
 			rc = gnutls_pubkey_import_privkey(item->pub, priv, 0, 0);
 			item->kind = ST_X509_PRIVKEY;
@@ -318,8 +318,7 @@ fail:
 	return ST_E_PARSE;
 }
 
-struct st_x509_reader *st_x509_reader_new(const char *name, const unsigned char *data,
-					  size_t len)
+struct st_x509_reader *st_x509_reader_new(const char *name, const unsigned char *data, size_t len)
 {
 	struct st_x509_reader *r = calloc(1, sizeof(*r));
 
@@ -377,20 +376,15 @@ static int label_kind(const char *label, bool *skip)
 		const char *label;
 		int kind;
 	} map[] = {
-		{"CERTIFICATE", ST_X509_CERT},
-		{"X509 CERTIFICATE", ST_X509_CERT},
-		{"TRUSTED CERTIFICATE", ST_X509_CERT},
-		{"PRIVATE KEY", ST_X509_PRIVKEY},
-		{"RSA PRIVATE KEY", ST_X509_PRIVKEY},
-		{"EC PRIVATE KEY", ST_X509_PRIVKEY},
-		{"DSA PRIVATE KEY", ST_X509_PRIVKEY},
-		{"PUBLIC KEY", ST_X509_PUBKEY},
-		{"CERTIFICATE REQUEST", ST_X509_CSR},
-		{"NEW CERTIFICATE REQUEST", ST_X509_CSR},
+	    {"CERTIFICATE", ST_X509_CERT},         {"X509 CERTIFICATE", ST_X509_CERT},
+	    {"TRUSTED CERTIFICATE", ST_X509_CERT}, {"PRIVATE KEY", ST_X509_PRIVKEY},
+	    {"RSA PRIVATE KEY", ST_X509_PRIVKEY},  {"EC PRIVATE KEY", ST_X509_PRIVKEY},
+	    {"DSA PRIVATE KEY", ST_X509_PRIVKEY},  {"PUBLIC KEY", ST_X509_PUBKEY},
+	    {"CERTIFICATE REQUEST", ST_X509_CSR},  {"NEW CERTIFICATE REQUEST", ST_X509_CSR},
 	};
 	/* Blocks that sit in certificate and key files without being either. */
 	static const char *const quiet[] = {"X509 CRL", "EC PARAMETERS", "DH PARAMETERS",
-					    "X9.42 DH PARAMETERS", "DSA PARAMETERS"};
+	                                    "X9.42 DH PARAMETERS", "DSA PARAMETERS"};
 	size_t i;
 
 	*skip = false;
@@ -449,11 +443,12 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 		n = (size_t)(eol - p);
 		while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
 			n--;
-		if (n < 16 || memcmp(p, "-----BEGIN ", 11) != 0 || memcmp(p + n - 5, "-----", 5) != 0)
+		if (n < 16 || memcmp(p, "-----BEGIN ", 11) != 0 ||
+		    memcmp(p + n - 5, "-----", 5) != 0)
 			continue;
 		if (n - 16 > LABEL_MAX) {
 			st_error_set(err, ST_ERR_INPUT, "'%s' line %u: PEM label too long", r->name,
-				     begin_line);
+			             begin_line);
 			return ST_E_PARSE;
 		}
 		memcpy(label, p + 11, n - 16);
@@ -468,9 +463,9 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 		for (;;) {
 			if (q >= end) {
 				st_error_set(err, ST_ERR_INPUT,
-					     "'%s' line %u: PEM block '%s' has no END line "
-					     "(truncated file?)",
-					     r->name, begin_line, label);
+				             "'%s' line %u: PEM block '%s' has no END line "
+				             "(truncated file?)",
+				             r->name, begin_line, label);
 				r->pos = r->len;
 				return ST_E_PARSE;
 			}
@@ -484,9 +479,9 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 			if (n >= 9 && memcmp(q, "-----END ", 9) == 0) {
 				if (n != strlen(endline) || memcmp(q, endline, n) != 0) {
 					st_error_set(err, ST_ERR_INPUT,
-						     "'%s' line %u: PEM block '%s' ends with a "
-						     "different END line at line %u",
-						     r->name, begin_line, label, line - 1);
+					             "'%s' line %u: PEM block '%s' ends with a "
+					             "different END line at line %u",
+					             r->name, begin_line, label, line - 1);
 					r->pos = (size_t)(eol - r->data) + (eol < end);
 					r->line = line;
 					return ST_E_PARSE;
@@ -495,9 +490,9 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 			}
 			if (n >= 11 && memcmp(q, "-----BEGIN ", 11) == 0) {
 				st_error_set(err, ST_ERR_INPUT,
-					     "'%s' line %u: PEM block '%s' has no END line "
-					     "before the next BEGIN line",
-					     r->name, begin_line, label);
+				             "'%s' line %u: PEM block '%s' has no END line "
+				             "before the next BEGIN line",
+				             r->name, begin_line, label);
 				/* resume at that BEGIN line */
 				r->pos = (size_t)(q - r->data);
 				r->line = line - 1;
@@ -515,24 +510,24 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 			const char *advice = label_advice(label);
 			if (advice)
 				st_error_set(err, ST_ERR_INPUT, "'%s' line %u: %s", r->name,
-					     begin_line, advice);
+				             begin_line, advice);
 			else
 				st_error_set(err, ST_ERR_INPUT,
-					     "'%s' line %u: unsupported PEM block '%s'", r->name,
-					     begin_line, label);
+				             "'%s' line %u: unsupported PEM block '%s'", r->name,
+				             begin_line, label);
 			return ST_E_UNSUPPORTED;
 		}
 		in.data = (unsigned char *)blk;
 		in.size = (unsigned)(eol - blk);
 		if (memmem(blk, in.size, "Proc-Type: 4,ENCRYPTED", 22)) {
 			st_error_set(err, ST_ERR_INPUT, "'%s' line %u: %s", r->name, begin_line,
-				     label_advice("ENCRYPTED PRIVATE KEY"));
+			             label_advice("ENCRYPTED PRIVATE KEY"));
 			return ST_E_UNSUPPORTED;
 		}
 		rc = gnutls_pem_base64_decode2(label, &in, &der);
 		if (rc < 0) {
 			st_error_set(err, ST_ERR_INPUT, "'%s' line %u: cannot decode %s: %s",
-				     r->name, begin_line, label, tls_reason(rc, why, sizeof(why)));
+			             r->name, begin_line, label, tls_reason(rc, why, sizeof(why)));
 			return ST_E_PARSE;
 		}
 		if (strcmp(label, "TRUSTED CERTIFICATE") == 0) {
@@ -548,8 +543,9 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 			return rc;
 		}
 		if (rc) {
-			st_error_set(err, ST_ERR_INPUT, "'%s' line %u: cannot parse %s: %s", r->name,
-				     begin_line, st_x509_kind_name((enum st_x509_kind)kind), why);
+			st_error_set(err, ST_ERR_INPUT, "'%s' line %u: cannot parse %s: %s",
+			             r->name, begin_line,
+			             st_x509_kind_name((enum st_x509_kind)kind), why);
 			return rc;
 		}
 		return 1;
@@ -573,18 +569,18 @@ static int next_der(struct st_x509_reader *r, struct st_x509_item **item, struct
 		/* a SEQUENCE with a long-form length (never the second byte of text) cut short */
 		if (tlv == -2 && avail >= 2 && p[1] > 0x80)
 			st_error_set(err, ST_ERR_INPUT,
-				     "'%s' offset %zu: truncated DER object: its header asks for "
-				     "more than the %zu bytes left (truncated file?)",
-				     r->name, r->pos, avail);
+			             "'%s' offset %zu: truncated DER object: its header asks for "
+			             "more than the %zu bytes left (truncated file?)",
+			             r->name, r->pos, avail);
 		else if (r->pos == 0)
 			st_error_set(err, ST_ERR_INPUT,
-				     "'%s': not a certificate or key: neither PEM (no "
-				     "'-----BEGIN' line) nor DER",
-				     r->name);
+			             "'%s': not a certificate or key: neither PEM (no "
+			             "'-----BEGIN' line) nor DER",
+			             r->name);
 		else
 			st_error_set(err, ST_ERR_INPUT,
-				     "'%s' offset %zu: trailing data that is not a DER object",
-				     r->name, r->pos);
+			             "'%s' offset %zu: trailing data that is not a DER object",
+			             r->name, r->pos);
 		return ST_E_PARSE;
 	}
 	if (datum_dup(&der, p, total)) {
@@ -598,16 +594,15 @@ static int next_der(struct st_x509_reader *r, struct st_x509_item **item, struct
 	if (rc) {
 		r->done = true;
 		st_error_set(err, ST_ERR_INPUT,
-			     "'%s' offset %zu: DER object is not a certificate, key or "
-			     "certificate request (PKCS#7 and PKCS#12 are not supported)",
-			     r->name, r->pos - total);
+		             "'%s' offset %zu: DER object is not a certificate, key or "
+		             "certificate request (PKCS#7 and PKCS#12 are not supported)",
+		             r->name, r->pos - total);
 		return rc;
 	}
 	return 1;
 }
 
-int st_x509_reader_next(struct st_x509_reader *r, struct st_x509_item **item,
-			struct st_error *err)
+int st_x509_reader_next(struct st_x509_reader *r, struct st_x509_item **item, struct st_error *err)
 {
 	int rc;
 
@@ -623,12 +618,12 @@ int st_x509_reader_next(struct st_x509_reader *r, struct st_x509_item **item,
 		if (looks_pem(r->data, r->len)) {
 			r->format = 1;
 		} else if (r->len >= 4 && (memcmp(r->data, "ssh-", 4) == 0 ||
-					   memcmp(r->data, "ecdsa-", 6 <= r->len ? 6 : 4) == 0)) {
+		                           memcmp(r->data, "ecdsa-", 6 <= r->len ? 6 : 4) == 0)) {
 			r->done = true;
 			st_error_set(err, ST_ERR_INPUT,
-				     "'%s': OpenSSH public key format not supported: convert it "
-				     "with ssh-keygen -e -m PKCS8 -f KEY",
-				     r->name);
+			             "'%s': OpenSSH public key format not supported: convert it "
+			             "with ssh-keygen -e -m PKCS8 -f KEY",
+			             r->name);
 			return ST_E_UNSUPPORTED;
 		} else if (all_blank(r->data, r->len)) {
 			r->done = true;
@@ -658,7 +653,7 @@ int st_x509_reader_next(struct st_x509_reader *r, struct st_x509_item **item,
 }
 
 int st_x509_item_fingerprint(const struct st_x509_item *item, enum st_digest d, bool pubkey,
-			     char *out)
+                             char *out)
 {
 	unsigned char md[ST_DIGEST_MAX];
 	const gnutls_datum_t *in = pubkey ? &item->spki : &item->der;
@@ -673,7 +668,7 @@ int st_x509_item_fingerprint(const struct st_x509_item *item, enum st_digest d, 
 }
 
 int st_x509_item_tlsa_data(const struct st_x509_item *item, enum st_tlsa_selector sel,
-			   enum st_tlsa_mtype mtype, struct st_buf *out)
+                           enum st_tlsa_mtype mtype, struct st_buf *out)
 {
 	const gnutls_datum_t *in = sel == ST_TLSA_SEL_CERT ? &item->der : &item->spki;
 	unsigned char md[ST_DIGEST_MAX];
@@ -687,7 +682,7 @@ int st_x509_item_tlsa_data(const struct st_x509_item *item, enum st_tlsa_selecto
 		return ST_E_INVALID;
 	if (mtype != ST_TLSA_FULL) {
 		gnutls_digest_algorithm_t alg =
-			mtype == ST_TLSA_SHA256 ? GNUTLS_DIG_SHA256 : GNUTLS_DIG_SHA512;
+		    mtype == ST_TLSA_SHA256 ? GNUTLS_DIG_SHA256 : GNUTLS_DIG_SHA512;
 		if (gnutls_hash_fast(alg, in->data, in->size, md) < 0)
 			return ST_E_CRYPTO;
 		p = md;
@@ -726,10 +721,10 @@ static char *get_cn(const struct st_x509_item *item)
 
 	if (item->crt)
 		rc = gnutls_x509_crt_get_dn_by_oid(item->crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-						   buf, &size);
+		                                   buf, &size);
 	else
 		rc = gnutls_x509_crq_get_dn_by_oid(item->crq, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-						   buf, &size);
+		                                   buf, &size);
 	if (rc < 0)
 		return NULL;
 	buf[size < sizeof(buf) ? size : sizeof(buf) - 1] = '\0';
@@ -769,10 +764,10 @@ static int get_sans(const struct st_x509_item *item, struct st_x509_info *info)
 		size = sizeof(buf) - 1;
 		if (item->crt)
 			type = gnutls_x509_crt_get_subject_alt_name(item->crt, i, buf, &size,
-								    &critical);
+			                                            &critical);
 		else
-			type = gnutls_x509_crq_get_subject_alt_name(item->crq, i, buf, &size,
-								    NULL, &critical);
+			type = gnutls_x509_crq_get_subject_alt_name(item->crq, i, buf, &size, NULL,
+			                                            &critical);
 		if (type == GNUTLS_E_SHORT_MEMORY_BUFFER)
 			continue; /* absurdly long name: leave it out */
 		if (type < 0)
@@ -848,7 +843,7 @@ static void key_info(const struct st_x509_item *item, struct st_x509_info *info)
 }
 
 int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info,
-		      struct st_error *err)
+                      struct st_error *err)
 {
 	gnutls_datum_t d = {NULL, 0};
 	unsigned char serial[64];
@@ -863,7 +858,7 @@ int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info
 		return ST_OK;
 
 	rc = item->crt ? gnutls_x509_crt_get_dn3(item->crt, &d, 0)
-		       : gnutls_x509_crq_get_dn3(item->crq, &d, 0);
+	               : gnutls_x509_crq_get_dn3(item->crq, &d, 0);
 	if (rc >= 0 && !(info->subject = take_string(&d)))
 		goto nomem;
 	if (rc < 0)
@@ -875,7 +870,7 @@ int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info
 		rc = gnutls_x509_crq_get_signature_algorithm(item->crq);
 		if (rc > 0 && gnutls_sign_get_name((gnutls_sign_algorithm_t)rc))
 			snprintf(info->sig_algorithm, sizeof(info->sig_algorithm), "%s",
-				 gnutls_sign_get_name((gnutls_sign_algorithm_t)rc));
+			         gnutls_sign_get_name((gnutls_sign_algorithm_t)rc));
 		return info->subject ? ST_OK : ST_E_NOMEM;
 	}
 
@@ -908,7 +903,7 @@ int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info
 	rc = gnutls_x509_crt_get_signature_algorithm(item->crt);
 	if (rc > 0 && gnutls_sign_get_name((gnutls_sign_algorithm_t)rc)) {
 		snprintf(info->sig_algorithm, sizeof(info->sig_algorithm), "%s",
-			 gnutls_sign_get_name((gnutls_sign_algorithm_t)rc));
+		         gnutls_sign_get_name((gnutls_sign_algorithm_t)rc));
 	} else {
 		char oid[sizeof(info->sig_algorithm)];
 		size = sizeof(oid);

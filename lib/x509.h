@@ -37,10 +37,10 @@ size_t st_digest_len(enum st_digest d);
 
 /* What one item of a file is. */
 enum st_x509_kind {
-	ST_X509_CERT,	 /* an X.509 certificate */
-	ST_X509_PUBKEY,	 /* a SubjectPublicKeyInfo */
+	ST_X509_CERT,    /* an X.509 certificate */
+	ST_X509_PUBKEY,  /* a SubjectPublicKeyInfo */
 	ST_X509_PRIVKEY, /* a private key: only its public half is used */
-	ST_X509_CSR,	 /* a PKCS#10 request: only its subject and key are used */
+	ST_X509_CSR,     /* a PKCS#10 request: only its subject and key are used */
 };
 
 /* "certificate", "public key", "private key", "certificate request". */
@@ -58,8 +58,7 @@ struct st_x509_reader;
  * the reader; name is copied and used in messages. Returns NULL when out of
  * memory.
  */
-struct st_x509_reader *st_x509_reader_new(const char *name, const unsigned char *data,
-					  size_t len);
+struct st_x509_reader *st_x509_reader_new(const char *name, const unsigned char *data, size_t len);
 
 /*
  * Read the next item into *item (owned by the caller: st_x509_item_free).
@@ -70,8 +69,7 @@ struct st_x509_reader *st_x509_reader_new(const char *name, const unsigned char 
  * resynchronised, the reader is then at its end. A file with no
  * certificate or key at all is an error, reported at the end.
  */
-int st_x509_reader_next(struct st_x509_reader *r, struct st_x509_item **item,
-			struct st_error *err);
+int st_x509_reader_next(struct st_x509_reader *r, struct st_x509_item **item, struct st_error *err);
 
 /* Free a reader. NULL is a no-op. */
 void st_x509_reader_free(struct st_x509_reader *r);
@@ -88,20 +86,20 @@ unsigned st_x509_item_line(const struct st_x509_item *item);
 /* What can be said of an item. Strings are owned by the info. */
 struct st_x509_info {
 	enum st_x509_kind kind;
-	char *subject;	     /* RFC 4514 DN; NULL for keys */
-	char *issuer;	     /* RFC 4514 DN; certificates only */
-	char *serial;	     /* upper-case hex; certificates only */
-	char *cn;	     /* first commonName of the subject, or NULL */
-	char **san;	     /* "DNS:name", "IP:addr", "email:x", "URI:x" */
+	char *subject; /* RFC 4514 DN; NULL for keys */
+	char *issuer;  /* RFC 4514 DN; certificates only */
+	char *serial;  /* upper-case hex; certificates only */
+	char *cn;      /* first commonName of the subject, or NULL */
+	char **san;    /* "DNS:name", "IP:addr", "email:x", "URI:x" */
 	size_t n_san;
-	bool has_validity;   /* not_before/not_after are set (certificates) */
+	bool has_validity; /* not_before/not_after are set (certificates) */
 	time_t not_before;
 	time_t not_after;
-	bool is_ca;	     /* basicConstraints CA:TRUE */
-	bool self_issued;    /* subject equals issuer (a root, or a self-signed leaf) */
+	bool is_ca;             /* basicConstraints CA:TRUE */
+	bool self_issued;       /* subject equals issuer (a root, or a self-signed leaf) */
 	char key_algorithm[32]; /* "RSA", "ECDSA", "Ed25519", ... */
 	unsigned key_bits;
-	char key_curve[32];  /* "SECP256R1", or "" */
+	char key_curve[32];     /* "SECP256R1", or "" */
 	char sig_algorithm[48]; /* "RSA-SHA256", or "" */
 };
 
@@ -110,7 +108,7 @@ struct st_x509_info {
  * become '?'). Release with st_x509_info_release, also after a failure.
  */
 int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info,
-		      struct st_error *err);
+                      struct st_error *err);
 
 /* Free the strings of an info. */
 void st_x509_info_release(struct st_x509_info *info);
@@ -123,7 +121,7 @@ void st_x509_info_release(struct st_x509_info *info);
  * certificate fingerprint.
  */
 int st_x509_item_fingerprint(const struct st_x509_item *item, enum st_digest d, bool pubkey,
-			     char *out);
+                             char *out);
 
 /* DANE TLSA selectors and matching types (RFC 6698). */
 enum st_tlsa_selector { ST_TLSA_SEL_CERT = 0, ST_TLSA_SEL_SPKI = 1 };
@@ -135,6 +133,6 @@ enum st_tlsa_mtype { ST_TLSA_FULL = 0, ST_TLSA_SHA256 = 1, ST_TLSA_SHA512 = 2 };
  * certificate can be large). Selector 0 needs a certificate.
  */
 int st_x509_item_tlsa_data(const struct st_x509_item *item, enum st_tlsa_selector sel,
-			   enum st_tlsa_mtype mtype, struct st_buf *out);
+                           enum st_tlsa_mtype mtype, struct st_buf *out);
 
 #endif

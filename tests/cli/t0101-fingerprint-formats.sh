@@ -63,6 +63,15 @@ like "$out" "^fingerprint +$server_fp$" "text fingerprint"
 st fingerprint "$P/server.pem" "$P/ca.pem"
 is "$(grep -c '^$' <<<"$out")" 1 "two items: one blank line between them"
 
+# names: printable UTF-8 is kept, terminal controls are not
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/u.key" -out "$P/u.pem" -utf8 \
+	-subj "/CN=mx.example/O=M$(printf '\303\274')ller GmbH/OU=evil$(printf '\033')[31mred" -days 3 2>/dev/null
+st fingerprint "$P/u.pem"
+like "$out" "^subject +OU=evil\?\[31mred,O=M$(printf '\303\274')ller GmbH,CN=mx.example$" "text: UTF-8 kept, an escape byte shown as ?"
+unlike "$out" $'\033' "text: no escape byte reaches the terminal"
+st --json fingerprint "$P/u.pem"
+is "$(jq -r .subject <<<"$out")" "OU=evil?[31mred,O=M$(printf '\303\274')ller GmbH,CN=mx.example" "JSON: the same subject"
+
 # many files in one process, in order
 for i in $(seq 1 50); do cp "$P/server.pem" "$P/s$i.pem"; done
 st fingerprint -b "$P"/s{1..50}.pem

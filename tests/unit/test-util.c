@@ -677,7 +677,18 @@ static const struct {
     {"\x1b[31mred\x1b[0m", "?[31mred?[0m"}, /* terminal escapes */
     {"\x80", "?"},
     {"\xff\xfe", "??"},
-    {"caf\xc3\xa9", "caf??"}, /* UTF-8: every byte >= 0x80 */
+    {"caf\xc3\xa9", "caf\xc3\xa9"}, /* printable UTF-8 is kept */
+    {"M\xc3\xbcller \xe6\x97\xa5\xf0\x9f\x93\xa7", "M\xc3\xbcller \xe6\x97\xa5\xf0\x9f\x93\xa7"},
+    {"\xc2\x9b"
+     "31m",
+     "??31m"},                    /* C1 CSI as UTF-8 */
+    {"a\xe2\x80\xae" "b", "a???b"},  /* U+202E right-to-left override */
+    {"\xe2\x81\xa6x", "???x"},    /* U+2066 left-to-right isolate */
+    {"\xc0\xaf", "??"},           /* overlong '/' */
+    {"\xed\xa0\x80", "???"},      /* a surrogate */
+    {"\xc3", "?"},                /* truncated sequence */
+    {"\xc3(", "?("},              /* bad continuation */
+    {"\xf4\x90\x80\x80", "????"}, /* past U+10FFFF */
     {"\x01\x02\x03", "???"},
 };
 
