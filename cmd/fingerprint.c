@@ -50,8 +50,9 @@ static const struct argp_option fp_options[] = {
      0},
     {"brief", 'b', NULL, 0, "Print one line per item: the fingerprint and the file name", 0},
     {"relay-clientcerts", OPT_RELAY, "VALUE", OPTION_ARG_OPTIONAL,
-     "Print lines for Postfix relay_clientcerts or check_ccert_access: the fingerprint and "
-     "VALUE (default: the certificate's CN)",
+     "Print lines for Postfix relay_clientcerts: the fingerprint and VALUE (default: the "
+     "certificate's CN); for a check_ccert_access table give the action, as in "
+     "--relay-clientcerts=OK",
      1},
     {"tlsa", OPT_TLSA, NULL, 0,
      "Print DANE TLSA records in zone-file form (default 3 1 1, as 'postfix tls "
@@ -202,6 +203,19 @@ const struct argp cmd_fingerprint_argp = {
     NULL,
     NULL};
 
+/*
+ * What a file holds, read before its items are printed when --tlsa or
+ * --relay-clientcerts must know the file as a whole.
+ */
+struct fp_survey {
+	unsigned leaf;       /* position of the server's (or client's) own item, 0: none */
+	bool leaf_broken;    /* a block before it could not be read */
+	bool leaf_is_ca;     /* the leaf is a CA certificate that is not self-issued */
+	char leaf_host[256]; /* its default TLSA host, or "" */
+	char (*cert_spki)[ST_FINGERPRINT_MAX]; /* SHA-256 SPKI fingerprints of certificates */
+	size_t n_cert_spki;
+};
+
 /* The state of one run. */
 struct fp_run {
 	struct fp_params *p;
@@ -209,7 +223,7 @@ struct fp_run {
 	unsigned printed;       /* text blocks printed, for the blank line between them */
 	unsigned tlsa_items;    /* items of the current file that got TLSA records */
 	char prev_issuer[1024]; /* issuer DN of the previous item of the current file */
-	char leaf_host[256];    /* default TLSA host: from the first item of the current file */
+	struct fp_survey sv;    /* what the current file holds (--tlsa, --relay-clientcerts) */
 	enum st_exit status;
 };
 
@@ -227,35 +241,117 @@ static const char *relay_value(const struct fp_params *p, const struct st_x509_i
 }
 
 /* The TLSA owner host of an item without --host: first DNS name, else a CN that looks like one. */
+static bool is_host_name(const char *s)
+{
+	const char *c;
+
+	if (!*s || !strchr(s, '.') || strlen(s) > 253)
+		return false;
+	for (c = s; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.')
+			return false;
+	return true;
+}
+
 static const char *tlsa_default_host(const struct st_x509_info *info)
 {
 	size_t i;
-	const char *s;
 
 	for (i = 0; i < info->n_san; i++)
-		if (strncmp(info->san[i], "DNS:", 4) == 0 && info->san[i][4] != '*')
+		if (strncmp(info->san[i], "DNS:", 4) == 0 && is_host_name(info->san[i] + 4))
 			return info->san[i] + 4;
-	if (info->cn && *info->cn && strchr(info->cn, '.') && !strchr(info->cn, ' ')) {
-		for (s = info->cn; *s; s++)
-			if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.')
-				return NULL;
+	if (info->cn && is_host_name(info->cn))
 		return info->cn;
-	}
 	return NULL;
 }
 
 /*
  * Does this item get TLSA records? DANE-EE and PKIX-EE describe the server's
- * own certificate: the first block of a file (a chain file starts with the
- * leaf; a key file has one key), and only when that block was readable, so
- * a broken leaf never lets the next certificate stand in for it. DANE-TA
- * and PKIX-TA describe an issuer: certificates with CA:TRUE.
+ * own certificate: the survey's leaf (see survey()), and only when no block
+ * before it was broken, so a broken leaf never lets the next certificate
+ * stand in for it. DANE-TA and PKIX-TA describe an issuer: certificates with
+ * CA:TRUE.
  */
-static bool tlsa_wanted(const struct fp_params *p, const struct st_x509_info *info, unsigned index)
+static bool tlsa_wanted(const struct fp_run *run, const struct st_x509_info *info, unsigned index)
 {
-	if (p->usage == 1 || p->usage == 3)
-		return index == 1;
+	if (run->p->usage == 1 || run->p->usage == 3)
+		return index == run->sv.leaf && !run->sv.leaf_broken && !run->sv.leaf_is_ca;
 	return info->kind == ST_X509_CERT && info->is_ca;
+}
+
+static void survey_release(struct fp_survey *sv)
+{
+	free(sv->cert_spki);
+	memset(sv, 0, sizeof(*sv));
+}
+
+/*
+ * Read a file once to find its leaf: the first certificate, or the first
+ * item when it holds no certificate (a key file). A file laid out as Postfix
+ * smtpd_tls_chain_files allows (key, certificate, chain) thus has the
+ * certificate as leaf, and its key is known to belong to it.
+ */
+static int survey(struct fp_survey *sv, const char *name, const struct st_buf *data)
+{
+	struct st_x509_reader *r = st_x509_reader_new(name, data->data, data->len);
+	struct st_x509_item *item;
+	struct st_x509_info info;
+	struct st_error err;
+	unsigned pos = 0, first_bad = 0, first_item = 0;
+	int rc;
+
+	memset(sv, 0, sizeof(*sv));
+	if (!r)
+		return ST_E_NOMEM;
+	while ((rc = st_x509_reader_next(r, &item, &err)) != 0) {
+		pos++;
+		if (rc < 0) {
+			if (!first_bad)
+				first_bad = pos;
+			continue;
+		}
+		if (!first_item)
+			first_item = pos;
+		if (st_x509_item_kind(item) == ST_X509_CERT) {
+			char(*v)[ST_FINGERPRINT_MAX] =
+			    realloc(sv->cert_spki, (sv->n_cert_spki + 1) * sizeof(*v));
+			if (!v) {
+				st_x509_item_free(item);
+				st_x509_reader_free(r);
+				return ST_E_NOMEM;
+			}
+			sv->cert_spki = v;
+			st_x509_item_fingerprint(item, ST_DIGEST_SHA256, true,
+			                         sv->cert_spki[sv->n_cert_spki++]);
+			if (!sv->leaf) {
+				sv->leaf = pos;
+				if (st_x509_item_info(item, &info, &err) == 0) {
+					const char *h = tlsa_default_host(&info);
+					snprintf(sv->leaf_host, sizeof(sv->leaf_host), "%s",
+					         h ? h : "");
+					sv->leaf_is_ca = info.is_ca && !info.self_issued;
+				}
+				st_x509_info_release(&info);
+			}
+		}
+		st_x509_item_free(item);
+	}
+	st_x509_reader_free(r);
+	if (!sv->leaf)
+		sv->leaf = first_item;
+	sv->leaf_broken = first_bad && (!sv->leaf || first_bad < sv->leaf);
+	return ST_OK;
+}
+
+/* Is this key the key of a certificate in the same file? */
+static bool key_has_cert(const struct fp_survey *sv, const char *pfp_sha256)
+{
+	size_t i;
+
+	for (i = 0; i < sv->n_cert_spki; i++)
+		if (strcmp(sv->cert_spki[i], pfp_sha256) == 0)
+			return true;
+	return false;
 }
 
 /* Add the TLSA records of an item to json (when not NULL) or print them. */
@@ -273,7 +369,7 @@ static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
 		 * first item (the leaf) for TA usages */
 		hosts[0] = (p->usage == 1 || p->usage == 3)
 		               ? tlsa_default_host(info)
-		               : (run->leaf_host[0] ? run->leaf_host : NULL);
+		               : (run->sv.leaf_host[0] ? run->sv.leaf_host : NULL);
 		if (!hosts[0]) {
 			st_out_error("'%s': no host name for TLSA records in this %s: give --host",
 			             file, st_x509_kind_name(info->kind));
@@ -425,42 +521,42 @@ static json_t *item_json(const struct fp_params *p, const struct st_x509_info *i
 	return o;
 }
 
-/* Handle one item of a file. Returns 0, or -1 when it could not be handled. */
-static int one_item(struct fp_run *run, const struct st_x509_item *item, const char *file,
-                    unsigned index)
+/* Handle one item of a file; returns its exit status. */
+static enum st_exit one_item(struct fp_run *run, const struct st_x509_item *item, const char *file,
+                             unsigned index)
 {
 	const struct fp_params *p = run->p;
 	struct st_x509_info info;
 	struct st_error err = {ST_ERR_NONE, ""};
-	char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
+	char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX], spki256[ST_FINGERPRINT_MAX];
 	bool is_cert = st_x509_item_kind(item) == ST_X509_CERT;
+	enum st_exit rc = ST_EXIT_OK;
 	const char *one;
 	bool relay;
 	json_t *o;
-	int rc = 0;
 
 	if (st_x509_item_info(item, &info, &err)) {
 		st_out_error("'%s': %s", file, err.msg);
 		st_x509_info_release(&info);
-		return -1;
+		return st_exit_for(err.cls);
 	}
 	if ((is_cert && st_x509_item_fingerprint(item, p->digest, false, fp)) ||
-	    st_x509_item_fingerprint(item, p->digest, true, pfp)) {
+	    st_x509_item_fingerprint(item, p->digest, true, pfp) ||
+	    st_x509_item_fingerprint(item, ST_DIGEST_SHA256, true, spki256)) {
 		st_out_error("'%s': cannot compute the %s digest", file, st_digest_name(p->digest));
 		st_x509_info_release(&info);
-		return -1;
+		return ST_EXIT_INTERNAL;
 	}
 	one = (p->pubkey || !is_cert) ? pfp : fp;
 
-	if (index == 1) {
-		const char *h = tlsa_default_host(&info);
-		snprintf(run->leaf_host, sizeof(run->leaf_host), "%s", h ? h : "");
-	}
 	/* A CA certificate that issued the item before it belongs to a chain
 	 * file, not to a client: no relay_clientcerts line for it. CA:TRUE alone
-	 * is no reason, since openssl req -x509 marks self-signed certificates so. */
+	 * is no reason, since openssl req -x509 marks self-signed certificates so.
+	 * A key whose certificate is in the file is that certificate's line. */
 	relay = p->relay && !(is_cert && info.is_ca && info.subject && run->prev_issuer[0] &&
 	                      strcmp(info.subject, run->prev_issuer) == 0);
+	if (relay && !is_cert && key_has_cert(&run->sv, spki256))
+		relay = false;
 	snprintf(run->prev_issuer, sizeof(run->prev_issuer), "%s",
 	         is_cert && info.issuer ? info.issuer : "");
 	if (p->g->json) {
@@ -468,7 +564,7 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 		if (!o) {
 			st_out_error("'%s': out of memory", file);
 			st_x509_info_release(&info);
-			return -1;
+			return ST_EXIT_INTERNAL;
 		}
 		if (relay) {
 			struct st_buf line;
@@ -477,9 +573,10 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 			json_object_set_new(o, "relay_clientcerts", json_string(st_buf_str(&line)));
 			st_buf_release(&line);
 		}
-		if (p->tlsa && tlsa_wanted(p, &info, index)) {
+		if (p->tlsa && tlsa_wanted(run, &info, index)) {
 			run->tlsa_items++;
-			rc = tlsa_records(run, item, &info, file, o);
+			if (tlsa_records(run, item, &info, file, o))
+				rc = ST_EXIT_INPUT;
 		}
 		st_out_json(o);
 	} else if (p->brief) {
@@ -488,9 +585,10 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 		if (relay)
 			printf("%s %s\n", one, relay_value(p, &info, file));
 	} else if (p->tlsa) {
-		if (tlsa_wanted(p, &info, index)) {
+		if (tlsa_wanted(run, &info, index)) {
 			run->tlsa_items++;
-			rc = tlsa_records(run, item, &info, file, NULL);
+			if (tlsa_records(run, item, &info, file, NULL))
+				rc = ST_EXIT_INPUT;
 		}
 	} else {
 		print_text(run, &info, file, index, st_x509_item_line(item), is_cert ? fp : NULL,
@@ -501,9 +599,36 @@ static int one_item(struct fp_run *run, const struct st_x509_item *item, const c
 }
 
 /* Handle one file; returns its exit status. */
+static json_t *error_json(const char *file, const struct st_error *err)
+{
+	json_t *o = json_object(), *e = json_object();
+
+	if (!o || !e) {
+		json_decref(o);
+		json_decref(e);
+		return NULL;
+	}
+	set_str(o, "file", file);
+	set_str(e, "class", st_err_class_name(err->cls));
+	set_str(e, "message", err->msg);
+	json_object_set_new(o, "error", e);
+	return o;
+}
+
+/* Report an error of a file on stderr and, with --json, on stdout. */
+static enum st_exit file_error(const struct fp_run *run, const char *file, struct st_error *err)
+{
+	st_sanitize(err->msg);
+	st_out_error("%s", err->msg);
+	if (run->p->g->json)
+		st_out_json(error_json(file, err));
+	return st_exit_for(err->cls);
+}
+
 static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf *data)
 {
-	char file[1024];
+	char *file = strdup(path);
+	const char *name;
 	struct st_error err = {ST_ERR_NONE, ""};
 	struct st_x509_reader *r;
 	struct st_x509_item *item;
@@ -511,48 +636,57 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	unsigned index = 0;
 	int rc;
 
-	run->tlsa_items = 0;
-	run->prev_issuer[0] = '\0';
-	run->leaf_host[0] = '\0';
-	snprintf(file, sizeof(file), "%s", path);
-	st_sanitize(file);
-	if (st_read_file(path, data, &err)) {
-		st_out_error("%s", err.msg);
-		if (run->p->g->json)
-			st_out_json(json_pack("{s:s, s:{s:s, s:s}}", "file", file, "error", "class",
-			                      st_err_class_name(err.cls), "message", err.msg));
-		return st_exit_for(err.cls);
-	}
-	/* messages say "standard input"; output names it "-", as sha256sum does */
-	r = st_x509_reader_new(strcmp(path, "-") == 0 ? "standard input" : file, data->data,
-	                       data->len);
-	if (!r) {
+	if (!file) {
 		st_out_error("out of memory");
 		return ST_EXIT_INTERNAL;
 	}
+	st_sanitize(file);
+	/* messages say "standard input"; output names it "-", as sha256sum does */
+	name = strcmp(path, "-") == 0 ? "standard input" : file;
+	run->tlsa_items = 0;
+	run->prev_issuer[0] = '\0';
+	if (st_read_file(path, data, &err)) {
+		status = file_error(run, file, &err);
+		goto out;
+	}
+	if ((run->p->tlsa || run->p->relay) && survey(&run->sv, name, data)) {
+		st_out_error("out of memory");
+		status = ST_EXIT_INTERNAL;
+		goto out;
+	}
+	r = st_x509_reader_new(name, data->data, data->len);
+	if (!r) {
+		st_out_error("out of memory");
+		status = ST_EXIT_INTERNAL;
+		goto out;
+	}
 	while (!st_out_failed() && (rc = st_x509_reader_next(r, &item, &err)) != 0) {
+		index++; /* a bad block still takes its place */
 		if (rc < 0) {
-			st_out_error("%s", err.msg);
-			if (run->p->g->json)
-				st_out_json(json_pack("{s:s, s:{s:s, s:s}}", "file", file, "error",
-				                      "class", st_err_class_name(err.cls),
-				                      "message", err.msg));
-			status = st_exit_worse(status, st_exit_for(err.cls));
-			index++; /* a bad block still takes its place */
+			status = st_exit_worse(status, file_error(run, file, &err));
 			continue;
 		}
-		index++;
-		if (one_item(run, item, file, index))
-			status = st_exit_worse(status, ST_EXIT_INPUT);
+		status = st_exit_worse(status, one_item(run, item, file, index));
 		st_x509_item_free(item);
 	}
+	st_x509_reader_free(r);
 	st_out_note(1, "'%s': %u item%s", file, index, index == 1 ? "" : "s");
 	if (run->p->tlsa && status == ST_EXIT_OK && run->tlsa_items == 0) {
-		st_out_error("'%s': no CA certificate (CA:TRUE) for TLSA usage %d", file,
-		             run->p->usage);
+		if (run->p->usage == 0 || run->p->usage == 2)
+			st_out_error("'%s': no CA certificate (CA:TRUE) for TLSA usage %d", file,
+			             run->p->usage);
+		else if (run->sv.leaf_is_ca)
+			st_out_error("'%s': its first certificate is a CA certificate (CA:TRUE), "
+			             "not a server's: no TLSA usage %d record",
+			             file, run->p->usage);
+		else
+			st_out_error("'%s': no server certificate or key for TLSA usage %d", file,
+			             run->p->usage);
 		status = ST_EXIT_INPUT;
 	}
-	st_x509_reader_free(r);
+out:
+	survey_release(&run->sv);
+	free(file);
 	return status;
 }
 
@@ -577,9 +711,8 @@ int cmd_fingerprint(int argc, char **argv, struct st_global *g)
 	if (p.mtype < 0)
 		p.mtype = 1;
 
+	memset(&run, 0, sizeof(run));
 	run.p = &p;
-	run.status = ST_EXIT_OK;
-	run.printed = 0;
 	st_buf_init(&run.tlsa, ST_X509_FILE_MAX);
 	st_buf_init(&data, ST_X509_FILE_MAX);
 	for (i = 0; i < p.n_files && !st_out_failed(); i++)

@@ -15,6 +15,7 @@ static bool color_err;
 static bool quiet;
 static int verbose;
 static bool write_failed;
+static bool internal_failed;
 static int write_errno;
 
 void st_out_setup(const struct st_global *g)
@@ -78,20 +79,31 @@ void st_out_field(const char *label, int width, const char *value)
 
 void st_out_json(json_t *value)
 {
+	if (!value) {
+		/* a record we could not build must not vanish without a word */
+		st_out_error("cannot build a JSON record: out of memory or invalid UTF-8");
+		internal_failed = true;
+		return;
+	}
 	if (json_dumpf(value, stdout, JSON_COMPACT | JSON_ENSURE_ASCII) == 0)
 		putchar('\n');
 	json_decref(value);
 	check_stdout();
 }
 
+/* Messages carry file names and peers' words: sanitised, whatever the caller passed. */
 static void vreport(bool color, const char *prefix, const char *fmt, va_list ap)
 {
+	char msg[4096];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	st_sanitize(msg);
 	fflush(stdout);
 	if (color)
 		fputs("\033[1;31m", stderr);
 	fputs("smtptls: ", stderr);
 	fputs(prefix, stderr);
-	vfprintf(stderr, fmt, ap);
+	fputs(msg, stderr);
 	if (color)
 		fputs("\033[0m", stderr);
 	fputc('\n', stderr);
@@ -150,5 +162,5 @@ enum st_exit st_out_finish(void)
 		             err ? strerror(err) : "write error");
 		return ST_EXIT_OUTPUT;
 	}
-	return ST_EXIT_OK;
+	return internal_failed ? ST_EXIT_INTERNAL : ST_EXIT_OK;
 }

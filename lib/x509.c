@@ -18,6 +18,8 @@
 /* Caps on what one certificate may make us hold. */
 #define SAN_MAX   1024
 #define LABEL_MAX 64
+/* RFC 5280 allows 20 octets of serial; be generous with CAs that ignore it. */
+#define ST_SERIAL_MAX 256
 
 struct st_x509_item {
 	enum st_x509_kind kind;
@@ -757,7 +759,7 @@ static int get_sans(const struct st_x509_item *item, struct st_x509_info *info)
 	unsigned char buf[2048];
 	char text[INET6_ADDRSTRLEN + 1];
 	unsigned i, critical;
-	size_t size;
+	size_t size, j;
 	int type, rc;
 
 	for (i = 0; i < SAN_MAX; i++) {
@@ -773,6 +775,12 @@ static int get_sans(const struct st_x509_item *item, struct st_x509_info *info)
 		if (type < 0)
 			break;
 		buf[size] = '\0';
+		/* a NUL inside a name is the old trick to make 'good.example\0.evil'
+		 * read as 'good.example': show it, never cut the name there */
+		if (type != GNUTLS_SAN_IPADDRESS)
+			for (j = 0; j < size; j++)
+				if (buf[j] == '\0')
+					buf[j] = '?';
 		switch (type) {
 		case GNUTLS_SAN_DNSNAME:
 			rc = add_san(info, "DNS:", (char *)buf);
@@ -784,9 +792,18 @@ static int get_sans(const struct st_x509_item *item, struct st_x509_info *info)
 			rc = add_san(info, "URI:", (char *)buf);
 			break;
 		case GNUTLS_SAN_IPADDRESS:
-			if (!inet_ntop(size == 16 ? AF_INET6 : AF_INET, buf, text, sizeof(text)))
+			if (size != 4 && size != 16)
+				snprintf(text, sizeof(text), "<invalid length=%zu>", size);
+			else if (!inet_ntop(size == 16 ? AF_INET6 : AF_INET, buf, text,
+			                    sizeof(text)))
 				snprintf(text, sizeof(text), "?");
 			rc = add_san(info, "IP:", text);
+			break;
+		case GNUTLS_SAN_DN:
+			rc = add_san(info, "DirName:", (char *)buf);
+			break;
+		case GNUTLS_SAN_REGISTERED_ID:
+			rc = add_san(info, "RID:", (char *)buf);
 			break;
 		default:
 			rc = add_san(info, "othername:", "<unsupported>");
@@ -846,7 +863,7 @@ int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info
                       struct st_error *err)
 {
 	gnutls_datum_t d = {NULL, 0};
-	unsigned char serial[64];
+	unsigned char serial[ST_SERIAL_MAX];
 	size_t size;
 	unsigned ca = 0;
 	int rc;
@@ -880,15 +897,27 @@ int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info
 		goto nomem;
 
 	size = sizeof(serial);
-	if (gnutls_x509_crt_get_serial(item->crt, serial, &size) >= 0) {
-		/* as OpenSSL prints it: no leading zero bytes */
-		size_t skip = 0;
+	if (gnutls_x509_crt_get_serial(item->crt, serial, &size) >= 0 && size > 0) {
+		/* as OpenSSL prints it: no leading zero bytes; a negative number
+		 * (two's complement, which RFC 5280 forbids but CAs have issued)
+		 * as '-' and its magnitude */
+		bool neg = serial[0] & 0x80;
+		size_t skip = 0, k;
+		if (neg) {
+			unsigned carry = 1;
+			for (k = size; k-- > 0;) {
+				unsigned v = (unsigned char)~serial[k] + carry;
+				serial[k] = (unsigned char)v;
+				carry = v > 0xff;
+			}
+		}
 		while (skip + 1 < size && serial[skip] == 0)
 			skip++;
-		info->serial = malloc(2 * (size - skip) + 1);
+		info->serial = malloc(2 * (size - skip) + 2);
 		if (!info->serial)
 			goto nomem;
-		st_hex(serial + skip, size - skip, true, 0, info->serial);
+		info->serial[0] = '-';
+		st_hex(serial + skip, size - skip, true, 0, info->serial + neg);
 	} else {
 		info->serial = strdup("");
 	}

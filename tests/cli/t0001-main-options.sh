@@ -76,6 +76,8 @@ if command -v script >/dev/null; then
 	unlike "$(cat "$T/tty.out")" $'\033\\[' "NO_COLOR turns colour off on a terminal"
 	NO_COLOR= script -qec "$SMTPTLS fingerprint $T/pki/server.pem" /dev/null >"$T/tty.out" 2>&1
 	like "$(cat "$T/tty.out")" $'\033\\[' "an empty NO_COLOR does not"
+else
+	skip 3 "script (util-linux) not installed"
 fi
 
 done_testing

@@ -55,6 +55,30 @@ st fingerprint --tlsa --selector 0 --host x.example "$P/server.key"
 is "$rc" 3 "selector 0 for a key: exit 3"
 like "$err" "selector 0 \(Cert\) needs a certificate" "selector 0 for a key: says so"
 
+# a CA first (a CA file given by mistake, or a chain in the wrong order): no DANE-EE record
+cat "$P/int.pem" "$P/server.pem" >"$P/reversed.pem"
+st fingerprint --tlsa --host mx.test.example "$P/reversed.pem"
+is "$out" "" "DANE-EE on a chain in the wrong order: no record for the CA's key"
+is "$rc" 3 "DANE-EE on a chain in the wrong order: exit 3"
+like "$err" "'$P/reversed.pem': its first certificate is a CA certificate \(CA:TRUE\), not a server's" "DANE-EE on a chain in the wrong order: says why"
+
+# Postfix's one-file layout: key, certificate, chain
+cat "$P/server.key" "$P/server.pem" "$P/int.pem" >"$P/combined.pem"
+st fingerprint --tlsa "$P/combined.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 3 1 1 $s311" "key + certificate + chain: the certificate is the leaf, its name the owner"
+st fingerprint --tlsa --selector 0 --mtype 1 "$P/combined.pem"
+is "$out" "_25._tcp.mx.test.example. IN TLSA 3 0 1 $(der "$P/server.pem" | openssl dgst -sha256 -binary | hexof)" "key + certificate + chain: selector 0 takes the certificate"
+
+# a NUL inside a DNS name is shown, and never taken as the owner name
+printf '[x]\nsubjectAltName = DER:301c821a%s\n' "$(printf 'good.example\0.evil.example' | od -An -vtx1 | tr -d ' \n')" >"$P/nul.ext"
+openssl x509 -req -in <(openssl req -new -key "$P/server.key" -subj /CN=nul -out /dev/stdout 2>/dev/null) \
+	-CA "$P/int.pem" -CAkey "$P/int.key" -set_serial 99 -days 30 -extfile "$P/nul.ext" -extensions x -out "$P/nul.pem" 2>/dev/null
+st --json fingerprint "$P/nul.pem"
+is "$(jq -r '.san[0]' <<<"$out")" "DNS:good.example?.evil.example" "a NUL in a DNS name is shown as ?, the name is not cut"
+st fingerprint --tlsa "$P/nul.pem"
+is "$rc" 3 "a name with a NUL is never a TLSA owner: exit 3 without --host"
+unlike "$out" "good.example\. IN TLSA" "a name with a NUL is never a TLSA owner"
+
 st --json fingerprint --tlsa --host a.example "$P/server.pem"
 is "$(jq -r '.tlsa[0]' <<<"$out")" "_25._tcp.a.example. IN TLSA 3 1 1 $s311" "JSON carries the TLSA records"
 
@@ -89,6 +113,9 @@ cat "$P/ss.pem" "$P/client.pem" >"$P/clients.pem"
 st fingerprint --relay-clientcerts "$P/clients.pem"
 is "$out" "$(openssl x509 -in "$P/ss.pem" -noout -fingerprint -sha256 | sed 's/^.*Fingerprint=//') selfsigned-client.test.example
 $cfp client.test.example" "relay_clientcerts: a self-signed CA:TRUE client certificate and another client, one line each"
+cat "$P/client.key" "$P/client.pem" "$P/int.pem" >"$P/client-combined.pem"
+st fingerprint --relay-clientcerts --pubkey "$P/client-combined.pem"
+is "$out" "$cpk client.test.example" "relay_clientcerts on key + certificate + chain: one line, for the certificate"
 st --json fingerprint --relay-clientcerts "$P/client.pem"
 is "$(jq -r .relay_clientcerts <<<"$out")" "$cfp client.test.example" "JSON carries the relay_clientcerts line"
 st fingerprint --relay-clientcerts= "$P/client.pem"

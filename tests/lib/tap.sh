@@ -125,6 +125,15 @@ unlike() {
 	fi
 }
 
+# skip COUNT REASON: count COUNT checks as skipped (a missing tool or device)
+skip() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		_tap_n=$((_tap_n + 1))
+		echo "ok $_tap_n # skip $2"
+	done
+}
+
 diag() { printf '# %s\n' "$*" | sed '2,$s/^/# /' >&2; }
 
 # run CMD...: run a command, capture stdout in $out, stderr in $err, status in $rc.
