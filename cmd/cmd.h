@@ -6,10 +6,12 @@
 #include <stdbool.h>
 
 #include "util.h"
+#include "x509.h"
 
 /*
  * Exit statuses, one per error class (smtptls(1), EXIT STATUS). When several
- * inputs fail differently the highest number wins.
+ * inputs end differently the worst wins, in this order from best to worst:
+ * 0, 11, 1, 3, 4, 5, 6, 7, 8, 2, 9, 10 (see st_exit_worse).
  */
 enum st_exit {
 	ST_EXIT_OK = 0,        /* everything worked and every check passed */
@@ -23,6 +25,7 @@ enum st_exit {
 	ST_EXIT_REJECTED = 8,  /* the server refused us */
 	ST_EXIT_OUTPUT = 9,    /* standard output could not be written */
 	ST_EXIT_INTERNAL = 10, /* out of memory, a bug, a library failure */
+	ST_EXIT_WARN = 11,     /* every check passed, with warnings (expiry near, revocation unknown) */
 };
 
 /* The exit status for an error class. */
@@ -78,7 +81,14 @@ int st_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags
 void st_usage_error(const struct argp_state *state, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
+/* Parse a --digest value (md5 ... sha512), or report a usage error naming opt and exit. */
+enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, const char *arg);
+
 /* Commands. */
+extern const struct argp cmd_verify_argp;
+extern const struct st_optvals cmd_verify_values[];
+int cmd_verify(int argc, char **argv, struct st_global *g);
+
 extern const struct argp cmd_fingerprint_argp;
 extern const struct st_optvals cmd_fingerprint_values[];
 int cmd_fingerprint(int argc, char **argv, struct st_global *g);

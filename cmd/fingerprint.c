@@ -102,20 +102,13 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 	struct fp_params *p = state->input;
 	char *end;
 	long v;
-	int d;
 
 	switch (key) {
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = p->g;
 		break;
 	case 'd':
-		d = st_digest_from_name(arg);
-		if (d < 0)
-			st_usage_error(state,
-			               "--digest: unknown digest '%s' (md5, sha1, sha224, sha256, "
-			               "sha384 or sha512)",
-			               arg);
-		p->digest = (enum st_digest)d;
+		p->digest = st_parse_digest(state, "--digest", arg);
 		break;
 	case 'p':
 		p->pubkey = true;

@@ -11,6 +11,7 @@
 
 #include "cmd.h"
 #include "output.h"
+#include "x509.h"
 
 static const char *const version = PACKAGE_NAME " " PACKAGE_VERSION;
 
@@ -56,6 +57,17 @@ void st_usage_error(const struct argp_state *state, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help' for more information.\n", state->name);
 	exit(ST_EXIT_USAGE);
+}
+
+enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, const char *arg)
+{
+	int d = st_digest_from_name(arg);
+
+	if (d < 0)
+		st_usage_error(state,
+		               "%s: unknown digest '%s' (md5, sha1, sha224, sha256, sha384 or sha512)",
+		               opt, arg);
+	return (enum st_digest)d;
 }
 
 int st_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, void *input)
@@ -125,7 +137,8 @@ static const struct st_optvals global_values[] = {
 static const struct st_command commands[] = {
     {"probe", "Probe a server's SMTP over TLS and judge it", NULL, NULL, "", NULL},
     {"policy", "Lint, look up and test Postfix TLS policies", NULL, NULL, "", NULL},
-    {"verify", "Verify certificate chains, CRL and OCSP", NULL, NULL, "@file", NULL},
+{"verify", "Verify certificate chains, CRL and OCSP", &cmd_verify_argp, cmd_verify_values,
+     "@file", cmd_verify},
     {"fingerprint", "Fingerprints in Postfix formats, TLSA records", &cmd_fingerprint_argp,
      cmd_fingerprint_values, "@file", cmd_fingerprint},
     {"serve", "Run a TLS SMTP relay server for tests", NULL, NULL, "", NULL},
@@ -162,9 +175,23 @@ enum st_exit st_exit_for(enum st_err_class cls)
 	return ST_EXIT_INTERNAL;
 }
 
+/* The rank of an exit status: a warning is better than a failed check, which is better than
+ * not being able to check at all. */
+static int exit_rank(enum st_exit e)
+{
+	static const int rank[] = {
+	    [ST_EXIT_OK] = 0,      [ST_EXIT_WARN] = 1,     [ST_EXIT_FAIL] = 2,
+	    [ST_EXIT_INPUT] = 3,   [ST_EXIT_DNS] = 4,      [ST_EXIT_CONNECT] = 5,
+	    [ST_EXIT_PROTOCOL] = 6, [ST_EXIT_TLS] = 7,     [ST_EXIT_REJECTED] = 8,
+	    [ST_EXIT_USAGE] = 9,   [ST_EXIT_OUTPUT] = 10, [ST_EXIT_INTERNAL] = 11,
+	};
+
+	return (unsigned)e < sizeof(rank) / sizeof(rank[0]) ? rank[e] : 11;
+}
+
 enum st_exit st_exit_worse(enum st_exit a, enum st_exit b)
 {
-	return a > b ? a : b;
+	return exit_rank(a) >= exit_rank(b) ? a : b;
 }
 
 void st_cmd_parse(const struct argp *argp, int argc, char **argv, void *input, struct st_global *g)

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "x509.h"
+#include "x509-gnutls.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -91,8 +92,7 @@ const char *st_x509_kind_name(enum st_x509_kind kind)
 	return "unknown";
 }
 
-/* A GnuTLS message in house style: lowercase first letter, no trailing period. */
-static const char *tls_reason(int rc, char *buf, size_t size)
+const char *st_gnutls_reason(int rc, char *buf, size_t size)
 {
 	size_t n;
 
@@ -201,6 +201,46 @@ void st_x509_item_free(struct st_x509_item *item)
 	gnutls_free(item->der.data);
 	gnutls_free(item->spki.data);
 	free(item);
+}
+
+gnutls_x509_crt_t st_x509_item_crt(const struct st_x509_item *item)
+{
+	return item->crt;
+}
+
+gnutls_x509_crt_t st_x509_item_crt_copy(const struct st_x509_item *item)
+{
+	gnutls_x509_crt_t c;
+
+	if (!item->crt || gnutls_x509_crt_init(&c) < 0)
+		return NULL;
+	if (gnutls_x509_crt_import(c, &item->der, GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(c);
+		return NULL;
+	}
+	return c;
+}
+
+int st_x509_crt_fingerprint(gnutls_x509_crt_t crt, enum st_digest d, bool pubkey, char *out)
+{
+	gnutls_datum_t der = {NULL, 0}, spki;
+	unsigned char md[ST_DIGEST_MAX];
+	int rc = ST_E_CRYPTO;
+
+	out[0] = '\0';
+	if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) < 0)
+		return ST_E_CRYPTO;
+	if (pubkey && der_find_spki(&der, true, &spki) != 0)
+		goto out;
+	if (!pubkey)
+		spki = der;
+	if (gnutls_hash_fast(digests[d].alg, spki.data, spki.size, md) < 0)
+		goto out;
+	st_hex(md, digests[d].len, true, ':', out);
+	rc = ST_OK;
+out:
+	gnutls_free(der.data);
+	return rc;
 }
 
 enum st_x509_kind st_x509_item_kind(const struct st_x509_item *item)
@@ -315,7 +355,7 @@ done:
 fail:
 	if (priv)
 		gnutls_privkey_deinit(priv);
-	tls_reason(rc, why, whysize);
+	st_gnutls_reason(rc, why, whysize);
 	st_x509_item_free(item);
 	return ST_E_PARSE;
 }
@@ -529,7 +569,7 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 		rc = gnutls_pem_base64_decode2(label, &in, &der);
 		if (rc < 0) {
 			st_error_set(err, ST_ERR_INPUT, "'%s' line %u: cannot decode %s: %s",
-			             r->name, begin_line, label, tls_reason(rc, why, sizeof(why)));
+			             r->name, begin_line, label, st_gnutls_reason(rc, why, sizeof(why)));
 			return ST_E_PARSE;
 		}
 		if (strcmp(label, "TRUSTED CERTIFICATE") == 0) {
