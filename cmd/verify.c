@@ -22,8 +22,10 @@
 
 struct vf_params {
 	struct st_global *g;
-	const char *ca_file;
-	const char *ca_path;
+	const char *ca_files[LIST_MAX];
+	int n_ca_files;
+	const char *ca_paths[LIST_MAX];
+	int n_ca_paths;
 	bool no_system;
 	const char *untrusted[LIST_MAX];
 	int n_untrusted;
@@ -77,10 +79,10 @@ enum {
 static const struct argp_option vf_options[] = {
     {NULL, 0, NULL, 0, "Trust:", 1},
     {"ca-file", OPT_CA_FILE, "FILE", 0,
-     "Trust the certificates of this PEM bundle (as smtp_tls_CAfile)", 1},
+     "Trust the certificates of this PEM bundle (as smtp_tls_CAfile; repeatable)", 1},
     {"ca-path", OPT_CA_PATH, "DIR", 0,
      "Trust the certificates of this OpenSSL-style hashed directory (as smtp_tls_CApath); "
-     "files without a hash link are reported",
+     "files without a hash link are reported (repeatable)",
      1},
     {"no-system-ca", OPT_NO_SYSTEM, NULL, 0,
      "Trust nothing unless --ca-file or --ca-path says so (as posttls-finger)", 1},
@@ -198,10 +200,14 @@ static error_t vf_parse(int key, char *arg, struct argp_state *state)
 		state->child_inputs[0] = p->g;
 		break;
 	case OPT_CA_FILE:
-		p->ca_file = arg;
+		if (p->n_ca_files >= LIST_MAX)
+			st_usage_error(state, "--ca-file: at most %d files", LIST_MAX);
+		p->ca_files[p->n_ca_files++] = arg;
 		break;
 	case OPT_CA_PATH:
-		p->ca_path = arg;
+		if (p->n_ca_paths >= LIST_MAX)
+			st_usage_error(state, "--ca-path: at most %d directories", LIST_MAX);
+		p->ca_paths[p->n_ca_paths++] = arg;
 		break;
 	case OPT_NO_SYSTEM:
 		p->no_system = true;
@@ -292,6 +298,8 @@ static error_t vf_parse(int key, char *arg, struct argp_state *state)
 		if (p->warn_days && p->crit_days && p->warn_days < p->crit_days)
 			st_usage_error(state, "--warn-days %d is less than --crit-days %d",
 			               p->warn_days, p->crit_days);
+		if (p->key_file && p->n_files > 1)
+			st_usage_error(state, "--key goes with one FILE, the key's certificate");
 		if (p->require_revocation && !p->crl_fetch && !p->ocsp && !p->n_crl_files)
 			st_usage_error(state,
 			               "--require-revocation needs --crl-file, --crl-fetch or "
@@ -339,7 +347,7 @@ static void items_release(struct items *it)
  * skipped. Returns the exit status of the reading; messages are printed.
  */
 static enum st_exit read_certs(const char *path, const char *shown, enum st_x509_kind kind,
-                               struct items *it, size_t max)
+                               struct items *it, size_t max, char *why, size_t whysize)
 {
 	struct st_error err = {ST_ERR_NONE, ""};
 	struct st_x509_reader *r;
@@ -350,8 +358,12 @@ static enum st_exit read_certs(const char *path, const char *shown, enum st_x509
 	int rc;
 
 	st_buf_init(&data, ST_X509_FILE_MAX);
+	if (why && whysize)
+		why[0] = '\0';
 	if (st_read_file(path, &data, &err)) {
 		st_out_error("%s", err.msg);
+		if (why)
+			snprintf(why, whysize, "%s", err.msg);
 		st_buf_release(&data);
 		return st_exit_for(err.cls);
 	}
@@ -364,11 +376,13 @@ static enum st_exit read_certs(const char *path, const char *shown, enum st_x509
 	while ((rc = st_x509_reader_next(r, &item, &err)) != 0) {
 		if (rc < 0) {
 			st_out_error("%s", err.msg);
+			if (why && !why[0])
+				snprintf(why, whysize, "%s", err.msg);
 			status = st_exit_worse(status, st_exit_for(err.cls));
 			continue;
 		}
 		if (st_x509_item_kind(item) != kind || it->n >= max) {
-			if (it->n >= max)
+			if (it->n >= max && kind == ST_X509_CERT)
 				st_out_warn(
 				    "'%s': more than %zu certificates: the rest are ignored", shown,
 				    max);
@@ -382,6 +396,8 @@ static enum st_exit read_certs(const char *path, const char *shown, enum st_x509
 	st_buf_release(&data);
 	if (found == 0 && status == ST_EXIT_OK) {
 		st_out_error("'%s': no %s found", shown, st_x509_kind_name(kind));
+		if (why)
+			snprintf(why, whysize, "'%s': no %s found", shown, st_x509_kind_name(kind));
 		status = ST_EXIT_INPUT;
 	}
 	return status;
@@ -523,7 +539,7 @@ static enum st_exit check_key(const char *path, const struct st_x509_item *cert,
 {
 	struct items keys = {{0}, 0};
 	struct stat st;
-	enum st_exit rc = read_certs(path, path, ST_X509_PRIVKEY, &keys, 1);
+	enum st_exit rc = read_certs(path, path, ST_X509_PRIVKEY, &keys, 1, NULL, 0);
 
 	if (rc != ST_EXIT_OK) {
 		items_release(&keys);
@@ -552,6 +568,7 @@ static enum st_exit verify_one(const struct vf_params *p, struct st_verify_param
 	struct items certs = {{0}, 0};
 	struct st_verify_result res;
 	struct st_error err = {ST_ERR_NONE, ""};
+	char why[ST_ERROR_MAX];
 	char *file = strdup(path);
 	const char *shown;
 	enum st_exit status;
@@ -562,12 +579,13 @@ static enum st_exit verify_one(const struct vf_params *p, struct st_verify_param
 	}
 	st_sanitize(file);
 	shown = strcmp(path, "-") == 0 ? "standard input" : file;
-	status = read_certs(path, shown, ST_X509_CERT, &certs, FILE_CERTS);
+	status = read_certs(path, shown, ST_X509_CERT, &certs, FILE_CERTS, why, sizeof(why));
 	if (certs.n == 0) {
+		st_sanitize(why);
 		if (p->g->json)
 			st_out_json(json_pack("{s:s, s:s, s:{s:s, s:s}}", "file", file, "status",
 			                      "error", "error", "class", "input", "message",
-			                      "no certificate could be read"));
+			                      why[0] ? why : "no certificate could be read"));
 		goto out;
 	}
 	if (st_verify_chain(vp, certs.v, certs.n, extra, n_extra, &res, &err)) {
@@ -639,7 +657,10 @@ int cmd_verify(int argc, char **argv, struct st_global *g)
 		n_patterns =
 		    st_match_expand(spec, p.hostname, p.nexthop, patterns, MATCH_MAX, &err);
 		if (n_patterns < 0) {
-			st_out_error("%s", err.msg);
+			fprintf(stderr,
+			        "smtptls verify: %s\nTry 'smtptls verify --help' for more "
+			        "information.\n",
+			        err.msg);
 			return ST_EXIT_USAGE;
 		}
 		for (k = 0; k < n_patterns; k++)
@@ -652,17 +673,19 @@ int cmd_verify(int argc, char **argv, struct st_global *g)
 		st_out_error("out of memory");
 		return ST_EXIT_INTERNAL;
 	}
-	if (p.ca_file && st_trust_add_file(trust, p.ca_file, &err)) {
-		st_out_error("%s", err.msg);
-		status = st_exit_for(err.cls);
-		goto out;
-	}
-	if (p.ca_path && st_trust_add_dir(trust, p.ca_path, &err)) {
-		st_out_error("%s", err.msg);
-		status = st_exit_for(err.cls);
-		goto out;
-	}
-	if (!p.ca_file && !p.ca_path && !p.no_system && st_trust_add_system(trust, &err)) {
+	for (k = 0; k < p.n_ca_files; k++)
+		if (st_trust_add_file(trust, p.ca_files[k], &err)) {
+			st_out_error("%s", err.msg);
+			status = st_exit_for(err.cls);
+			goto out;
+		}
+	for (k = 0; k < p.n_ca_paths; k++)
+		if (st_trust_add_dir(trust, p.ca_paths[k], &err)) {
+			st_out_error("%s", err.msg);
+			status = st_exit_for(err.cls);
+			goto out;
+		}
+	if (!p.n_ca_files && !p.n_ca_paths && !p.no_system && st_trust_add_system(trust, &err)) {
 		st_out_error("%s", err.msg);
 		status = st_exit_for(err.cls);
 		goto out;
@@ -670,7 +693,7 @@ int cmd_verify(int argc, char **argv, struct st_global *g)
 	notes = st_trust_notes(trust, &n_notes);
 	for (i = 0; i < n_notes; i++)
 		st_out_warn("%s", notes[i].message);
-	st_out_note(1, "%zu trusted certificates", st_trust_count(trust));
+	st_out_note(1, "trusted certificates: %zu", st_trust_count(trust));
 
 	/* intermediates from --untrusted, kept for every FILE */
 	extra_v = calloc((size_t)p.n_untrusted * FILE_CERTS + 1, sizeof(*extra_v));
@@ -681,8 +704,8 @@ int cmd_verify(int argc, char **argv, struct st_global *g)
 	}
 	for (k = 0; k < p.n_untrusted; k++) {
 		struct items one = {{0}, 0};
-		enum st_exit rc =
-		    read_certs(p.untrusted[k], p.untrusted[k], ST_X509_CERT, &one, FILE_CERTS);
+		enum st_exit rc = read_certs(p.untrusted[k], p.untrusted[k], ST_X509_CERT, &one,
+		                             FILE_CERTS, NULL, 0);
 		if (rc != ST_EXIT_OK) {
 			items_release(&one);
 			status = rc;

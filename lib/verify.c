@@ -28,9 +28,17 @@
 #define OID_CLIENT_AUTH "1.3.6.1.5.5.7.3.2"
 #define OID_ANY_EKU     "2.5.29.37.0"
 
+/* How an anchor is found: its DER's SHA-256, and its subject as OpenSSL compares names. */
+struct anchor_key {
+	unsigned char sha256[32];
+	unsigned char *canon; /* canonical subject (st_x509_name_canon) */
+	size_t canon_len;
+};
+
 struct st_trust {
 	gnutls_x509_trust_list_t tl;
 	gnutls_x509_crt_t *anchors; /* our copies, for issuer lookup and membership */
+	struct anchor_key *keys;    /* what finds them fast, one per anchor */
 	size_t n_anchors;
 	struct st_trust_note *notes;
 	size_t n_notes;
@@ -58,9 +66,12 @@ void st_trust_free(struct st_trust *t)
 	if (!t)
 		return;
 	gnutls_x509_trust_list_deinit(t->tl, 1);
-	for (i = 0; i < t->n_anchors; i++)
+	for (i = 0; i < t->n_anchors; i++) {
 		gnutls_x509_crt_deinit(t->anchors[i]);
+		free(t->keys[i].canon);
+	}
 	free(t->anchors);
+	free(t->keys);
 	free(t->notes);
 	free(t);
 }
@@ -129,15 +140,59 @@ static char *crt_dn(gnutls_x509_crt_t c, bool issuer)
 	return s;
 }
 
+/*
+ * The canonical name (subject, or issuer) of a certificate, malloc'ed into
+ * *out (NULL, 0 when the name cannot be read): the key names are compared by,
+ * as OpenSSL compares them.
+ */
+static int crt_canon_name(gnutls_x509_crt_t c, bool issuer, unsigned char **out, size_t *len)
+{
+	gnutls_datum_t dn = {NULL, 0};
+	struct st_buf b;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	rc =
+	    issuer ? gnutls_x509_crt_get_raw_issuer_dn(c, &dn) : gnutls_x509_crt_get_raw_dn(c, &dn);
+	if (rc < 0)
+		return ST_E_PARSE;
+	st_buf_init(&b, 1 << 20);
+	rc = st_x509_name_canon(dn.data, dn.size, &b);
+	gnutls_free(dn.data);
+	if (rc == 0) {
+		*out = b.data ? b.data : calloc(1, 1);
+		*len = b.len;
+		if (!*out)
+			rc = ST_E_NOMEM;
+	} else {
+		st_buf_release(&b);
+	}
+	return rc;
+}
+
+static int crt_sha256(gnutls_x509_crt_t c, unsigned char md[32])
+{
+	size_t size = 32;
+
+	return gnutls_x509_crt_get_fingerprint(c, GNUTLS_DIG_SHA256, md, &size) < 0 ? ST_E_CRYPTO
+	                                                                            : ST_OK;
+}
+
 /* Add one anchor (takes c). Returns 1 when added, 0 for a duplicate, <0 on error. */
 static int trust_add_crt(struct st_trust *t, gnutls_x509_crt_t c)
 {
 	gnutls_x509_crt_t *a, copy = NULL;
+	struct anchor_key key, *k;
 	gnutls_datum_t der = {NULL, 0};
 	size_t i;
 
+	if (crt_sha256(c, key.sha256)) {
+		gnutls_x509_crt_deinit(c);
+		return ST_E_CRYPTO;
+	}
 	for (i = 0; i < t->n_anchors; i++)
-		if (gnutls_x509_crt_equals(t->anchors[i], c)) {
+		if (memcmp(t->keys[i].sha256, key.sha256, 32) == 0) {
 			gnutls_x509_crt_deinit(c);
 			return 0;
 		}
@@ -145,12 +200,21 @@ static int trust_add_crt(struct st_trust *t, gnutls_x509_crt_t c)
 		gnutls_x509_crt_deinit(c);
 		return ST_E_TOOBIG;
 	}
-	a = realloc(t->anchors, (t->n_anchors + 1) * sizeof(*a));
-	if (!a) {
+	if (crt_canon_name(c, false, &key.canon, &key.canon_len) == ST_E_NOMEM) {
 		gnutls_x509_crt_deinit(c);
 		return ST_E_NOMEM;
 	}
-	t->anchors = a;
+	a = realloc(t->anchors, (t->n_anchors + 1) * sizeof(*a));
+	if (a)
+		t->anchors = a;
+	k = realloc(t->keys, (t->n_anchors + 1) * sizeof(*k));
+	if (k)
+		t->keys = k;
+	if (!a || !k) {
+		free(key.canon);
+		gnutls_x509_crt_deinit(c);
+		return ST_E_NOMEM;
+	}
 	/* the trust list takes its own copy: it frees what it holds */
 	if (gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_DER, &der) < 0 ||
 	    gnutls_x509_crt_init(&copy) < 0 ||
@@ -159,10 +223,12 @@ static int trust_add_crt(struct st_trust *t, gnutls_x509_crt_t c)
 		gnutls_free(der.data);
 		if (copy)
 			gnutls_x509_crt_deinit(copy);
+		free(key.canon);
 		gnutls_x509_crt_deinit(c);
 		return ST_E_CRYPTO;
 	}
 	gnutls_free(der.data);
+	t->keys[t->n_anchors] = key;
 	t->anchors[t->n_anchors++] = c;
 	return 1;
 }
@@ -200,7 +266,8 @@ static int trust_add_buffer(struct st_trust *t, const char *name, const struct s
 			trust_note(
 			    t,
 			    "'%s' line %u: '%s' is not a CA certificate (no basicConstraints "
-			    "CA:TRUE); it is trusted only as itself",
+			    "CA:TRUE): it can end a chain only as itself, when self-signed or "
+			    "with --partial-chain",
 			    name, st_x509_item_line(item), dn ? dn : "");
 			free(dn);
 		}
@@ -271,10 +338,101 @@ struct file_id {
 	ino_t ino;
 };
 
+struct hash_entry {
+	unsigned long hash;
+	unsigned long n;
+	char name[64];
+};
+
+static int hash_entry_cmp(const void *a, const void *b)
+{
+	const struct hash_entry *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+/* The subject hash of a certificate as OpenSSL computes it, or -1. */
+static long crt_subject_hash(gnutls_x509_crt_t c)
+{
+	struct st_buf b;
+	unsigned char *canon;
+	size_t len;
+	long h;
+
+	if (crt_canon_name(c, false, &canon, &len))
+		return -1;
+	b.data = canon;
+	b.len = len;
+	b.cap = len;
+	b.max = len;
+	h = (long)st_x509_name_hash(&b);
+	free(canon);
+	return h;
+}
+
+/*
+ * Load one hash-named file as OpenSSL's by_dir lookup would: every
+ * certificate whose subject hashes to the name's hash. Others are named.
+ */
+static int dir_load(struct st_trust *t, const char *dir, const struct hash_entry *h,
+                    const char *path, struct st_buf *data, struct st_error *err)
+{
+	struct st_x509_reader *r;
+	struct st_x509_item *item;
+	struct st_error e;
+	int rc;
+
+	if (st_read_file(path, data, &e) != 0) {
+		trust_note(t, "%s", e.msg);
+		return ST_OK;
+	}
+	r = st_x509_reader_new(path, data->data, data->len);
+	if (!r) {
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return ST_E_NOMEM;
+	}
+	while ((rc = st_x509_reader_next(r, &item, &e)) != 0) {
+		gnutls_x509_crt_t c;
+		long sh;
+		if (rc < 0) {
+			trust_note(t, "%s", e.msg);
+			continue;
+		}
+		c = st_x509_item_kind(item) == ST_X509_CERT ? st_x509_item_crt_copy(item) : NULL;
+		st_x509_item_free(item);
+		if (!c)
+			continue;
+		sh = crt_subject_hash(c);
+		if (sh != (long)h->hash) {
+			char *dn = crt_dn(c, false);
+			trust_note(
+			    t,
+			    "CA directory '%s': '%s' holds '%s', whose subject hash is %08lx, "
+			    "not %08lx: OpenSSL and Postfix never find it there (run 'openssl "
+			    "rehash %s')",
+			    dir, h->name, dn ? dn : "", (unsigned long)sh, h->hash, dir);
+			free(dn);
+			gnutls_x509_crt_deinit(c);
+			continue;
+		}
+		if (trust_add_crt(t, c) < 0) {
+			st_x509_reader_free(r);
+			st_error_set(err, ST_ERR_INTERNAL, "cannot add '%s' to the trust store",
+			             path);
+			return ST_E_NOMEM;
+		}
+	}
+	st_x509_reader_free(r);
+	return ST_OK;
+}
+
 int st_trust_add_dir(struct st_trust *t, const char *dir, struct st_error *err)
 {
+	struct hash_entry *hs = NULL;
 	struct file_id *ids = NULL;
-	size_t n_ids = 0, i, entries = 0;
+	size_t n_hs = 0, n_ids = 0, i, before = t->n_anchors;
 	struct dirent *e;
 	struct st_buf data;
 	char path[4096];
@@ -290,14 +448,39 @@ int st_trust_add_dir(struct st_trust *t, const char *dir, struct st_error *err)
 		return ST_E_IO;
 	}
 	st_buf_init(&data, ST_X509_FILE_MAX);
-	/* first pass: the hash names, which are all OpenSSL reads */
-	while ((e = readdir(d)) != NULL) {
-		unsigned added;
-		if (!is_hash_name(e->d_name, &crl) || crl)
+	/* the hash names, which are all OpenSSL reads */
+	while ((e = readdir(d)) != NULL && n_hs < ANCHORS_MAX) {
+		struct hash_entry *v;
+		if (!is_hash_name(e->d_name, &crl) || crl || strlen(e->d_name) >= sizeof(v->name))
 			continue;
-		if (++entries > ANCHORS_MAX)
-			break;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		v = realloc(hs, (n_hs + 1) * sizeof(*v));
+		if (!v) {
+			rc = ST_E_NOMEM;
+			st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+			goto out;
+		}
+		hs = v;
+		hs[n_hs].hash = strtoul(e->d_name, NULL, 16);
+		hs[n_hs].n = strtoul(e->d_name + 9, NULL, 10);
+		snprintf(hs[n_hs].name, sizeof(hs[n_hs].name), "%s", e->d_name);
+		n_hs++;
+	}
+	qsort(hs, n_hs, sizeof(*hs), hash_entry_cmp);
+	for (i = 0; i < n_hs; i++) {
+		/* OpenSSL tries HASH.0, HASH.1, ... and stops at the first that is missing */
+		bool reachable =
+		    hs[i].n == 0 || (i > 0 && hs[i - 1].hash == hs[i].hash &&
+		                     hs[i - 1].n + 1 == hs[i].n && hs[i - 1].name[0] != '\0');
+		snprintf(path, sizeof(path), "%s/%s", dir, hs[i].name);
+		if (!reachable) {
+			trust_note(
+			    t,
+			    "CA directory '%s': '%s' is never read: OpenSSL stops at the missing "
+			    "'%08lx.%lu' (run 'openssl rehash %s')",
+			    dir, hs[i].name, hs[i].hash, hs[i].n ? hs[i].n - 1 : 0, dir);
+			hs[i].name[0] = '\0'; /* and neither is what follows */
+			continue;
+		}
 		if (stat(path, &st) != 0) {
 			char target[1024];
 			ssize_t n = readlink(path, target, sizeof(target) - 1);
@@ -306,10 +489,11 @@ int st_trust_add_dir(struct st_trust *t, const char *dir, struct st_error *err)
 				trust_note(t,
 				           "CA directory '%s': '%s' points to '%s', which does not "
 				           "exist (run 'openssl rehash %s')",
-				           dir, e->d_name, target, dir);
+				           dir, hs[i].name, target, dir);
 			else
 				trust_note(t, "CA directory '%s': cannot read '%s': %s", dir,
-				           e->d_name, strerror(errno));
+				           hs[i].name, strerror(errno));
+			hs[i].name[0] = '\0';
 			continue;
 		}
 		if (!S_ISREG(st.st_mode))
@@ -326,18 +510,17 @@ int st_trust_add_dir(struct st_trust *t, const char *dir, struct st_error *err)
 			ids[n_ids].ino = st.st_ino;
 			n_ids++;
 		}
-		if (st_read_file(path, &data, err) != 0) {
-			trust_note(t, "%s", err->msg);
-			continue;
-		}
-		rc = trust_add_buffer(t, path, &data, &added, err);
+		rc = dir_load(t, dir, &hs[i], path, &data, err);
 		if (rc)
 			goto out;
 	}
-	/* second pass: certificate files that no hash name reaches */
+	/* certificate files that no hash name reaches */
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		bool reached = false;
+		struct st_x509_reader *r;
+		struct st_x509_item *item;
+		struct st_error ee;
 		if (e->d_name[0] == '.' || is_hash_name(e->d_name, &crl))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
@@ -346,23 +529,32 @@ int st_trust_add_dir(struct st_trust *t, const char *dir, struct st_error *err)
 		for (i = 0; i < n_ids; i++)
 			if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino)
 				reached = true;
-		if (reached)
+		if (reached || st_read_file(path, &data, &ee) != 0)
 			continue;
-		if (st_read_file(path, &data, err) == 0 &&
-		    memmem(data.data ? data.data : (unsigned char *)"", data.len,
-		           "-----BEGIN CERTIFICATE-----", 27))
-			trust_note(
-			    t,
-			    "CA directory '%s': '%s' holds a certificate that no hash name "
-			    "reaches, so OpenSSL and Postfix never use it (run 'openssl rehash "
-			    "%s' or 'c_rehash %s')",
-			    dir, e->d_name, dir, dir);
+		r = st_x509_reader_new(path, data.data, data.len);
+		if (r && st_x509_reader_next(r, &item, &ee) > 0) {
+			gnutls_x509_crt_t c = st_x509_item_crt(item);
+			if (c)
+				trust_note(
+				    t,
+				    "CA directory '%s': '%s' holds a certificate that no hash name "
+				    "reaches, so OpenSSL and Postfix never use it (run 'openssl "
+				    "rehash "
+				    "%s' or 'c_rehash %s', which link it as '%08lx.0')",
+				    dir, e->d_name, dir, dir, (unsigned long)crt_subject_hash(c));
+			st_x509_item_free(item);
+		}
+		st_x509_reader_free(r);
 	}
+	if (t->n_anchors == before)
+		trust_note(t, "CA directory '%s': no certificate is reachable through a hash name",
+		           dir);
 	st_error_clear(err);
 out:
 	closedir(d);
 	st_buf_release(&data);
 	free(ids);
+	free(hs);
 	return rc;
 }
 
@@ -398,47 +590,58 @@ out:
 }
 
 /*
- * The trusted issuer of c (borrowed), or NULL. Names (and key identifiers)
- * find it; only when several anchors share the name (a CA's old and new
- * root) does a signature check pick the one whose key signed c.
+ * The trusted issuer of c (borrowed), or NULL: an anchor whose subject is
+ * c's issuer as OpenSSL compares names. Only when several anchors share the
+ * name (a CA's old and new root) does a signature check pick the one whose
+ * key signed c.
  */
+static bool signed_by(gnutls_x509_crt_t c, gnutls_x509_crt_t issuer)
+{
+	unsigned status;
+
+	return gnutls_x509_crt_verify(
+	           c, &issuer, 1,
+	           GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS |
+	               GNUTLS_VERIFY_DISABLE_CA_SIGN | GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1 |
+	               GNUTLS_VERIFY_ALLOW_BROKEN,
+	           &status) >= 0 &&
+	       !(status & GNUTLS_CERT_SIGNATURE_FAILURE);
+}
+
 static gnutls_x509_crt_t trust_issuer(const struct st_trust *t, gnutls_x509_crt_t c)
 {
 	gnutls_x509_crt_t first = NULL;
-	unsigned status, found = 0;
-	size_t i;
+	unsigned char *iss;
+	size_t iss_len, i, found = 0;
 
-	if (!t)
+	if (!t || crt_canon_name(c, true, &iss, &iss_len))
 		return NULL;
-	for (i = 0; i < t->n_anchors; i++) {
-		if (!gnutls_x509_crt_check_issuer(c, t->anchors[i]))
-			continue;
-		if (found++ == 0)
-			first = t->anchors[i];
-	}
-	if (found <= 1)
-		return first;
 	for (i = 0; i < t->n_anchors; i++)
-		if (gnutls_x509_crt_check_issuer(c, t->anchors[i]) &&
-		    gnutls_x509_crt_verify(c, &t->anchors[i], 1,
-		                           GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
-		                               GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS |
-		                               GNUTLS_VERIFY_DISABLE_CA_SIGN |
-		                               GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1 |
-		                               GNUTLS_VERIFY_ALLOW_BROKEN,
-		                           &status) >= 0 &&
-		    !(status & GNUTLS_CERT_SIGNATURE_FAILURE))
-			return t->anchors[i];
+		if (t->keys[i].canon && t->keys[i].canon_len == iss_len &&
+		    memcmp(t->keys[i].canon, iss, iss_len) == 0 && found++ == 0)
+			first = t->anchors[i];
+	if (found > 1)
+		for (i = 0; i < t->n_anchors; i++)
+			if (t->keys[i].canon && t->keys[i].canon_len == iss_len &&
+			    memcmp(t->keys[i].canon, iss, iss_len) == 0 &&
+			    signed_by(c, t->anchors[i])) {
+				first = t->anchors[i];
+				break;
+			}
 	/* none verifies: the first by name, and the signature check says why */
+	free(iss);
 	return first;
 }
 
 static bool trust_contains(const struct st_trust *t, gnutls_x509_crt_t c)
 {
+	unsigned char md[32];
 	size_t i;
 
-	for (i = 0; t && i < t->n_anchors; i++)
-		if (gnutls_x509_crt_equals(t->anchors[i], c))
+	if (!t || crt_sha256(c, md))
+		return false;
+	for (i = 0; i < t->n_anchors; i++)
+		if (memcmp(t->keys[i].sha256, md, 32) == 0)
 			return true;
 	return false;
 }
@@ -822,7 +1025,14 @@ static void check_times(const struct st_verify_params *p, const struct node *pat
 	}
 }
 
-static void check_signatures(const struct node *path, size_t len, struct st_verify_result *res)
+/*
+ * Verify each link of the path and say where it breaks. For a trusted chain
+ * this runs only when GnuTLS's verdict on the whole chain (check_gnutls)
+ * found a signature or CA problem: each signature is then checked once in
+ * the common case, not twice.
+ */
+static void check_signatures(const struct node *path, size_t len, struct st_verify_result *res,
+                             bool links)
 {
 	unsigned flags =
 	    GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS;
@@ -831,7 +1041,7 @@ static void check_signatures(const struct node *path, size_t len, struct st_veri
 	int pathlen;
 	unsigned ca;
 
-	for (i = 0; i + 1 < len; i++) {
+	for (i = 0; links && i + 1 < len; i++) {
 		if (gnutls_x509_crt_verify(path[i].crt, &path[i + 1].crt, 1, flags, &status) < 0)
 			status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE;
 		if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
@@ -859,10 +1069,11 @@ static void check_signatures(const struct node *path, size_t len, struct st_veri
 		ca = 0;
 		if (gnutls_x509_crt_get_basic_constraints(path[i].crt, NULL, &ca, &pathlen) >= 0 &&
 		    ca && pathlen >= 0 && (int)i - 1 > pathlen)
-			st_verify_result_add(res, false, ST_V_PATH_LENGTH, (int)i, 25,
-			                     "path length constraint exceeded: %d CA certificates "
-			                     "below one that allows %d",
-			                     (int)i - 1, pathlen);
+			st_verify_result_add(
+			    res, false, ST_V_PATH_LENGTH, (int)i, 25,
+			    "path length constraint exceeded: %d CA certificate(s) "
+			    "below one that allows %d",
+			    (int)i - 1, pathlen);
 	}
 }
 
@@ -981,6 +1192,15 @@ static void check_revocation(const struct st_verify_params *p, const struct node
 			*r = ocsp;
 		if (r->status == ST_REV_NOT_CHECKED)
 			*r = crl.status != ST_REV_NOT_CHECKED ? crl : ocsp;
+		if ((r->status == ST_REV_UNAVAILABLE || r->status == ST_REV_UNKNOWN) &&
+		    crl.status != ST_REV_NOT_CHECKED && ocsp.status != ST_REV_NOT_CHECKED &&
+		    crl.status != ST_REV_GOOD && ocsp.status != ST_REV_GOOD) {
+			/* neither answered: say why for both */
+			char both[sizeof(r->detail)];
+			snprintf(both, sizeof(both), "CRL: %.120s; OCSP: %.120s", crl.detail,
+			         ocsp.detail);
+			snprintf(r->detail, sizeof(r->detail), "%s", both);
+		}
 		switch (r->status) {
 		case ST_REV_REVOKED:
 			date_text(r->revoked_at, date, sizeof(date));
@@ -1003,8 +1223,8 @@ static void check_revocation(const struct st_verify_params *p, const struct node
 }
 
 /* What GnuTLS finds that our own checks have not said (name constraints, critical extensions). */
-static void check_gnutls(const struct st_verify_params *p, const struct node *path, size_t len,
-                         struct st_verify_result *res)
+static unsigned check_gnutls(const struct st_verify_params *p, const struct node *path, size_t len,
+                             struct st_verify_result *res)
 {
 	gnutls_x509_crt_t list[ST_VERIFY_MAX_DEPTH];
 	unsigned status = 0, handled, flags;
@@ -1017,19 +1237,20 @@ static void check_gnutls(const struct st_verify_params *p, const struct node *pa
 	        GNUTLS_VERIFY_ALLOW_UNSORTED_CHAIN;
 	if (gnutls_x509_trust_list_verify_crt2(p->trust->tl, list, (unsigned)len, NULL, 0, flags,
 	                                       &status, NULL) < 0)
-		return;
+		return GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE;
 	handled = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_CA |
 	          GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_INSECURE_ALGORITHM |
 	          GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED | GNUTLS_CERT_PURPOSE_MISMATCH |
 	          GNUTLS_CERT_REVOKED | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE;
 	if (!(status & ~handled))
-		return;
+		return status;
 	if (gnutls_certificate_verification_status_print(status & ~handled, GNUTLS_CRT_X509, &text,
 	                                                 0) >= 0) {
 		st_verify_result_add(res, false, ST_V_OTHER, -1, 0, "%.*s", (int)text.size,
 		                     (const char *)text.data);
 		gnutls_free(text.data);
 	}
+	return status;
 }
 
 /* Is a later certificate of the file issued by the first one? Then the file is upside down. */
@@ -1118,10 +1339,16 @@ int st_verify_chain(const struct st_verify_params *p, struct st_x509_item *const
 		}
 	}
 	check_times(p, path, len, res);
-	check_signatures(path, len, res);
+	if (trusted) {
+		unsigned st = check_gnutls(p, path, len, res);
+		check_signatures(path, len, res,
+		                 st & (GNUTLS_CERT_SIGNATURE_FAILURE |
+		                       GNUTLS_CERT_INSECURE_ALGORITHM | GNUTLS_CERT_SIGNER_NOT_CA |
+		                       GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE));
+	} else {
+		check_signatures(path, len, res, true);
+	}
 	check_purpose(p, path, len, res);
-	if (trusted)
-		check_gnutls(p, path, len, res);
 	check_revocation(p, path, len, res);
 	errors_before_names = res->n_errors;
 	for (i = 0; i < res->n_errors; i++)

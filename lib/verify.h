@@ -124,7 +124,7 @@ struct st_verify_result {
 	bool trusted;	   /* the chain ends at a trust anchor and every check of it passed */
 	bool name_checked;
 	bool name_matched;
-	char matched[256]; /* the certificate name that matched, and the pattern */
+	char matched[256]; /* the certificate name that matched */
 	const char *postfix_status; /* "Verified", "Trusted" or "Untrusted" */
 	struct st_verify_issue *errors;
 	size_t n_errors;

@@ -998,3 +998,261 @@ void st_x509_info_release(struct st_x509_info *info)
 	free(info->san);
 	memset(info, 0, sizeof(*info));
 }
+
+/* ---- OpenSSL's canonical names ---- */
+
+static bool canon_space(unsigned c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* Append code point cp as UTF-8. */
+static int utf8_put(struct st_buf *b, unsigned long cp)
+{
+	unsigned char u[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		u[0] = (unsigned char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (unsigned char)(0xc0 | (cp >> 6));
+		u[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (unsigned char)(0xe0 | (cp >> 12));
+		u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else if (cp < 0x110000) {
+		u[0] = (unsigned char)(0xf0 | (cp >> 18));
+		u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+		n = 4;
+	} else {
+		return ST_E_PARSE;
+	}
+	return st_buf_add(b, u, n);
+}
+
+/* A string value as UTF-8 (as ASN1_STRING_to_UTF8 reads each type). */
+static int string_to_utf8(unsigned char tag, const unsigned char *p, size_t n, struct st_buf *u)
+{
+	size_t i;
+	int rc = ST_OK;
+
+	switch (tag) {
+	case 0x0c: /* UTF8String: taken as it is, once it is valid */
+		for (i = 0; i < n;) {
+			unsigned c = p[i];
+			size_t k = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+			size_t j;
+			if (k == 0 || c > 0xf4 || i + k > n)
+				return ST_E_PARSE;
+			for (j = 1; j < k; j++)
+				if ((p[i + j] & 0xc0) != 0x80)
+					return ST_E_PARSE;
+			i += k;
+		}
+		return st_buf_add(u, p, n);
+	case 0x13: /* PrintableString */
+	case 0x14: /* T61String, read as Latin-1 */
+	case 0x16: /* IA5String */
+	case 0x1a: /* VisibleString */
+		for (i = 0; i < n && rc == ST_OK; i++)
+			rc = utf8_put(u, p[i]);
+		return rc;
+	case 0x1e: /* BMPString: UCS-2 big endian */
+		if (n % 2)
+			return ST_E_PARSE;
+		for (i = 0; i < n && rc == ST_OK; i += 2)
+			rc = utf8_put(u, ((unsigned long)p[i] << 8) | p[i + 1]);
+		return rc;
+	case 0x1c: /* UniversalString: UCS-4 big endian */
+		if (n % 4)
+			return ST_E_PARSE;
+		for (i = 0; i < n && rc == ST_OK; i += 4)
+			rc = utf8_put(u, ((unsigned long)p[i] << 24) | ((unsigned long)p[i + 1] << 16) |
+			                     ((unsigned long)p[i + 2] << 8) | p[i + 3]);
+		return rc;
+	}
+	return ST_E_UNSUPPORTED;
+}
+
+/* Append a DER header: tag and definite length. */
+static int der_header(struct st_buf *b, unsigned char tag, size_t len)
+{
+	unsigned char h[6];
+	size_t n = 0;
+
+	h[n++] = tag;
+	if (len < 0x80) {
+		h[n++] = (unsigned char)len;
+	} else if (len < 0x100) {
+		h[n++] = 0x81;
+		h[n++] = (unsigned char)len;
+	} else if (len < 0x10000) {
+		h[n++] = 0x82;
+		h[n++] = (unsigned char)(len >> 8);
+		h[n++] = (unsigned char)len;
+	} else if (len < 0x1000000) {
+		h[n++] = 0x83;
+		h[n++] = (unsigned char)(len >> 16);
+		h[n++] = (unsigned char)(len >> 8);
+		h[n++] = (unsigned char)len;
+	} else {
+		return ST_E_TOOBIG;
+	}
+	return st_buf_add(b, h, n);
+}
+
+/* One AttributeTypeAndValue in canonical form, appended to out. */
+static int canon_ava(const unsigned char *p, size_t avail, struct st_buf *out)
+{
+	struct st_buf u, v;
+	size_t hdr, total, oid_total, vhdr, vtotal, i, start, end;
+	const unsigned char *val;
+	bool space = false;
+	int rc;
+
+	if (der_tlv(p, avail, &hdr, &total) || p[0] != 0x30)
+		return ST_E_PARSE;
+	p += hdr;
+	avail = total - hdr;
+	if (der_tlv(p, avail, &hdr, &oid_total) || p[0] != 0x06)
+		return ST_E_PARSE;
+	if (der_tlv(p + oid_total, avail - oid_total, &vhdr, &vtotal) ||
+	    oid_total + vtotal != avail || (p[oid_total] & 0x1f) == 0x1f)
+		return ST_E_PARSE;
+	val = p + oid_total;
+	st_buf_init(&u, 65536);
+	st_buf_init(&v, 70000);
+	rc = string_to_utf8(val[0], val + vhdr, vtotal - vhdr, &u);
+	if (rc == ST_E_UNSUPPORTED) {
+		/* not a string type: kept as it is */
+		rc = st_buf_add(&v, p, avail);
+		if (rc == 0)
+			rc = der_header(out, 0x30, avail);
+		if (rc == 0)
+			rc = st_buf_add(out, v.data, v.len);
+		goto out;
+	}
+	if (rc)
+		goto out;
+	/* trim, collapse white space, lowercase ASCII */
+	start = 0;
+	end = u.len;
+	while (start < end && canon_space(u.data[start]))
+		start++;
+	while (end > start && canon_space(u.data[end - 1]))
+		end--;
+	st_buf_reset(&v);
+	for (i = start; i < end && rc == 0; i++) {
+		unsigned char c = u.data[i];
+		if (c >= 0x80) {
+			rc = st_buf_add(&v, &c, 1);
+			space = false;
+		} else if (canon_space(c)) {
+			if (!space)
+				rc = st_buf_add(&v, " ", 1);
+			space = true;
+		} else {
+			c = (unsigned char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+			rc = st_buf_add(&v, &c, 1);
+			space = false;
+		}
+	}
+	if (rc)
+		goto out;
+	/* SEQUENCE { OID, UTF8String } */
+	{
+		size_t vlen_hdr = v.len < 0x80 ? 2 : v.len < 0x100 ? 3 : v.len < 0x10000 ? 4 : 5;
+		rc = der_header(out, 0x30, oid_total + vlen_hdr + v.len);
+		if (rc == 0)
+			rc = st_buf_add(out, p, oid_total);
+		if (rc == 0)
+			rc = der_header(out, 0x0c, v.len);
+		if (rc == 0 && v.len)
+			rc = st_buf_add(out, v.data, v.len);
+	}
+out:
+	st_buf_release(&u);
+	st_buf_release(&v);
+	return rc;
+}
+
+/* DER order of SET OF elements: bytewise, a prefix first. */
+static int der_cmp(const struct st_buf *a, const struct st_buf *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->data, b->data, n);
+
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+#define CANON_AVAS_MAX 32
+
+int st_x509_name_canon(const unsigned char *dn, size_t len, struct st_buf *out)
+{
+	size_t hdr, total, avail, shdr, stotal, a_hdr, a_total;
+	struct st_buf avas[CANON_AVAS_MAX];
+	const unsigned char *p, *q;
+	size_t n_avas, i, j, set_len;
+	int rc = ST_OK;
+
+	st_buf_reset(out);
+	if (der_tlv(dn, len, &hdr, &total) || dn[0] != 0x30 || total != len)
+		return ST_E_PARSE;
+	p = dn + hdr;
+	avail = total - hdr;
+	while (avail > 0) {
+		if (der_tlv(p, avail, &shdr, &stotal) || p[0] != 0x31)
+			return ST_E_PARSE;
+		q = p + shdr;
+		n_avas = 0;
+		for (i = shdr; i < stotal; i += a_total) {
+			if (n_avas >= CANON_AVAS_MAX || der_tlv(q, stotal - i, &a_hdr, &a_total)) {
+				rc = ST_E_PARSE;
+				break;
+			}
+			st_buf_init(&avas[n_avas], 1 << 20);
+			rc = canon_ava(q, a_total, &avas[n_avas++]);
+			if (rc)
+				break;
+			q += a_total;
+		}
+		if (rc == 0) {
+			/* a multi-valued RDN is a SET OF: DER sorts its elements */
+			for (i = 1; i < n_avas; i++)
+				for (j = i; j > 0 && der_cmp(&avas[j - 1], &avas[j]) > 0; j--) {
+					struct st_buf t = avas[j];
+					avas[j] = avas[j - 1];
+					avas[j - 1] = t;
+				}
+			for (set_len = 0, i = 0; i < n_avas; i++)
+				set_len += avas[i].len;
+			rc = der_header(out, 0x31, set_len);
+			for (i = 0; i < n_avas && rc == 0; i++)
+				rc = st_buf_add(out, avas[i].data, avas[i].len);
+		}
+		for (i = 0; i < n_avas; i++)
+			st_buf_release(&avas[i]);
+		if (rc)
+			return rc == ST_E_NOMEM ? rc : ST_E_PARSE;
+		p += stotal;
+		avail -= stotal;
+	}
+	return ST_OK;
+}
+
+unsigned long st_x509_name_hash(const struct st_buf *canon)
+{
+	unsigned char md[20];
+
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA1, canon->data ? canon->data : (const unsigned char *)"",
+	                     canon->len, md) < 0)
+		return 0;
+	return (unsigned long)md[0] | ((unsigned long)md[1] << 8) | ((unsigned long)md[2] << 16) |
+	       ((unsigned long)md[3] << 24);
+}

@@ -135,4 +135,16 @@ enum st_tlsa_mtype { ST_TLSA_FULL = 0, ST_TLSA_SHA256 = 1, ST_TLSA_SHA512 = 2 };
 int st_x509_item_tlsa_data(const struct st_x509_item *item, enum st_tlsa_selector sel,
                            enum st_tlsa_mtype mtype, struct st_buf *out);
 
+/*
+ * OpenSSL's canonical form of a DER Name (what X509_NAME_hash and name
+ * comparison use): each string value as UTF-8, trimmed, inner white space
+ * runs made one space, ASCII lowercased, re-encoded as UTF8String; the RDN
+ * SETs concatenated without the outer SEQUENCE. out is reset first.
+ * ST_E_PARSE for a malformed name.
+ */
+int st_x509_name_canon(const unsigned char *dn, size_t len, struct st_buf *out);
+
+/* OpenSSL's subject name hash (the HHHHHHHH of a CApath link) of a canonical name. */
+unsigned long st_x509_name_hash(const struct st_buf *canon);
+
 #endif

@@ -25,6 +25,11 @@ is "$rc" 3 "a missing file: exit 3"
 like "$err" "cannot read 'missing.pem': No such file or directory" "a missing file: says so"
 st --json verify --ca-file ca.pem empty.pem
 is "$(jq -r .status <<<"$out")" error "JSON: an unreadable FILE gets a record with status error"
+is "$(jq -r .error.message <<<"$out")" "'empty.pem': empty file" "JSON: the record gives the real reason"
+st verify --ca-file ca.pem --key server.key server-chain.pem expired.pem
+is "$rc" 2 "--key with two FILEs: usage status"
+st verify --ca-file int.pem --ca-file ca.pem server.pem
+is "$rc" 0 "--ca-file is repeatable"
 
 # the chain in the wrong order
 cat int.pem server.pem >reversed.pem
@@ -60,6 +65,23 @@ st verify --ca-path capath server-chain.pem
 is "$rc" 0 "problems in the directory do not change the verdict"
 like "$err" "'forgotten.pem' holds a certificate that no hash name reaches.*run 'openssl rehash capath'" "a file without a hash link is named"
 like "$err" "'deadbeef.0' points to 'gone.pem', which does not exist" "a dangling link is named"
+like "$err" "which link it as '$(openssl x509 -in int.pem -noout -hash)\.0'" "the missing link is named as openssl x509 -hash computes it"
+
+# a link under the wrong hash, and a .1 without a .0: OpenSSL never reads them
+mkdir capath3
+cp ca.pem capath3/root.pem
+ln -s root.pem capath3/0badc0de.0
+h=$(openssl x509 -in ca.pem -noout -hash)
+ln -s root.pem "capath3/$h.1"
+st verify --ca-path capath3 server-chain.pem
+is "$rc" 1 "links OpenSSL never follows: nothing trusted"
+like "$err" "'0badc0de.0' holds 'CN=smtptls Test Root CA,O=smtptls tests', whose subject hash is $h, not 0badc0de" "a link under the wrong hash is named, with the right hash"
+like "$err" "'$h.1' is never read: OpenSSL stops at the missing '$h.0'" "a .1 without a .0 is named"
+is "$(openssl verify -CApath capath3 -no-CAfile -no-CAstore -untrusted int.pem server.pem 2>&1 | grep -c ': OK$')" 0 "openssl verify -CApath agrees: neither link is used"
+ln -s root.pem "capath3/$h.0"
+st verify --ca-path capath3 server-chain.pem
+is "$rc" 0 "with the .0 in place the .1 is read too and the chain verifies"
+
 mkdir capath2
 cp ca.pem capath2/root.pem
 st verify --ca-path capath2 server-chain.pem
@@ -70,13 +92,13 @@ is "$(openssl verify -CApath capath2 -no-CAfile -no-CAstore -untrusted int.pem s
 # the system store, and --no-system-ca
 if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
 	st verify -v server-chain.pem
-	like "$err" "[0-9]{2,} trusted certificates" "the system store is used by default"
+	like "$err" "trusted certificates: [0-9]{2,}" "the system store is used by default"
 	is "$rc" 1 "our test root is not in the system store"
 else
 	skip 2 "no system trust store (ca-certificates)"
 fi
 st verify -v --no-system-ca server-chain.pem
-like "$err" "^smtptls: 0 trusted certificates" "--no-system-ca trusts nothing"
+like "$err" "^smtptls: trusted certificates: 0" "--no-system-ca trusts nothing"
 
 # usage errors
 for bad in "--purpose web" "--at-time yesterday" "--warn-days -1" "--warn-days 5 --crit-days 10" \
