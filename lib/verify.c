@@ -840,6 +840,8 @@ const char *st_verr_name(enum st_verr code)
 		return "key_permissions";
 	case ST_V_WRONG_ORDER:
 		return "wrong_order";
+	case ST_V_NAME_CONSTRAINTS:
+		return "name_constraints";
 	case ST_V_OTHER:
 		break;
 	}
@@ -1025,18 +1027,33 @@ static void check_times(const struct st_verify_params *p, const struct node *pat
 	}
 }
 
+/* GnuTLS says the issuer's constraints refuse the link: key usage, or name constraints? */
+static void constraint_failure(const struct node *path, size_t i, struct st_verify_result *res)
+{
+	unsigned ku = 0;
+
+	if (gnutls_x509_crt_get_key_usage(path[i + 1].crt, &ku, NULL) >= 0 &&
+	    !(ku & GNUTLS_KEY_KEY_CERT_SIGN))
+		st_verify_result_add(res, false, ST_V_INVALID_CA, (int)i + 1, 32,
+		                     "key usage does not include certificate signing: the issuer "
+		                     "may not sign certificates");
+	else
+		st_verify_result_add(res, false, ST_V_NAME_CONSTRAINTS, (int)i, 47,
+		                     "permitted subtree violation: the certificate's names are "
+		                     "outside its issuer's name constraints");
+}
+
 /*
- * Verify each link of the path and say where it breaks. For a trusted chain
- * this runs only when GnuTLS's verdict on the whole chain (check_gnutls)
- * found a signature or CA problem: each signature is then checked once in
- * the common case, not twice.
+ * Verify each link of the path (signature, algorithm, the issuer being a CA
+ * allowed to sign, the certificate's critical extensions) and say where it
+ * breaks, then the path length constraints.
  */
 static void check_signatures(const struct node *path, size_t len, struct st_verify_result *res,
                              bool links)
 {
 	unsigned flags =
 	    GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS;
-	unsigned status;
+	unsigned status, other;
 	size_t i;
 	int pathlen;
 	unsigned ca;
@@ -1059,9 +1076,24 @@ static void check_signatures(const struct node *path, size_t len, struct st_veri
 			                     "invalid CA certificate: the issuer is not a CA "
 			                     "(basicConstraints CA:TRUE missing)");
 		else if (status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)
-			st_verify_result_add(res, false, ST_V_INVALID_CA, (int)i + 1, 32,
-			                     "key usage does not include certificate signing: the "
-			                     "issuer may not sign certificates");
+			constraint_failure(path, i, res);
+		if (status & GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS)
+			st_verify_result_add(res, false, ST_V_OTHER, (int)i, 34,
+			                     "unhandled critical extension");
+		other = status & ~(GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE |
+		                   GNUTLS_CERT_INSECURE_ALGORITHM | GNUTLS_CERT_SIGNER_NOT_CA |
+		                   GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE |
+		                   GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS | GNUTLS_CERT_EXPIRED |
+		                   GNUTLS_CERT_NOT_ACTIVATED | GNUTLS_CERT_SIGNER_NOT_FOUND);
+		if (other) {
+			gnutls_datum_t text = {NULL, 0};
+			if (gnutls_certificate_verification_status_print(other, GNUTLS_CRT_X509,
+			                                                 &text, 0) >= 0) {
+				st_verify_result_add(res, false, ST_V_OTHER, (int)i, 0, "%.*s",
+				                     (int)text.size, (const char *)text.data);
+				gnutls_free(text.data);
+			}
+		}
 	}
 	/* pathLenConstraint: how many CA certificates may follow below */
 	for (i = 1; i < len; i++) {
@@ -1222,7 +1254,23 @@ static void check_revocation(const struct st_verify_params *p, const struct node
 	}
 }
 
-/* What GnuTLS finds that our own checks have not said (name constraints, critical extensions). */
+static bool path_has_name_constraints(const struct node *path, size_t len)
+{
+	unsigned char buf[8];
+	size_t i, size;
+	unsigned critical;
+
+	for (i = 1; i < len; i++) {
+		size = sizeof(buf);
+		if (gnutls_x509_crt_get_extension_by_oid(path[i].crt, "2.5.29.30", 0, buf, &size,
+		                                         &critical) !=
+		    GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			return true;
+	}
+	return false;
+}
+
+/* What GnuTLS finds that our own checks have not said (name constraints across the chain). */
 static unsigned check_gnutls(const struct st_verify_params *p, const struct node *path, size_t len,
                              struct st_verify_result *res)
 {
@@ -1242,6 +1290,18 @@ static unsigned check_gnutls(const struct st_verify_params *p, const struct node
 	          GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_INSECURE_ALGORITHM |
 	          GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED | GNUTLS_CERT_PURPOSE_MISMATCH |
 	          GNUTLS_CERT_REVOKED | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE;
+	if ((status & GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE)) {
+		size_t k;
+		bool said = false;
+		for (k = 0; k < res->n_errors; k++)
+			if (res->errors[k].code == ST_V_NAME_CONSTRAINTS ||
+			    res->errors[k].code == ST_V_INVALID_CA)
+				said = true;
+		if (!said) /* a constraint of a CA further up than the issuer */
+			st_verify_result_add(res, false, ST_V_NAME_CONSTRAINTS, 0, 47,
+			                     "permitted subtree violation: the certificate's names "
+			                     "are outside a CA's name constraints");
+	}
 	if (!(status & ~handled))
 		return status;
 	if (gnutls_certificate_verification_status_print(status & ~handled, GNUTLS_CRT_X509, &text,
@@ -1339,15 +1399,11 @@ int st_verify_chain(const struct st_verify_params *p, struct st_x509_item *const
 		}
 	}
 	check_times(p, path, len, res);
-	if (trusted) {
-		unsigned st = check_gnutls(p, path, len, res);
-		check_signatures(path, len, res,
-		                 st & (GNUTLS_CERT_SIGNATURE_FAILURE |
-		                       GNUTLS_CERT_INSECURE_ALGORITHM | GNUTLS_CERT_SIGNER_NOT_CA |
-		                       GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE));
-	} else {
-		check_signatures(path, len, res, true);
-	}
+	/* every link once, here; GnuTLS's whole-chain check only when a CA in the
+	 * path carries name constraints, which bind more than the next link */
+	check_signatures(path, len, res, true);
+	if (trusted && path_has_name_constraints(path, len))
+		check_gnutls(p, path, len, res);
 	check_purpose(p, path, len, res);
 	check_revocation(p, path, len, res);
 	errors_before_names = res->n_errors;

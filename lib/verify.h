@@ -93,7 +93,8 @@ enum st_verr {
 	ST_V_KEY_MISMATCH,	   /* --key: not the certificate's key */
 	ST_V_KEY_PERMISSIONS,	   /* --key: readable by group or others */
 	ST_V_WRONG_ORDER,	   /* the file's first certificate issued a later one */
-	ST_V_OTHER,		   /* a GnuTLS verdict with no better name */
+	ST_V_NAME_CONSTRAINTS,	   /* 47: outside an issuer's name constraints */
+	ST_V_OTHER,		   /* a GnuTLS verdict with no better name (34: critical extension) */
 };
 
 /* "unknown_issuer", "expired", ... */

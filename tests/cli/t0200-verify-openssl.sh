@@ -89,6 +89,30 @@ is "$(ossl -CAfile ca.pem -untrusted server-chain.pem l2.pem)" "25@2 32@1 79@1" 
 # no key usage extension at all, which GnuTLS does not count against it; code 79 says it is no CA
 is "$(gtls --load-ca-certificate ca.pem --infile l2-chain.pem)" FAIL "issued by a non-CA: certtool"
 
+# name constraints: an intermediate allowed only allowed.example
+printf 'cn = "NC CA"\nca\ncert_signing_key\nnc_permit_dns = "allowed.example"\nserial = 500\nactivation_date = "2024-01-01 00:00:00"\nexpiration_date = "2099-01-01 00:00:00"\n' >nc.tmpl
+certtool --generate-privkey --key-type ecdsa --outfile nc.key 2>/dev/null
+certtool --generate-certificate --load-privkey nc.key --load-ca-certificate ca.pem --load-ca-privkey ca.key \
+	--template nc.tmpl 2>/dev/null | sed -n '/^-----BEGIN/,/^-----END/p' >nc.pem
+for n in other allowed; do
+	printf 'cn = "mx.%s.example"\ndns_name = "mx.%s.example"\nserial = 50%d\ntls_www_server\nactivation_date = "2024-01-01 00:00:00"\nexpiration_date = "2099-01-01 00:00:00"\n' \
+		"$n" "$n" "${#n}" >"nc-$n.tmpl"
+	certtool --generate-privkey --key-type ecdsa --outfile "nc-$n.key" 2>/dev/null
+	certtool --generate-certificate --load-privkey "nc-$n.key" --load-ca-certificate nc.pem --load-ca-privkey nc.key \
+		--template "nc-$n.tmpl" 2>/dev/null | sed -n '/^-----BEGIN/,/^-----END/p' >"nc-$n.pem"
+done
+same "a name outside the issuer's name constraints" 47@0 --ca-file ca.pem --untrusted nc.pem nc-other.pem -- -CAfile ca.pem -untrusted nc.pem nc-other.pem
+same "a name inside the issuer's name constraints" OK --ca-file ca.pem --untrusted nc.pem nc-allowed.pem -- -CAfile ca.pem -untrusted nc.pem nc-allowed.pem
+
+# a SHA-1 signature: GnuTLS refuses it, as OpenSSL does at security level 2 (Debian's
+# default for TLS, so what Postfix's TLS does); plain openssl verify applies no level
+printf 'cn = "sha1.test.example"\nserial = 88\nactivation_date = "2024-01-01 00:00:00"\nexpiration_date = "2099-01-01 00:00:00"\ntls_www_server\n' >s1.tmpl
+certtool --generate-privkey --key-type ecdsa --outfile s1.key 2>/dev/null
+certtool --generate-certificate --hash SHA1 --load-privkey s1.key --load-ca-certificate int.pem \
+	--load-ca-privkey int.key --template s1.tmpl 2>/dev/null | sed -n '/^-----BEGIN/,/^-----END/p' >s1.pem
+same "SHA-1 signature" 68@0 --ca-file ca.pem --untrusted int.pem s1.pem -- -auth_level 2 -CAfile ca.pem -untrusted int.pem s1.pem
+is "$(ossl -CAfile ca.pem -untrusted int.pem s1.pem)" OK "SHA-1 signature: openssl verify without a security level accepts it (the difference is by design)"
+
 # exit statuses and the status words
 st verify --ca-file ca.pem --hostname mx.test.example server-chain.pem
 is "$rc" 0 "ok: exit 0"
