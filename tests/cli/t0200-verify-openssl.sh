@@ -113,6 +113,20 @@ certtool --generate-certificate --hash SHA1 --load-privkey s1.key --load-ca-cert
 same "SHA-1 signature" 68@0 --ca-file ca.pem --untrusted int.pem s1.pem -- -auth_level 2 -CAfile ca.pem -untrusted int.pem s1.pem
 is "$(ossl -CAfile ca.pem -untrusted int.pem s1.pem)" OK "SHA-1 signature: openssl verify without a security level accepts it (the difference is by design)"
 
+# certtool --verify on more of the same inputs (a chain file with its intermediate)
+for c in selfsigned wrongname client bad-sig s1 nc-other nc-allowed future; do
+	[ "$c" = selfsigned ] && cat selfsigned.pem >"$c-ct.pem" || cat "$c.pem" int.pem nc.pem >"$c-ct.pem"
+done
+is "$(gtls --load-ca-certificate ca.pem --infile selfsigned-ct.pem)" FAIL "self-signed leaf: certtool"
+is "$(gtls --load-ca-certificate ca.pem --infile wrongname-ct.pem --verify-hostname mx.test.example)" FAIL "wrong name: certtool"
+is "$(gtls --load-ca-certificate ca.pem --infile client-ct.pem --verify-purpose 1.3.6.1.5.5.7.3.1)" FAIL "client certificate as a server: certtool"
+is "$(gtls --load-ca-certificate ca.pem --infile client-ct.pem --verify-purpose 1.3.6.1.5.5.7.3.2)" OK "client certificate as a client: certtool"
+is "$(gtls --load-ca-certificate ca.pem --infile bad-sig-ct.pem)" FAIL "bad signature: certtool"
+is "$(gtls --load-ca-certificate ca.pem --infile s1-ct.pem)" FAIL "SHA-1 signature: certtool refuses it too"
+is "$(gtls --load-ca-certificate ca.pem --infile nc-other-ct.pem)" FAIL "outside the name constraints: certtool"
+is "$(gtls --load-ca-certificate ca.pem --infile nc-allowed-ct.pem)" OK "inside the name constraints: certtool"
+is "$(gtls --load-ca-certificate ca.pem --infile future-ct.pem)" FAIL "not yet valid: certtool"
+
 # exit statuses and the status words
 st verify --ca-file ca.pem --hostname mx.test.example server-chain.pem
 is "$rc" 0 "ok: exit 0"
