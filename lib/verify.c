@@ -465,7 +465,8 @@ int st_trust_add_dir(struct st_trust *t, const char *dir, struct st_error *err)
 		snprintf(hs[n_hs].name, sizeof(hs[n_hs].name), "%s", e->d_name);
 		n_hs++;
 	}
-	qsort(hs, n_hs, sizeof(*hs), hash_entry_cmp);
+	if (n_hs > 1)
+		qsort(hs, n_hs, sizeof(*hs), hash_entry_cmp);
 	for (i = 0; i < n_hs; i++) {
 		/* OpenSSL tries HASH.0, HASH.1, ... and stops at the first that is missing */
 		bool reachable =
