@@ -9,6 +9,14 @@
 
 #include "util.h"
 
+/* The corpora replayed when no argument is given, relative to $TOP_SRCDIR (set per target). */
+#ifndef REPLAY_DIR1
+#define REPLAY_DIR1 "tests/unit/data"
+#endif
+#ifndef REPLAY_DIR2
+#define REPLAY_DIR2 ""
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Feed one file to the target; a crash or a sanitizer report ends the run. */
@@ -39,9 +47,9 @@ int main(int argc, char **argv)
 	char *defaults[3] = {argv[0], dirs[0], dirs[1]};
 
 	if (argc < 2) {
-		snprintf(dirs[0], sizeof(dirs[0]), "%s/tests/unit/data", top ? top : ".");
-		snprintf(dirs[1], sizeof(dirs[1]), "%s/tests/fuzz/corpus-x509", top ? top : ".");
-		argc = 3;
+		snprintf(dirs[0], sizeof(dirs[0]), "%s/%s", top ? top : ".", REPLAY_DIR1);
+		snprintf(dirs[1], sizeof(dirs[1]), "%s/%s", top ? top : ".", REPLAY_DIR2);
+		argc = strcmp(REPLAY_DIR2, "") ? 3 : 2;
 		argv = defaults;
 	}
 	for (i = 1; i < argc; i++) {

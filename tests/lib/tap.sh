@@ -20,6 +20,10 @@ _tap_cleanups=()
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/smtptls-test.XXXXXX")
 export T
+# caches (fetched CRLs) go to the scratch directory, never to the user's home
+export XDG_CACHE_HOME=$T/.cache
+# fetches in tests go to loopback servers only, never through a proxy
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
 
 _tap_exit() {
 	local rc=$? i

@@ -1,0 +1,240 @@
+/* test-smtp_client.c: unit tests of lib/smtp_client: reply parsing, hostile replies, EHLO capabilities */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "smtp_client.h"
+
+/* Feed a whole string; returns the parser's result and fills out/used. */
+static int feed(struct st_smtp_parser *p, const char *s, size_t *used, struct st_smtp_reply *out,
+                struct st_error *err)
+{
+	return st_smtp_parser_feed(p, (const unsigned char *)s, strlen(s), used, out, err);
+}
+
+static void test_single_and_multi(void **state)
+{
+	struct st_smtp_parser p;
+	struct st_smtp_reply r;
+	struct st_error err;
+	size_t used;
+	char *text;
+	const char *ehlo = "250-mx.example.com Hello\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+	                   "250-STARTTLS\r\n250 8BITMIME\r\n";
+
+	(void)state;
+	st_smtp_parser_init(&p);
+	assert_int_equal(feed(&p, "220 mx.example.com ESMTP Postfix\r\n", &used, &r, &err), 1);
+	assert_int_equal(r.code, 220);
+	assert_int_equal(r.n_lines, 1);
+	assert_string_equal(r.lines[0], "mx.example.com ESMTP Postfix");
+	st_smtp_reply_release(&r);
+
+	assert_int_equal(feed(&p, ehlo, &used, &r, &err), 1);
+	assert_int_equal(used, strlen(ehlo));
+	assert_int_equal(r.code, 250);
+	assert_int_equal(r.n_lines, 5);
+	assert_string_equal(r.lines[4], "8BITMIME");
+	text = st_smtp_reply_text(&r);
+	assert_string_equal(text, "250-mx.example.com Hello\n250-PIPELINING\n250-SIZE 10240000\n"
+	                          "250-STARTTLS\n250 8BITMIME");
+	free(text);
+	st_smtp_reply_release(&r);
+
+	/* a bare code is a complete last line; a bare LF ends a line too */
+	assert_int_equal(feed(&p, "250\n", &used, &r, &err), 1);
+	assert_int_equal(r.code, 250);
+	assert_string_equal(r.lines[0], "");
+	st_smtp_reply_release(&r);
+
+	/* enhanced status codes */
+	assert_int_equal(feed(&p, "554 5.7.1 <a@b>: Relay access denied\r\n", &used, &r, &err), 1);
+	assert_string_equal(r.enhanced, "5.7.1");
+	st_smtp_reply_release(&r);
+	assert_int_equal(feed(&p, "250 2.1.5 Ok\r\n", &used, &r, &err), 1);
+	assert_string_equal(r.enhanced, "2.1.5");
+	st_smtp_reply_release(&r);
+	assert_int_equal(feed(&p, "250 2.1.55555 x\r\n", &used, &r, &err), 1);
+	assert_string_equal(r.enhanced, "");
+	st_smtp_reply_release(&r);
+	assert_int_equal(
+	    feed(&p, "421 4.7.1 mx Error: No client certificate presented\r\n", &used, &r, &err),
+	    1);
+	assert_int_equal(r.code, 421);
+	assert_string_equal(r.enhanced, "4.7.1");
+	st_smtp_reply_release(&r);
+	st_smtp_parser_release(&p);
+}
+
+static void test_byte_by_byte(void **state)
+{
+	const char *s = "250-first\r\n250-second\r\n250 third\r\n";
+	struct st_smtp_parser p;
+	struct st_smtp_reply r;
+	struct st_error err;
+	size_t i, used;
+	int rc = 0;
+
+	(void)state;
+	st_smtp_parser_init(&p);
+	for (i = 0; s[i]; i++) {
+		rc = st_smtp_parser_feed(&p, (const unsigned char *)s + i, 1, &used, &r, &err);
+		assert_int_equal(used, 1);
+		if (s[i + 1])
+			assert_int_equal(rc, 0);
+	}
+	assert_int_equal(rc, 1);
+	assert_int_equal(r.n_lines, 3);
+	assert_string_equal(r.lines[1], "second");
+	st_smtp_reply_release(&r);
+	st_smtp_parser_release(&p);
+}
+
+/* bytes after a complete reply are left for the caller: after STARTTLS's 220, an injection */
+static void test_trailing_bytes(void **state)
+{
+	const char *s = "220 2.0.0 Ready to start TLS\r\n250 injected\r\n";
+	struct st_smtp_parser p;
+	struct st_smtp_reply r;
+	struct st_error err;
+	size_t used;
+
+	(void)state;
+	st_smtp_parser_init(&p);
+	assert_int_equal(feed(&p, s, &used, &r, &err), 1);
+	assert_int_equal(used, strlen("220 2.0.0 Ready to start TLS\r\n"));
+	assert_string_equal(s + used, "250 injected\r\n");
+	st_smtp_reply_release(&r);
+	st_smtp_parser_release(&p);
+}
+
+static const struct {
+	const char *in;
+	int rc;
+	const char *msg;
+} bad_cases[] = {
+    {"hello\r\n", ST_E_PARSE, "malformed reply line 'hello'"},
+    {"25\r\n", ST_E_PARSE, "malformed reply line '25'"},
+    {"2500 x\r\n", ST_E_PARSE, "malformed reply line"},
+    {"250_x\r\n", ST_E_PARSE, "malformed reply line"},
+    {"150 x\r\n", ST_E_PARSE, "malformed reply line"}, /* 1yz is not SMTP */
+    {"650 x\r\n", ST_E_PARSE, "malformed reply line"},
+    {"260 x\r\n", ST_E_PARSE, "malformed reply line"}, /* second digit 0-5 */
+    {"\r\n", ST_E_PARSE, "malformed reply line ''"},
+    {"250-a\r\n251 b\r\n", ST_E_PARSE, "reply code changes from 250 to 251"},
+    {"\x1b[31m x\r\n", ST_E_PARSE, "malformed reply line '?[31m x'"},
+};
+
+static void test_bad_replies(void **state)
+{
+	struct st_smtp_parser p;
+	struct st_smtp_reply r;
+	struct st_error err;
+	size_t i, used;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		st_smtp_parser_init(&p);
+		assert_int_equal(feed(&p, bad_cases[i].in, &used, &r, &err), bad_cases[i].rc);
+		assert_int_equal(err.cls, ST_ERR_PROTOCOL);
+		if (!strstr(err.msg, bad_cases[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad_cases[i].msg);
+		st_smtp_parser_release(&p);
+	}
+}
+
+static void test_caps_on_hostile_size(void **state)
+{
+	struct st_smtp_parser p;
+	struct st_smtp_reply r;
+	struct st_error err;
+	size_t used, i;
+	char *big;
+	int rc = 0;
+
+	(void)state;
+	/* a line over the cap */
+	big = malloc(ST_SMTP_LINE_MAX + 16);
+	assert_non_null(big);
+	memcpy(big, "250 ", 4);
+	memset(big + 4, 'x', ST_SMTP_LINE_MAX + 10);
+	big[ST_SMTP_LINE_MAX + 14] = '\0';
+	st_smtp_parser_init(&p);
+	assert_int_equal(feed(&p, big, &used, &r, &err), ST_E_TOOBIG);
+	assert_non_null(strstr(err.msg, "reply line longer than 4096 bytes"));
+	assert_true(used <= ST_SMTP_LINE_MAX + 1);
+	st_smtp_parser_release(&p);
+	free(big);
+
+	/* an endless multi-line reply */
+	st_smtp_parser_init(&p);
+	for (i = 0; i <= ST_SMTP_LINES_MAX && rc == 0; i++)
+		rc = feed(&p, "250-again\r\n", &used, &r, &err);
+	assert_int_equal(rc, ST_E_TOOBIG);
+	assert_non_null(strstr(err.msg, "more than 256 lines"));
+	st_smtp_parser_release(&p);
+
+	/* NUL and control bytes are shown as '?' */
+	st_smtp_parser_init(&p);
+	assert_int_equal(st_smtp_parser_feed(&p,
+	                                     (const unsigned char *)"250 a\0b\x07"
+	                                                            "c\r\n",
+	                                     11, &used, &r, &err),
+	                 1);
+	assert_string_equal(r.lines[0], "a?b?c");
+	assert_true(p.bad_bytes);
+	st_smtp_reply_release(&r);
+	st_smtp_parser_release(&p);
+}
+
+static void test_caps(void **state)
+{
+	const char *s = "250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+	                "250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n250-AUTH PLAIN login\r\n"
+	                "250-AUTH=LOGIN CRAM-MD5\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
+	                "250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
+	struct st_smtp_parser p;
+	struct st_smtp_reply r;
+	struct st_smtp_caps c;
+	struct st_error err;
+	size_t used;
+
+	(void)state;
+	st_smtp_parser_init(&p);
+	assert_int_equal(feed(&p, s, &used, &r, &err), 1);
+	assert_int_equal(st_smtp_caps_parse(&r, &c), 0);
+	assert_true(c.starttls && c.pipelining && c.size && c.eightbitmime && c.smtputf8);
+	assert_true(c.chunking && c.enhancedstatuscodes && c.dsn);
+	assert_false(c.requiretls);
+	assert_int_equal(c.max_size, 10240000);
+	assert_string_equal(c.auth, "PLAIN LOGIN CRAM-MD5");
+	assert_int_equal(c.n_keywords, 12);
+	assert_string_equal(c.keywords[0], "PIPELINING");
+	st_smtp_caps_release(&c);
+	st_smtp_reply_release(&r);
+
+	/* a HELO-style one-line reply offers nothing; STARTTLSX is not STARTTLS */
+	assert_int_equal(feed(&p, "250-mx\r\n250 STARTTLSX\r\n", &used, &r, &err), 1);
+	assert_int_equal(st_smtp_caps_parse(&r, &c), 0);
+	assert_false(c.starttls);
+	st_smtp_caps_release(&c);
+	st_smtp_reply_release(&r);
+	st_smtp_parser_release(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_single_and_multi),     cmocka_unit_test(test_byte_by_byte),
+	    cmocka_unit_test(test_trailing_bytes),       cmocka_unit_test(test_bad_replies),
+	    cmocka_unit_test(test_caps_on_hostile_size), cmocka_unit_test(test_caps),
+	};
+	return cmocka_run_group_tests_name("smtp_client", tests, NULL, NULL);
+}
