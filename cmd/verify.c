@@ -79,7 +79,7 @@ enum {
 static const struct argp_option vf_options[] = {
     {NULL, 0, NULL, 0, "Trust:", 1},
     {"ca-file", OPT_CA_FILE, "FILE", 0,
-     "Trust the certificates of this PEM bundle (as smtp_tls_CAfile; repeatable)", 1},
+     "Trust the certificates of this PEM or DER bundle (as smtp_tls_CAfile; repeatable)", 1},
     {"ca-path", OPT_CA_PATH, "DIR", 0,
      "Trust the certificates of this OpenSSL-style hashed directory (as smtp_tls_CApath); "
      "files without a hash link are reported (repeatable)",
@@ -244,7 +244,8 @@ static error_t vf_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_AT_TIME:
 		p->at = parse_date(arg);
-		if (p->at == (time_t)-1)
+		/* 1970 to 9999: no arithmetic on the date can overflow */
+		if (p->at == (time_t)-1 || p->at < 0 || p->at > 253402300799LL)
 			st_usage_error(state,
 			               "--at-time: '%s' is not YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or "
 			               "@SECONDS",
@@ -322,7 +323,8 @@ const struct argp cmd_verify_argp = {
     "revocation (CRL, OCSP).\v"
     "Each FILE holds a certificate, optionally followed by its intermediates as a server "
     "sends them; - reads standard input. Each FILE is judged on its own; the exit status is "
-    "the worst: 0 ok, 11 warnings, 1 failed, 3 unreadable. See smtptls-verify(1).",
+    "the worst: 0 ok, 11 warnings, 1 failed, 2 usage, 3 unreadable, 9 output, 10 internal. "
+    "See smtptls-verify(1).",
     vf_children,
     NULL,
     NULL};

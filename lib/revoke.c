@@ -489,7 +489,8 @@ static int parse_crls(const unsigned char *data, size_t len, gnutls_x509_crl_t *
 		gnutls_x509_crl_deinit((*crls)[0]);
 		gnutls_free(*crls);
 		*crls = NULL;
-		snprintf(why, whysize, "not a DER or PEM CRL: %s", st_gnutls_reason(rc, g, sizeof(g)));
+		snprintf(why, whysize, "not a DER or PEM CRL: %s",
+		         st_gnutls_reason(rc, g, sizeof(g)));
 		return ST_E_PARSE;
 	}
 	*n = 1;
@@ -717,9 +718,29 @@ out:
 	gnutls_free(der.data);
 }
 
-/* Fetch one CRL URL (or take it from the cache) for a certificate of issuer_dn. */
+/* Is the CRL signed by issuer's key? Times are not judged here (st_crl_check does). */
+static bool crl_signed_by(gnutls_x509_crl_t crl, gnutls_x509_crt_t issuer)
+{
+	unsigned v = 0;
+	gnutls_x509_crt_t cas[1] = {issuer};
+	unsigned mask_time = GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED |
+	                     GNUTLS_CERT_REVOCATION_DATA_SUPERSEDED |
+	                     GNUTLS_CERT_REVOCATION_DATA_ISSUED_IN_FUTURE;
+
+	if (gnutls_x509_crl_verify(crl, cas, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &v) < 0)
+		return false;
+	return !(v & ~(mask_time | GNUTLS_CERT_INVALID)) &&
+	       (!(v & GNUTLS_CERT_INVALID) || (v & mask_time));
+}
+
+/*
+ * Fetch one CRL URL (or take it from the cache) for a certificate of
+ * issuer. A CRL is kept, and cached, only when issuer's key signed it: a
+ * forged one served once must not sit in the cache and hide the real one.
+ */
 static int fetch_one(struct st_crl_set *s, const char *url, const gnutls_datum_t *issuer_dn,
-                     time_t now, size_t max, long timeout_ms, const char *cache_dir)
+                     gnutls_x509_crt_t issuer, time_t now, size_t max, long timeout_ms,
+                     const char *cache_dir)
 {
 	gnutls_x509_crl_t *crls = NULL, crl;
 	gnutls_datum_t dn = {NULL, 0};
@@ -734,6 +755,12 @@ static int fetch_one(struct st_crl_set *s, const char *url, const gnutls_datum_t
 	if (cache_dir && cache_path(cache_dir, url, path, sizeof(path)) == ST_OK) {
 		have_path = true;
 		crl = cache_load(path, issuer_dn, now, max);
+		if (crl && !crl_signed_by(crl, issuer)) {
+			/* not the issuer's: drop it and fetch again */
+			gnutls_x509_crl_deinit(crl);
+			crl = NULL;
+			unlink(path);
+		}
 		if (crl) {
 			snprintf(source, sizeof(source), "%s (cached in %s)", url, path);
 			rc = set_add(s, crl, source);
@@ -758,6 +785,12 @@ static int fetch_one(struct st_crl_set *s, const char *url, const gnutls_datum_t
 			         "issuer",
 			         url);
 			gnutls_x509_crl_deinit(crl);
+		} else if (!crl_signed_by(crl, issuer)) {
+			set_fail(s, issuer_dn,
+			         "cannot fetch CRL from %s: its signature does not verify with the "
+			         "issuer's key",
+			         url);
+			gnutls_x509_crl_deinit(crl);
 		} else {
 			if (have_path && n == 1 && crl_current(crl, issuer_dn, now))
 				cache_store(cache_dir, path, crl);
@@ -778,8 +811,8 @@ out:
 	return rc;
 }
 
-int st_crl_set_fetch(struct st_crl_set *s, gnutls_x509_crt_t cert, time_t now,
-                     const struct st_fetch_params *fp, struct st_error *err)
+int st_crl_set_fetch(struct st_crl_set *s, gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer,
+                     time_t now, const struct st_fetch_params *fp, struct st_error *err)
 {
 	gnutls_datum_t issuer_dn = {NULL, 0};
 	long timeout_ms = fp && fp->timeout_ms > 0 ? fp->timeout_ms : FETCH_TIMEOUT_MS;
@@ -789,7 +822,7 @@ int st_crl_set_fetch(struct st_crl_set *s, gnutls_x509_crt_t cert, time_t now,
 	unsigned seq, n_cdp = 0, n_http = 0;
 	int rc;
 
-	if (!s || !cert) {
+	if (!s || !cert || !issuer) {
 		st_error_set(err, ST_ERR_INTERNAL, "st_crl_set_fetch: no set or certificate");
 		return ST_E_INVALID;
 	}
@@ -830,7 +863,7 @@ int st_crl_set_fetch(struct st_crl_set *s, gnutls_x509_crt_t cert, time_t now,
 		n_http++;
 		if (set_seen_url(s, url))
 			continue;
-		rc = fetch_one(s, url, &issuer_dn, now, max, timeout_ms, cache_dir);
+		rc = fetch_one(s, url, &issuer_dn, issuer, now, max, timeout_ms, cache_dir);
 		if (rc == ST_E_NOMEM) {
 			st_error_set(err, ST_ERR_INTERNAL, "cannot fetch CRLs: out of memory");
 			goto out;

@@ -92,8 +92,8 @@ int st_crl_set_add_file(struct st_crl_set *s, const char *path, struct st_error 
  * and must be from cert's issuer and current; their signature is checked by
  * st_crl_check like a fetched CRL's. Only CRLs current at 'now' are cached.
  */
-int st_crl_set_fetch(struct st_crl_set *s, gnutls_x509_crt_t cert, time_t now,
-                     const struct st_fetch_params *fp, struct st_error *err);
+int st_crl_set_fetch(struct st_crl_set *s, gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer,
+                     time_t now, const struct st_fetch_params *fp, struct st_error *err);
 
 /*
  * Check cert against the set's CRLs issued by issuer: the CRL's signature

@@ -4,6 +4,7 @@
 #include "smtp_client.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,4 +279,477 @@ void st_smtp_caps_release(struct st_smtp_caps *caps)
 		free(caps->keywords[i]);
 	free(caps->keywords);
 	memset(caps, 0, sizeof(*caps));
+}
+
+/* ---- the client session, sans I/O ---- */
+
+enum state {
+	S_BANNER,
+	S_EHLO,
+	S_HELO,
+	S_STARTTLS,
+	S_TLS,
+	S_EHLO_TLS,
+	S_MAIL,
+	S_RCPT,
+	S_DATA,
+	S_DATA_END,
+	S_RSET,
+	S_QUIT,
+	S_CLOSED,
+};
+
+struct st_smtp_client {
+	struct st_smtp_client_params p;
+	struct st_smtp_parser parser;
+	struct st_buf out;
+	size_t out_off; /* bytes of out already sent */
+	enum st_smtp_want want;
+	enum state state;
+	bool tls;
+	size_t rcpt_i;
+	size_t rcpt_ok;
+	struct st_smtp_result res;
+};
+
+const char *st_smtp_stage_name(enum st_smtp_stage s)
+{
+	static const char *const names[] = {
+	    [ST_SMTP_STAGE_BANNER] = "banner",     [ST_SMTP_STAGE_EHLO] = "ehlo",
+	    [ST_SMTP_STAGE_STARTTLS] = "starttls", [ST_SMTP_STAGE_TLS] = "tls",
+	    [ST_SMTP_STAGE_EHLO_TLS] = "ehlo_tls", [ST_SMTP_STAGE_MAIL] = "mail",
+	    [ST_SMTP_STAGE_RCPT] = "rcpt",         [ST_SMTP_STAGE_DATA] = "data",
+	    [ST_SMTP_STAGE_QUIT] = "quit",         [ST_SMTP_STAGE_DONE] = "done",
+	};
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+struct st_smtp_client *st_smtp_client_new(const struct st_smtp_client_params *p)
+{
+	struct st_smtp_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->p = *p;
+	if (!c->p.ehlo_name || !*c->p.ehlo_name)
+		c->p.ehlo_name = "localhost";
+	st_smtp_parser_init(&c->parser);
+	/* room for the message doubled by dot-stuffing, and the commands */
+	st_buf_init(&c->out, 2 * p->data_len + 65536);
+	if (p->n_rcpt) {
+		c->res.rcpt = calloc(p->n_rcpt, sizeof(*c->res.rcpt));
+		if (!c->res.rcpt) {
+			free(c);
+			return NULL;
+		}
+	}
+	c->tls = p->mode == ST_SMTP_IMPLICIT;
+	c->state = S_BANNER;
+	c->want = ST_SMTP_WANT_READ;
+	c->res.stage = ST_SMTP_STAGE_BANNER;
+	return c;
+}
+
+void st_smtp_client_free(struct st_smtp_client *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	st_smtp_parser_release(&c->parser);
+	st_buf_release(&c->out);
+	st_smtp_reply_release(&c->res.banner);
+	st_smtp_reply_release(&c->res.ehlo);
+	st_smtp_reply_release(&c->res.starttls);
+	st_smtp_reply_release(&c->res.ehlo_tls);
+	st_smtp_reply_release(&c->res.mail);
+	st_smtp_reply_release(&c->res.data);
+	st_smtp_reply_release(&c->res.data_end);
+	st_smtp_reply_release(&c->res.quit);
+	for (i = 0; i < c->p.n_rcpt; i++)
+		st_smtp_reply_release(&c->res.rcpt[i]);
+	free(c->res.rcpt);
+	st_smtp_caps_release(&c->res.caps);
+	st_smtp_caps_release(&c->res.caps_tls);
+	free(c);
+}
+
+enum st_smtp_want st_smtp_client_want(const struct st_smtp_client *c)
+{
+	return c->want;
+}
+
+const struct st_smtp_result *st_smtp_client_result(const struct st_smtp_client *c)
+{
+	return &c->res;
+}
+
+const unsigned char *st_smtp_client_output(const struct st_smtp_client *c, size_t *len)
+{
+	*len = c->out.len - c->out_off;
+	return c->out.data ? c->out.data + c->out_off : (const unsigned char *)"";
+}
+
+/* After a write: wait for the server, or close once QUIT's reply is in. */
+static void after_write(struct st_smtp_client *c)
+{
+	c->want = c->state == S_CLOSED ? ST_SMTP_WANT_CLOSE : ST_SMTP_WANT_READ;
+}
+
+void st_smtp_client_sent(struct st_smtp_client *c, size_t n)
+{
+	c->out_off += n;
+	if (c->out_off >= c->out.len) {
+		st_buf_reset(&c->out);
+		c->out_off = 0;
+		after_write(c);
+	}
+}
+
+static void fail(struct st_smtp_client *c, enum st_err_class cls, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(struct st_smtp_client *c, enum st_err_class cls, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->res.failed)
+		return; /* the first reason is the reason */
+	c->res.failed = true;
+	c->res.error.cls = cls;
+	va_start(ap, fmt);
+	vsnprintf(c->res.error.msg, sizeof(c->res.error.msg), fmt, ap);
+	va_end(ap);
+	st_sanitize(c->res.error.msg);
+}
+
+/* Queue one command line. */
+static void send_line(struct st_smtp_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void send_line(struct st_smtp_client *c, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (c->p.log)
+		c->p.log(c->p.log_arg, '>', c->tls, line);
+	if (st_buf_addf(&c->out, "%s\r\n", line)) {
+		fail(c, ST_ERR_INTERNAL, "out of memory");
+		c->state = S_CLOSED;
+		c->want = ST_SMTP_WANT_CLOSE;
+		return;
+	}
+	c->want = ST_SMTP_WANT_WRITE;
+}
+
+static void quit(struct st_smtp_client *c)
+{
+	c->state = S_QUIT;
+	send_line(c, "QUIT");
+}
+
+/* The server said 421 (or worse): it closes; so do we, without QUIT. */
+static void closing(struct st_smtp_client *c)
+{
+	c->state = S_CLOSED;
+	c->want = ST_SMTP_WANT_CLOSE;
+}
+
+static void reply_failed(struct st_smtp_client *c, const char *what, const struct st_smtp_reply *r)
+{
+	fail(c, ST_ERR_REJECTED, "%s: %d %s", what, r->code, r->n_lines ? r->lines[0] : "");
+	if (r->code == 421)
+		closing(c);
+	else
+		quit(c);
+}
+
+static void mail_or_quit(struct st_smtp_client *c)
+{
+	if (c->p.mail_from) {
+		c->state = S_MAIL;
+		c->res.stage = ST_SMTP_STAGE_MAIL;
+		send_line(c, "MAIL FROM:<%s>", c->p.mail_from);
+	} else {
+		quit(c);
+	}
+}
+
+static void after_ehlo(struct st_smtp_client *c)
+{
+	if (c->p.mode == ST_SMTP_STARTTLS && !c->tls) {
+		if (c->res.caps.starttls) {
+			c->state = S_STARTTLS;
+			c->res.stage = ST_SMTP_STAGE_STARTTLS;
+			send_line(c, "STARTTLS");
+			return;
+		}
+		if (!c->p.tls_optional) {
+			fail(c, ST_ERR_TLS, "STARTTLS not offered");
+			quit(c);
+			return;
+		}
+	}
+	mail_or_quit(c);
+}
+
+/* Send the message: CRLF line ends, dot-stuffed, then the lone dot. */
+static void send_data(struct st_smtp_client *c)
+{
+	const char *p = c->p.data, *end = c->p.data + c->p.data_len;
+	bool bol = true;
+	int rc = 0;
+
+	while (p < end && rc == 0) {
+		if (bol && *p == '.')
+			rc = st_buf_add(&c->out, ".", 1);
+		if (*p == '\n') {
+			rc = rc ? rc : st_buf_add(&c->out, "\r\n", 2);
+			bol = true;
+		} else if (*p == '\r' && p + 1 < end && p[1] == '\n') {
+			p++;
+			rc = rc ? rc : st_buf_add(&c->out, "\r\n", 2);
+			bol = true;
+		} else {
+			rc = rc ? rc : st_buf_add(&c->out, p, 1);
+			bol = false;
+		}
+		p++;
+	}
+	if (rc == 0 && !bol)
+		rc = st_buf_add(&c->out, "\r\n", 2);
+	if (rc == 0)
+		rc = st_buf_add(&c->out, ".\r\n", 3);
+	if (rc) {
+		fail(c, ST_ERR_INTERNAL, "message too large");
+		closing(c);
+		return;
+	}
+	if (c->p.log)
+		c->p.log(c->p.log_arg, '>', c->tls, "(message)");
+	c->want = ST_SMTP_WANT_WRITE;
+}
+
+static void after_rcpts(struct st_smtp_client *c)
+{
+	if (c->p.data && c->rcpt_ok > 0) {
+		c->state = S_DATA;
+		c->res.stage = ST_SMTP_STAGE_DATA;
+		send_line(c, "DATA");
+	} else {
+		c->state = S_RSET;
+		send_line(c, "RSET");
+	}
+}
+
+/* Keep a reply in its slot of the result (taking it). */
+static void keep(struct st_smtp_reply *slot, struct st_smtp_reply *r)
+{
+	st_smtp_reply_release(slot);
+	*slot = *r;
+	memset(r, 0, sizeof(*r));
+}
+
+static void handle(struct st_smtp_client *c, struct st_smtp_reply *r)
+{
+	int code = r->code;
+
+	switch (c->state) {
+	case S_BANNER:
+		keep(&c->res.banner, r);
+		if (code == 220) {
+			c->state = S_EHLO;
+			c->res.stage = ST_SMTP_STAGE_EHLO;
+			send_line(c, "EHLO %s", c->p.ehlo_name);
+		} else {
+			reply_failed(c, "the server refused the session", &c->res.banner);
+		}
+		break;
+	case S_EHLO:
+		keep(&c->res.ehlo, r);
+		if (code == 250) {
+			if (st_smtp_caps_parse(&c->res.ehlo, &c->res.caps))
+				fail(c, ST_ERR_INTERNAL, "out of memory");
+			after_ehlo(c);
+		} else if (code >= 500 && code != 554) {
+			/* an old server: HELO, which offers no extension */
+			c->state = S_HELO;
+			c->res.used_helo = true;
+			send_line(c, "HELO %s", c->p.ehlo_name);
+		} else {
+			reply_failed(c, "EHLO refused", &c->res.ehlo);
+		}
+		break;
+	case S_HELO:
+		keep(&c->res.ehlo, r);
+		if (code == 250)
+			after_ehlo(c);
+		else
+			reply_failed(c, "HELO refused", &c->res.ehlo);
+		break;
+	case S_STARTTLS:
+		keep(&c->res.starttls, r);
+		if (code == 220) {
+			c->state = S_TLS;
+			c->res.stage = ST_SMTP_STAGE_TLS;
+			c->want = ST_SMTP_WANT_TLS;
+		} else if (code == 421) {
+			reply_failed(c, "STARTTLS refused", &c->res.starttls);
+		} else {
+			fail(c, ST_ERR_TLS, "STARTTLS refused: %d %s", code,
+			     c->res.starttls.n_lines ? c->res.starttls.lines[0] : "");
+			quit(c);
+		}
+		break;
+	case S_EHLO_TLS:
+		keep(&c->res.ehlo_tls, r);
+		if (code == 250) {
+			if (st_smtp_caps_parse(&c->res.ehlo_tls, &c->res.caps_tls))
+				fail(c, ST_ERR_INTERNAL, "out of memory");
+			mail_or_quit(c);
+		} else {
+			reply_failed(c, "EHLO after STARTTLS refused", &c->res.ehlo_tls);
+		}
+		break;
+	case S_MAIL:
+		keep(&c->res.mail, r);
+		if (code == 250) {
+			c->rcpt_i = 0;
+			if (c->p.n_rcpt) {
+				c->state = S_RCPT;
+				c->res.stage = ST_SMTP_STAGE_RCPT;
+				send_line(c, "RCPT TO:<%s>", c->p.rcpt[0]);
+			} else {
+				after_rcpts(c);
+			}
+		} else {
+			reply_failed(c, "MAIL FROM refused", &c->res.mail);
+		}
+		break;
+	case S_RCPT:
+		keep(&c->res.rcpt[c->rcpt_i], r);
+		c->res.n_rcpt = c->rcpt_i + 1;
+		if (code == 421) {
+			reply_failed(c, "RCPT TO refused", &c->res.rcpt[c->rcpt_i]);
+			break;
+		}
+		if (code == 250 || code == 251)
+			c->rcpt_ok++;
+		if (++c->rcpt_i < c->p.n_rcpt)
+			send_line(c, "RCPT TO:<%s>", c->p.rcpt[c->rcpt_i]);
+		else
+			after_rcpts(c);
+		break;
+	case S_DATA:
+		keep(&c->res.data, r);
+		if (code == 354) {
+			c->state = S_DATA_END;
+			send_data(c);
+		} else {
+			reply_failed(c, "DATA refused", &c->res.data);
+		}
+		break;
+	case S_DATA_END:
+		keep(&c->res.data_end, r);
+		if (code / 100 == 2)
+			quit(c);
+		else
+			reply_failed(c, "message refused", &c->res.data_end);
+		break;
+	case S_RSET:
+		st_smtp_reply_release(r);
+		if (code == 421)
+			closing(c);
+		else
+			quit(c);
+		break;
+	case S_QUIT:
+		keep(&c->res.quit, r);
+		c->state = S_CLOSED;
+		if (!c->res.failed)
+			c->res.stage = ST_SMTP_STAGE_DONE;
+		c->want = ST_SMTP_WANT_CLOSE;
+		break;
+	case S_TLS:
+	case S_CLOSED:
+		st_smtp_reply_release(r);
+		break;
+	}
+}
+
+static void log_reply(struct st_smtp_client *c, const struct st_smtp_reply *r)
+{
+	char line[ST_SMTP_LINE_MAX + 8];
+	size_t i;
+
+	if (!c->p.log)
+		return;
+	for (i = 0; i < r->n_lines; i++) {
+		snprintf(line, sizeof(line), "%d%c%s", r->code, i + 1 < r->n_lines ? '-' : ' ',
+		         r->lines[i]);
+		c->p.log(c->p.log_arg, '<', c->tls, line);
+	}
+}
+
+size_t st_smtp_client_input(struct st_smtp_client *c, const unsigned char *data, size_t len)
+{
+	struct st_smtp_reply r;
+	struct st_error err;
+	size_t off = 0, used;
+	int rc;
+
+	while (off < len && c->state != S_CLOSED) {
+		if (c->state == S_TLS) {
+			/* bytes between the STARTTLS 220 and the handshake: nobody may send
+			 * them; a server or a man in the middle that does is injecting */
+			c->res.injected += len - off;
+			return len;
+		}
+		rc = st_smtp_parser_feed(&c->parser, data + off, len - off, &used, &r, &err);
+		off += used;
+		if (rc < 0) {
+			fail(c, ST_ERR_PROTOCOL, "%s", err.msg);
+			closing(c);
+			return off;
+		}
+		if (rc == 0)
+			break;
+		log_reply(c, &r);
+		handle(c, &r);
+		st_smtp_reply_release(&r);
+	}
+	return off;
+}
+
+void st_smtp_client_eof(struct st_smtp_client *c, const char *why)
+{
+	if (c->state != S_CLOSED && c->state != S_QUIT)
+		fail(c, ST_ERR_PROTOCOL, "connection closed during %s%s%s",
+		     st_smtp_stage_name(c->res.stage), why ? ": " : "", why ? why : "");
+	c->state = S_CLOSED;
+	c->want = ST_SMTP_WANT_CLOSE;
+}
+
+void st_smtp_client_tls_up(struct st_smtp_client *c, bool ok, const char *why)
+{
+	if (c->state != S_TLS)
+		return;
+	if (!ok) {
+		fail(c, ST_ERR_TLS, "TLS handshake failed%s%s", why ? ": " : "", why ? why : "");
+		closing(c);
+		return;
+	}
+	c->tls = true;
+	c->res.tls_up = true;
+	/* nothing read in plaintext may count after the handshake */
+	st_smtp_parser_release(&c->parser);
+	st_smtp_parser_init(&c->parser);
+	c->state = S_EHLO_TLS;
+	c->res.stage = ST_SMTP_STAGE_EHLO_TLS;
+	send_line(c, "EHLO %s", c->p.ehlo_name);
 }

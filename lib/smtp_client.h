@@ -68,4 +68,95 @@ int st_smtp_caps_parse(const struct st_smtp_reply *ehlo, struct st_smtp_caps *ca
 
 void st_smtp_caps_release(struct st_smtp_caps *caps);
 
+/* ---- the client session, sans I/O ---- */
+
+enum st_smtp_mode {
+	ST_SMTP_STARTTLS, /* plaintext, then STARTTLS */
+	ST_SMTP_IMPLICIT, /* TLS from the first byte (port 465): the caller shakes hands first */
+	ST_SMTP_PLAIN,    /* no TLS at all */
+};
+
+/* What the session needs from its caller next. */
+enum st_smtp_want {
+	ST_SMTP_WANT_READ,  /* bytes from the server (st_smtp_client_input) */
+	ST_SMTP_WANT_WRITE, /* bytes to send (st_smtp_client_output, then st_smtp_client_sent) */
+	ST_SMTP_WANT_TLS,   /* the TLS handshake, then st_smtp_client_tls_up */
+	ST_SMTP_WANT_CLOSE, /* the session is over: close the connection */
+};
+
+/* What a session does. Strings are borrowed for the session's life. */
+struct st_smtp_client_params {
+	enum st_smtp_mode mode;
+	const char *ehlo_name;
+	bool tls_optional;       /* STARTTLS not offered: go on in plaintext instead of failing */
+	const char *mail_from;   /* NULL: stop after EHLO (and TLS) */
+	const char *const *rcpt; /* RCPT TO addresses, after MAIL */
+	size_t n_rcpt;
+	const char *data; /* message to send with DATA (dot-stuffed here); NULL: RSET */
+	size_t data_len;
+	/* transcript: every line sent ('>') and received ('<'), tls telling which side of STARTTLS */
+	void (*log)(void *arg, char dir, bool tls, const char *line);
+	void *log_arg;
+};
+
+/* Where a session stopped. */
+enum st_smtp_stage {
+	ST_SMTP_STAGE_BANNER,
+	ST_SMTP_STAGE_EHLO,
+	ST_SMTP_STAGE_STARTTLS,
+	ST_SMTP_STAGE_TLS,
+	ST_SMTP_STAGE_EHLO_TLS,
+	ST_SMTP_STAGE_MAIL,
+	ST_SMTP_STAGE_RCPT,
+	ST_SMTP_STAGE_DATA,
+	ST_SMTP_STAGE_QUIT,
+	ST_SMTP_STAGE_DONE,
+};
+
+/* "banner", "ehlo", ... */
+const char *st_smtp_stage_name(enum st_smtp_stage s);
+
+/* What a session saw. Replies are empty (code 0) when the stage was not reached. */
+struct st_smtp_result {
+	struct st_smtp_reply banner, ehlo, starttls, ehlo_tls, mail, data, data_end, quit;
+	struct st_smtp_reply *rcpt; /* n_rcpt replies */
+	size_t n_rcpt;
+	struct st_smtp_caps caps, caps_tls;
+	bool used_helo;           /* EHLO was refused and HELO used */
+	bool tls_up;              /* the TLS handshake was reported done */
+	size_t injected;          /* bytes the server sent after its STARTTLS 220, before TLS */
+	enum st_smtp_stage stage; /* the last stage reached */
+	bool failed;
+	struct st_error error; /* why it failed: class rejected (a reply), protocol, tls */
+};
+
+struct st_smtp_client;
+
+/* A new session (NULL when out of memory). For ST_SMTP_IMPLICIT the TLS handshake comes first. */
+struct st_smtp_client *st_smtp_client_new(const struct st_smtp_client_params *p);
+
+/* Free a session. NULL is a no-op. */
+void st_smtp_client_free(struct st_smtp_client *c);
+
+/* What the session needs next. */
+enum st_smtp_want st_smtp_client_want(const struct st_smtp_client *c);
+
+/* Bytes from the server. Returns how many were taken (all, unless the session ended). */
+size_t st_smtp_client_input(struct st_smtp_client *c, const unsigned char *data, size_t len);
+
+/* The server closed the connection (or the caller gives up): the session ends, failed unless done. */
+void st_smtp_client_eof(struct st_smtp_client *c, const char *why);
+
+/* The bytes waiting to be sent (borrowed until the next call). */
+const unsigned char *st_smtp_client_output(const struct st_smtp_client *c, size_t *len);
+
+/* n of the waiting bytes went out. */
+void st_smtp_client_sent(struct st_smtp_client *c, size_t n);
+
+/* The TLS handshake the session asked for is done (ok true) or failed (why). */
+void st_smtp_client_tls_up(struct st_smtp_client *c, bool ok, const char *why);
+
+/* The result so far (borrowed from the session). */
+const struct st_smtp_result *st_smtp_client_result(const struct st_smtp_client *c);
+
 #endif

@@ -606,7 +606,7 @@ static bool signed_by(gnutls_x509_crt_t c, gnutls_x509_crt_t issuer)
 	               GNUTLS_VERIFY_DISABLE_CA_SIGN | GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1 |
 	               GNUTLS_VERIFY_ALLOW_BROKEN,
 	           &status) >= 0 &&
-	       !(status & GNUTLS_CERT_SIGNATURE_FAILURE);
+	       !(status & (GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND));
 }
 
 static gnutls_x509_crt_t trust_issuer(const struct st_trust *t, gnutls_x509_crt_t c)
@@ -617,14 +617,19 @@ static gnutls_x509_crt_t trust_issuer(const struct st_trust *t, gnutls_x509_crt_
 
 	if (!t || crt_canon_name(c, true, &iss, &iss_len))
 		return NULL;
+	/* the name as OpenSSL compares it, then name and key identifiers as GnuTLS
+	 * pairs issuers: a certificate that only claims a trusted name (another
+	 * key identifier) finds no anchor, and its chain stays untrusted */
 	for (i = 0; i < t->n_anchors; i++)
 		if (t->keys[i].canon && t->keys[i].canon_len == iss_len &&
-		    memcmp(t->keys[i].canon, iss, iss_len) == 0 && found++ == 0)
+		    memcmp(t->keys[i].canon, iss, iss_len) == 0 &&
+		    gnutls_x509_crt_check_issuer(c, t->anchors[i]) && found++ == 0)
 			first = t->anchors[i];
 	if (found > 1)
 		for (i = 0; i < t->n_anchors; i++)
 			if (t->keys[i].canon && t->keys[i].canon_len == iss_len &&
 			    memcmp(t->keys[i].canon, iss, iss_len) == 0 &&
+			    gnutls_x509_crt_check_issuer(c, t->anchors[i]) &&
 			    signed_by(c, t->anchors[i])) {
 				first = t->anchors[i];
 				break;
@@ -671,12 +676,18 @@ bool st_name_matches(const char *cert_name, const char *pattern, bool multi_labe
 		return true;
 	if (cn < 3 || cert_name[0] != '*' || cert_name[1] != '.')
 		return false;
+	/* as OpenSSL: '*' only before two labels or more ("*.com" is no wildcard) */
+	if (!memchr(cert_name + 2, '.', cn - 2))
+		return false;
 	/* "*.example.com": the "*" stands for the labels before ".example.com" */
 	rest = cn - 1;
 	if (pn <= rest || strncasecmp(pattern + pn - rest, cert_name + 1, rest) != 0)
 		return false;
 	for (i = 0; i < pn - rest; i++) {
 		if (pattern[i] == '.' && (!multi_label || i == 0 || pattern[i - 1] == '.'))
+			return false;
+		/* what '*' stands for: letters, digits and hyphens only */
+		if (pattern[i] != '.' && !isalnum((unsigned char)pattern[i]) && pattern[i] != '-')
 			return false;
 	}
 	return true;
@@ -753,40 +764,70 @@ static int add_name(struct st_verify_result *res, const char *name)
 	return ST_OK;
 }
 
-/* The names a peer is matched by: the DNS subjectAltNames, else every CN (as Postfix). */
+/*
+ * The names a peer is matched by: the DNS subjectAltNames, else every CN (as
+ * Postfix and OpenSSL). Fails closed: when the extension cannot be read, or
+ * a name in it cannot, no name is given at all, never the CN in its place.
+ */
 static int collect_names(gnutls_x509_crt_t c, struct st_verify_result *res)
 {
-	char buf[1024];
+	char *buf;
 	size_t size, k;
-	unsigned i;
-	int type, rc;
+	unsigned i, type;
+	bool any_dns = false, broken = false;
+	int rc;
 
 	for (i = 0; i < NAMES_MAX; i++) {
-		size = sizeof(buf) - 1;
-		type = gnutls_x509_crt_get_subject_alt_name(c, i, buf, &size, NULL);
-		if (type == GNUTLS_E_SHORT_MEMORY_BUFFER)
-			continue;
-		if (type < 0)
+		size = 0;
+		rc = gnutls_x509_crt_get_subject_alt_name2(c, i, NULL, &size, &type, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
+		if (rc != GNUTLS_E_SHORT_MEMORY_BUFFER && rc < 0) {
+			broken = true;
+			break;
+		}
 		if (type != GNUTLS_SAN_DNSNAME)
 			continue;
+		any_dns = true;
+		if (size > 65536) {
+			broken = true;
+			break;
+		}
+		buf = malloc(size + 1);
+		if (!buf)
+			return ST_E_NOMEM;
+		rc = gnutls_x509_crt_get_subject_alt_name2(c, i, buf, &size, &type, NULL);
+		if (rc < 0) {
+			free(buf);
+			broken = true;
+			break;
+		}
 		buf[size] = '\0';
 		/* a NUL inside a name must never match: it becomes '?' */
 		for (k = 0; k < size; k++)
 			if (buf[k] == '\0')
 				buf[k] = '?';
-		if ((rc = add_name(res, buf)) != 0)
+		rc = add_name(res, buf);
+		free(buf);
+		if (rc)
 			return rc;
 	}
-	if (res->n_names > 0)
+	if (broken) {
+		for (k = 0; k < res->n_names; k++)
+			free(res->names[k]);
+		res->n_names = 0;
+		return ST_OK;
+	}
+	if (any_dns)
 		return ST_OK;
 	for (i = 0; i < NAMES_MAX; i++) {
-		size = sizeof(buf) - 1;
-		if (gnutls_x509_crt_get_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, i, 0, buf,
-		                                  &size) < 0)
+		char cn[1024];
+		size = sizeof(cn) - 1;
+		if (gnutls_x509_crt_get_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, i, 0, cn, &size) <
+		    0)
 			break;
-		buf[size < sizeof(buf) ? size : sizeof(buf) - 1] = '\0';
-		if ((rc = add_name(res, buf)) != 0)
+		cn[size < sizeof(cn) ? size : sizeof(cn) - 1] = '\0';
+		if ((rc = add_name(res, cn)) != 0)
 			return rc;
 	}
 	return ST_OK;
@@ -973,7 +1014,7 @@ static int build_path(const struct st_verify_params *p, gnutls_x509_crt_t leaf,
 		}
 		if (*len >= ST_VERIFY_MAX_DEPTH) {
 			st_verify_result_add(
-			    res, false, ST_V_CHAIN_TOO_LONG, (int)*len, 22,
+			    res, false, ST_V_CHAIN_TOO_LONG, (int)*len - 1, 22,
 			    "certificate chain too long: more than %d certificates",
 			    ST_VERIFY_MAX_DEPTH);
 			return ST_OK;
@@ -1060,8 +1101,17 @@ static void check_signatures(const struct node *path, size_t len, struct st_veri
 	unsigned ca;
 
 	for (i = 0; links && i + 1 < len; i++) {
-		if (gnutls_x509_crt_verify(path[i].crt, &path[i + 1].crt, 1, flags, &status) < 0)
+		/* a version 1 certificate may issue others only as a self-signed anchor */
+		unsigned f = flags;
+		if (!(strcmp(path[i + 1].source, "trust") == 0 &&
+		      crt_is_self_issued(path[i + 1].crt)))
+			f |= GNUTLS_VERIFY_DO_NOT_ALLOW_X509_V1_CA_CRT;
+		if (gnutls_x509_crt_verify(path[i].crt, &path[i + 1].crt, 1, f, &status) < 0)
 			status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE;
+		if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+			st_verify_result_add(res, false, ST_V_UNKNOWN_ISSUER, (int)i, 20,
+			                     "unable to get local issuer certificate: the issuer's "
+			                     "name or key identifier does not match");
 		if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
 			st_verify_result_add(
 			    res, false, ST_V_BAD_SIGNATURE, (int)i, 7,
@@ -1140,8 +1190,7 @@ static void check_purpose(const struct st_verify_params *p, const struct node *p
 	if (p->purpose == ST_PURPOSE_ANY)
 		return;
 	for (i = 0; i < len; i++) {
-		if (strcmp(path[i].source, "trust") == 0)
-			continue;
+		/* anchors too: OpenSSL refuses an EKU-restricted CA from the store */
 		if (!eku_allows(path[i].crt, oid))
 			st_verify_result_add(
 			    res, false, ST_V_WRONG_PURPOSE, (int)i, 26,
@@ -1195,7 +1244,7 @@ static void check_names(const struct st_verify_params *p, struct st_verify_resul
 }
 
 static void check_revocation(const struct st_verify_params *p, const struct node *path, size_t len,
-                             struct st_verify_result *res)
+                             bool trusted, struct st_verify_result *res)
 {
 	char date[32];
 	size_t i;
@@ -1204,17 +1253,19 @@ static void check_revocation(const struct st_verify_params *p, const struct node
 		return;
 	for (i = 0; i < len; i++) {
 		struct st_rev_result crl = {0}, ocsp = {0}, *r = &res->chain[i].revocation;
-		if (strcmp(path[i].source, "trust") == 0 || i + 1 >= len)
-			continue; /* an anchor, or a top without issuer: nothing to ask */
+		if (i + 1 >= len)
+			continue; /* the top: an anchor, or a certificate without issuer */
 		crl.status = ocsp.status = ST_REV_NOT_CHECKED;
 		crl.reason = ocsp.reason = -1;
-		if (p->crls && p->crl_fetch) {
+		/* a chain that is not trusted gets no fetch: its URLs are anyone's */
+		if (p->crls && p->crl_fetch && trusted) {
 			struct st_error e;
-			st_crl_set_fetch(p->crls, path[i].crt, p->at, &p->fetch, &e);
+			st_crl_set_fetch(p->crls, path[i].crt, path[i + 1].crt, p->at, &p->fetch,
+			                 &e);
 		}
 		if (p->crls)
 			st_crl_check(p->crls, path[i].crt, path[i + 1].crt, p->at, &crl);
-		if (p->ocsp)
+		if (p->ocsp && trusted)
 			st_ocsp_check(path[i].crt, path[i + 1].crt, p->at, &p->fetch, &ocsp);
 		/* revoked by either wins, then good by either, then what is left */
 		if (crl.status == ST_REV_REVOKED ||
@@ -1406,7 +1457,7 @@ int st_verify_chain(const struct st_verify_params *p, struct st_x509_item *const
 	if (trusted && path_has_name_constraints(path, len))
 		check_gnutls(p, path, len, res);
 	check_purpose(p, path, len, res);
-	check_revocation(p, path, len, res);
+	check_revocation(p, path, len, trusted && res->n_errors == 0, res);
 	errors_before_names = res->n_errors;
 	for (i = 0; i < res->n_errors; i++)
 		if (res->errors[i].code == ST_V_EXPIRES_SOON ||

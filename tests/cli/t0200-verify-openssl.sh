@@ -113,6 +113,24 @@ certtool --generate-certificate --hash SHA1 --load-privkey s1.key --load-ca-cert
 same "SHA-1 signature" 68@0 --ca-file ca.pem --untrusted int.pem s1.pem -- -auth_level 2 -CAfile ca.pem -untrusted int.pem s1.pem
 is "$(ossl -CAfile ca.pem -untrusted int.pem s1.pem)" OK "SHA-1 signature: openssl verify without a security level accepts it (the difference is by design)"
 
+# a leaf that only claims a trusted root's name: another key signed it
+printf 'cn = "smtptls Test Root CA"\norganization = "smtptls tests"\nca\ncert_signing_key\nserial = 1\nactivation_date = "2024-01-01 00:00:00"\nexpiration_date = "2099-01-01 00:00:00"\n' >fake.tmpl
+certtool --generate-privkey --key-type ecdsa --outfile fake.key 2>/dev/null
+certtool --generate-self-signed --load-privkey fake.key --template fake.tmpl 2>/dev/null | sed -n '/^-----BEGIN/,/^-----END/p' >fake.pem
+certtool --generate-certificate --load-privkey server.key --load-ca-certificate fake.pem --load-ca-privkey fake.key \
+	--template nc-other.tmpl 2>/dev/null | sed -n '/^-----BEGIN/,/^-----END/p' >forged.pem
+same "issued by an impostor with the trusted root's name" 20@0 --ca-file ca.pem forged.pem -- -CAfile ca.pem forged.pem
+cat forged.pem fake.pem >forged-chain.pem
+same "the impostor root sent along" 19@1 --ca-file ca.pem forged-chain.pem -- -CAfile ca.pem -untrusted forged-chain.pem forged.pem
+st verify --ca-file ca.pem --hostname mx.other.example forged.pem
+unlike "$out" "Verified|Trusted" "an impostor's chain is never Trusted"
+
+# a version 1 certificate (no extensions, so no CA:TRUE) issuing another
+openssl req -new -key s1.key -subj "/CN=v1 issuer" 2>/dev/null | openssl x509 -req -CA int.pem -CAkey int.key -set_serial 900 -days 30 -out v1ca.pem 2>/dev/null
+openssl req -new -key l2.key -subj "/CN=under-v1.test.example" 2>/dev/null | openssl x509 -req -CA v1ca.pem -CAkey s1.key -set_serial 901 -days 30 -out uv1.pem 2>/dev/null
+cat v1ca.pem int.pem >v1chain.pem
+same "issued by a version 1 certificate" "25@2 79@1" --ca-file ca.pem --untrusted v1chain.pem uv1.pem -- -CAfile ca.pem -untrusted v1chain.pem uv1.pem
+
 # certtool --verify on more of the same inputs (a chain file with its intermediate)
 for c in selfsigned wrongname client bad-sig s1 nc-other nc-allowed future; do
 	[ "$c" = selfsigned ] && cat selfsigned.pem >"$c-ct.pem" || cat "$c.pem" int.pem nc.pem >"$c-ct.pem"

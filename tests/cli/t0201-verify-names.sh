@@ -26,6 +26,7 @@ leaf wild 'cn = "wildcard"' 'dns_name = "*.test.example"' 'serial = 101'
 leaf cnonly 'cn = "mx.test.example"' 'serial = 102'
 leaf sancn 'cn = "cn-only.test.example"' 'dns_name = "mx.test.example"' 'serial = 103'
 leaf partial 'cn = "partial"' 'dns_name = "m*.test.example"' 'serial = 104'
+leaf tld 'cn = "tld"' 'dns_name = "*.example"' 'serial = 105'
 
 D=$T/postfix
 chmod 755 "$T"
@@ -33,7 +34,7 @@ pf_init "$D" || { diag "pf_init failed"; exit 1; }
 at_exit pf_stop "$D"
 export MAIL_CONFIG=$D/etc
 declare -A port
-for c in wild cnonly sancn partial; do
+for c in wild cnonly sancn partial tld; do
 	port[$c]=$(pf_free_port)
 	pf_smtpd_service "$D" "${port[$c]}" -o smtpd_tls_wrappermode=yes -o smtpd_tls_security_level=encrypt \
 		-o "smtpd_tls_chain_files=$P/$c.key,$P/$c-chain.pem"
@@ -82,6 +83,8 @@ case_ sancn mx.test.example match "the DNS subjectAltName"
 case_ sancn cn-only.test.example "no match" "with a DNS subjectAltName the CN is ignored"
 case_ partial mx.test.example "no match" "'m*' is no wildcard: '*' only as the whole first label"
 case_ wild "other.example:mx.test.example" match "several patterns: any one"
+case_ tld foo.example "no match" "'*.example' is no wildcard: '*' needs two labels after it"
+is "$(smtptls_says tld foo.example --multi-label-wildcards)" "no match" "'*.example' is no wildcard with --multi-label-wildcards either"
 case_ wild "other.example:.other.example" "no match" "several patterns: none"
 
 # the strategies, expanded as postconf(5) defines them

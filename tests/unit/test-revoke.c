@@ -1618,10 +1618,10 @@ static void test_fetch_and_cache(void **state)
 
 	/* first: fetched, the cache directory made 0700, one entry named by the URL's SHA-256 */
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
 	assert_int_equal(srv_crl_count(), n0 + 1);
 	/* the same URL again in the same set: not fetched twice */
-	assert_int_equal(st_crl_set_fetch(s, leaf_good.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_good.crt, ca.crt, NOW, &fp, &err), 0);
 	assert_int_equal(srv_crl_count(), n0 + 1);
 	st_crl_check(s, leaf_rev.crt, ca.crt, NOW, &res);
 	assert_int_equal(res.status, ST_REV_REVOKED);
@@ -1642,7 +1642,7 @@ static void test_fetch_and_cache(void **state)
 
 	/* second, in a new set: from the cache, the server not asked */
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
 	assert_int_equal(srv_crl_count(), n0 + 1);
 	st_crl_check(s, leaf_rev.crt, ca.crt, NOW, &res);
 	assert_int_equal(res.status, ST_REV_REVOKED);
@@ -1652,7 +1652,7 @@ static void test_fetch_and_cache(void **state)
 
 	/* past the cached CRL's nextUpdate: fetched again, and then stale */
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, T_2025_07_01, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, T_2025_07_01, &fp, &err), 0);
 	assert_int_equal(srv_crl_count(), n0 + 2);
 	st_crl_check(s, leaf_rev.crt, ca.crt, T_2025_07_01, &res);
 	assert_int_equal(res.status, ST_REV_UNAVAILABLE);
@@ -1664,7 +1664,7 @@ static void test_fetch_and_cache(void **state)
 	snprintf(want, sizeof(want), "%s/%s.crl", cache, hex);
 	write_file(want, "garbage", 7);
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
 	assert_int_equal(srv_crl_count(), n0 + 3);
 	st_crl_check(s, leaf_rev.crt, ca.crt, NOW, &res);
 	assert_int_equal(res.status, ST_REV_REVOKED);
@@ -1672,7 +1672,7 @@ static void test_fetch_and_cache(void **state)
 	assert_string_equal(res.detail, want);
 	st_crl_set_free(s);
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
 	assert_int_equal(srv_crl_count(), n0 + 3);
 	st_crl_set_free(s);
 
@@ -1681,15 +1681,32 @@ static void test_fetch_and_cache(void **state)
 		snprintf(want, sizeof(want), "%s/%s.crl", cache, hex);
 		write_file(want, body_other_crl.data, body_other_crl.size);
 		s = st_crl_set_new();
-		assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err), 0);
+		assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
 		assert_int_equal(srv_crl_count(), n0 + 4);
 		st_crl_set_free(s);
+	}
+
+	/* a cache entry with the issuer's name but another key (a CRL forged once,
+	 * by whoever could answer a plain-http fetch) is thrown away and fetched again */
+	{
+		gnutls_datum_t forged = {NULL, 0};
+		struct st_rev_result r2;
+		assert_int_equal(gnutls_load_file(f_badsig, &forged), 0);
+		write_file(want, forged.data, forged.size);
+		gnutls_free(forged.data);
+		s = st_crl_set_new();
+		assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
+		assert_int_equal(srv_crl_count(), n0 + 5);
+		st_crl_check(s, leaf_rev.crt, ca.crt, NOW, &r2);
+		assert_int_equal(r2.status, ST_REV_REVOKED);
+		st_crl_set_free(s);
+		n0++;
 	}
 
 	/* no cache: always fetched */
 	fp.cache_dir = NULL;
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
 	assert_int_equal(srv_crl_count(), n0 + 5);
 	st_crl_set_free(s);
 }
@@ -1707,13 +1724,13 @@ static void test_fetch_cache_dir_refused(void **state)
 	assert_int_equal(chmod(dir, 0777), 0);
 	fp.cache_dir = dir;
 	st_error_clear(&err);
-	assert_true(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err) < 0);
+	assert_true(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err) < 0);
 	assert_int_equal(err.cls, ST_ERR_INPUT);
 	assert_contains(err.msg, dir);
 	assert_contains(err.msg, "writable by another user");
 	/* a file where the directory should be */
 	fp.cache_dir = f_ok_der;
-	assert_true(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err) < 0);
+	assert_true(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err) < 0);
 	assert_contains(err.msg, "not a directory");
 	/* the first problem is also what st_crl_check says */
 	{
@@ -1729,7 +1746,7 @@ static void test_fetch_cache_dir_refused(void **state)
 	s = st_crl_set_new();
 	path_in(dir, sizeof(dir), tmp_dir, "deep/er/cache");
 	fp.cache_dir = dir;
-	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
 	{
 		struct stat st;
 
@@ -1749,7 +1766,7 @@ static void test_fetch_failures(void **state)
 	char url[128], want[512];
 
 	(void)state;
-	assert_int_equal(st_crl_set_fetch(s, leaf_404.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_404.crt, ca.crt, NOW, &fp, &err), 0);
 	st_crl_check(s, leaf_404.crt, ca.crt, NOW, &res);
 	assert_int_equal(res.status, ST_REV_UNAVAILABLE);
 	assert_string_equal(res.source, "crl");
@@ -1759,7 +1776,7 @@ static void test_fetch_failures(void **state)
 	st_crl_set_free(s);
 
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_garbage.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_garbage.crt, ca.crt, NOW, &fp, &err), 0);
 	st_crl_check(s, leaf_garbage.crt, ca.crt, NOW, &res);
 	srv_url(url, sizeof(url), "/garbage");
 	snprintf(want, sizeof(want), "cannot fetch CRL from %s: not a DER or PEM CRL", url);
@@ -1767,7 +1784,7 @@ static void test_fetch_failures(void **state)
 	st_crl_set_free(s);
 
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_slow.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_slow.crt, ca.crt, NOW, &fp, &err), 0);
 	st_crl_check(s, leaf_slow.crt, ca.crt, NOW, &res);
 	srv_url(url, sizeof(url), "/slow");
 	snprintf(want, sizeof(want), "cannot fetch CRL from %s: timed out after 300 ms", url);
@@ -1777,7 +1794,7 @@ static void test_fetch_failures(void **state)
 	/* a body over the cap */
 	fp.max_size = 100;
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_rev.crt, ca.crt, NOW, &fp, &err), 0);
 	st_crl_check(s, leaf_rev.crt, ca.crt, NOW, &res);
 	srv_url(url, sizeof(url), "/ca.crl");
 	snprintf(want, sizeof(want), "cannot fetch CRL from %s: response larger than 100 bytes",
@@ -1787,7 +1804,7 @@ static void test_fetch_failures(void **state)
 	fp.max_size = 0;
 
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_othercrl.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_othercrl.crt, ca.crt, NOW, &fp, &err), 0);
 	st_crl_check(s, leaf_othercrl.crt, ca.crt, NOW, &res);
 	srv_url(url, sizeof(url), "/other.crl");
 	snprintf(want, sizeof(want),
@@ -1796,13 +1813,13 @@ static void test_fetch_failures(void **state)
 	st_crl_set_free(s);
 
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_nocdp.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_nocdp.crt, ca.crt, NOW, &fp, &err), 0);
 	st_crl_check(s, leaf_nocdp.crt, ca.crt, NOW, &res);
 	assert_string_equal(res.detail, "no CRL distribution point in the certificate");
 	st_crl_set_free(s);
 
 	s = st_crl_set_new();
-	assert_int_equal(st_crl_set_fetch(s, leaf_https_ocsp.crt, NOW, &fp, &err), 0);
+	assert_int_equal(st_crl_set_fetch(s, leaf_https_ocsp.crt, ca.crt, NOW, &fp, &err), 0);
 	st_crl_check(s, leaf_https_ocsp.crt, ca.crt, NOW, &res);
 	assert_string_equal(res.detail,
 	                    "no http or https CRL distribution point in the certificate");
