@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,12 +230,263 @@ static void test_caps(void **state)
 	st_smtp_parser_release(&p);
 }
 
+/* ---- the session ---- */
+
+/* Take what the session wants to send, as a string, and mark it sent. */
+static char *take_output(struct st_smtp_client *c)
+{
+	size_t n;
+	const unsigned char *o = st_smtp_client_output(c, &n);
+	char *s = malloc(n + 1);
+
+	assert_non_null(s);
+	memcpy(s, o, n);
+	s[n] = '\0';
+	st_smtp_client_sent(c, n);
+	return s;
+}
+
+/* The server says reply; the session must then send want_out (NULL: nothing). */
+static void step(struct st_smtp_client *c, const char *reply, const char *want_out)
+{
+	size_t n = strlen(reply);
+	char *out;
+
+	assert_int_equal(st_smtp_client_input(c, (const unsigned char *)reply, n), n);
+	if (!want_out)
+		return;
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_WRITE);
+	out = take_output(c);
+	assert_string_equal(out, want_out);
+	free(out);
+}
+
+static char transcript[4096];
+
+static void log_line(void *arg, char dir, bool tls, const char *line)
+{
+	size_t n = strlen(transcript);
+
+	(void)arg;
+	snprintf(transcript + n, sizeof(transcript) - n, "%c%s %s\n", dir, tls ? "~" : "", line);
+}
+
+static const char *ehlo_tls_offered = "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
+static const char *ehlo_after_tls = "250-mx.example\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n";
+
+static void test_session_starttls_relay(void **state)
+{
+	const char *rcpt[] = {"x@elsewhere.example", "y@mx.example"};
+	struct st_smtp_client_params p = {ST_SMTP_STARTTLS,
+	                                  "client.example",
+	                                  false,
+	                                  "a@client.example",
+	                                  rcpt,
+	                                  2,
+	                                  NULL,
+	                                  0,
+	                                  log_line,
+	                                  NULL};
+	struct st_smtp_client *c;
+	const struct st_smtp_result *r;
+
+	(void)state;
+	transcript[0] = '\0';
+	c = st_smtp_client_new(&p);
+	assert_non_null(c);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_READ);
+	step(c, "220 mx.example ESMTP\r\n", "EHLO client.example\r\n");
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_READ);
+	step(c, ehlo_tls_offered, "STARTTLS\r\n");
+	step(c, "220 2.0.0 Ready to start TLS\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_TLS);
+	st_smtp_client_tls_up(c, true, NULL);
+	{
+		char *o = take_output(c);
+		assert_string_equal(o, "EHLO client.example\r\n");
+		free(o);
+	}
+	step(c, ehlo_after_tls, "MAIL FROM:<a@client.example>\r\n");
+	step(c, "250 2.1.0 Ok\r\n", "RCPT TO:<x@elsewhere.example>\r\n");
+	step(c, "554 5.7.1 <x@elsewhere.example>: Relay access denied\r\n",
+	     "RCPT TO:<y@mx.example>\r\n");
+	step(c, "250 2.1.5 Ok\r\n", "RSET\r\n");
+	step(c, "250 2.0.0 Ok\r\n", "QUIT\r\n");
+	step(c, "221 2.0.0 Bye\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	r = st_smtp_client_result(c);
+	assert_false(r->failed);
+	assert_int_equal(r->stage, ST_SMTP_STAGE_DONE);
+	assert_true(r->tls_up);
+	assert_true(r->caps.starttls);
+	assert_false(r->caps_tls.starttls);
+	assert_string_equal(r->caps_tls.auth, "PLAIN");
+	assert_int_equal(r->n_rcpt, 2);
+	assert_int_equal(r->rcpt[0].code, 554);
+	assert_string_equal(r->rcpt[0].enhanced, "5.7.1");
+	assert_int_equal(r->rcpt[1].code, 250);
+	assert_int_equal(r->injected, 0);
+	/* the transcript marks which side of STARTTLS each line is on */
+	assert_non_null(strstr(transcript, "> STARTTLS\n< 220 2.0.0 Ready to start TLS\n>~ EHLO"));
+	assert_non_null(
+	    strstr(transcript, "<~ 554 5.7.1 <x@elsewhere.example>: Relay access denied\n"));
+	st_smtp_client_free(c);
+}
+
+static void test_session_injection(void **state)
+{
+	struct st_smtp_client_params p = {
+	    ST_SMTP_STARTTLS, "c", false, NULL, NULL, 0, NULL, 0, NULL, NULL};
+	struct st_smtp_client *c = st_smtp_client_new(&p);
+	char *o;
+
+	(void)state;
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, ehlo_tls_offered, "STARTTLS\r\n");
+	/* the 220 and, in the same read, a reply nobody asked for */
+	step(c, "220 Ready\r\n250-injected\r\n250 x\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_TLS);
+	assert_int_equal(st_smtp_client_result(c)->injected, strlen("250-injected\r\n250 x\r\n"));
+	st_smtp_client_tls_up(c, true, NULL);
+	o = take_output(c);
+	assert_string_equal(o, "EHLO c\r\n");
+	free(o);
+	/* the injected reply is not taken as the answer to the new EHLO */
+	step(c, "250 mx\r\n", "QUIT\r\n");
+	assert_int_equal(st_smtp_client_result(c)->ehlo_tls.code, 250);
+	assert_string_equal(st_smtp_client_result(c)->ehlo_tls.lines[0], "mx");
+	st_smtp_client_free(c);
+}
+
+static void test_session_failures(void **state)
+{
+	struct st_smtp_client_params p = {
+	    ST_SMTP_STARTTLS, "c", false, NULL, NULL, 0, NULL, 0, NULL, NULL};
+	const struct st_smtp_result *r;
+	struct st_smtp_client *c;
+
+	(void)state;
+	/* STARTTLS not offered: a TLS failure, and QUIT */
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, "250-mx\r\n250 PIPELINING\r\n", "QUIT\r\n");
+	r = st_smtp_client_result(c);
+	assert_true(r->failed);
+	assert_int_equal(r->error.cls, ST_ERR_TLS);
+	assert_string_equal(r->error.msg, "STARTTLS not offered");
+	st_smtp_client_free(c);
+
+	/* ... unless TLS is optional: on in plaintext */
+	p.tls_optional = true;
+	p.mail_from = "a@b";
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, "250-mx\r\n250 PIPELINING\r\n", "MAIL FROM:<a@b>\r\n");
+	assert_false(st_smtp_client_result(c)->failed);
+	st_smtp_client_free(c);
+	p.tls_optional = false;
+	p.mail_from = NULL;
+
+	/* a banner that refuses */
+	c = st_smtp_client_new(&p);
+	step(c, "554 5.7.1 go away\r\n", "QUIT\r\n");
+	r = st_smtp_client_result(c);
+	assert_int_equal(r->error.cls, ST_ERR_REJECTED);
+	assert_string_equal(r->error.msg, "the server refused the session: 554 5.7.1 go away");
+	st_smtp_client_free(c);
+
+	/* smtpd_tls_req_ccert: 421 after the handshake, then the server closes: no QUIT */
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, ehlo_tls_offered, "STARTTLS\r\n");
+	step(c, "220 Ready\r\n", NULL);
+	st_smtp_client_tls_up(c, true, NULL);
+	free(take_output(c));
+	step(c, "421 4.7.1 mx Error: No client certificate presented\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	r = st_smtp_client_result(c);
+	assert_int_equal(r->error.cls, ST_ERR_REJECTED);
+	assert_string_equal(r->error.msg,
+	                    "EHLO after STARTTLS refused: 421 4.7.1 mx Error: No client "
+	                    "certificate presented");
+	st_smtp_client_free(c);
+
+	/* STARTTLS refused */
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, ehlo_tls_offered, "STARTTLS\r\n");
+	step(c, "454 4.7.0 TLS not available due to local problem\r\n", "QUIT\r\n");
+	assert_int_equal(st_smtp_client_result(c)->error.cls, ST_ERR_TLS);
+	st_smtp_client_free(c);
+
+	/* a failed handshake */
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, ehlo_tls_offered, "STARTTLS\r\n");
+	step(c, "220 Ready\r\n", NULL);
+	st_smtp_client_tls_up(c, false, "handshake failure");
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	assert_string_equal(st_smtp_client_result(c)->error.msg,
+	                    "TLS handshake failed: handshake failure");
+	st_smtp_client_free(c);
+
+	/* garbage instead of a reply */
+	c = st_smtp_client_new(&p);
+	step(c, "HTTP/1.1 400 Bad Request\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	assert_int_equal(st_smtp_client_result(c)->error.cls, ST_ERR_PROTOCOL);
+	st_smtp_client_free(c);
+
+	/* the server hangs up mid-session */
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	st_smtp_client_eof(c, NULL);
+	assert_string_equal(st_smtp_client_result(c)->error.msg, "connection closed during ehlo");
+	st_smtp_client_free(c);
+
+	/* EHLO refused: HELO */
+	p.mode = ST_SMTP_PLAIN;
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, "502 5.5.2 Error: command not recognized\r\n", "HELO c\r\n");
+	step(c, "250 mx\r\n", "QUIT\r\n");
+	assert_true(st_smtp_client_result(c)->used_helo);
+	assert_false(st_smtp_client_result(c)->failed);
+	st_smtp_client_free(c);
+}
+
+static void test_session_data(void **state)
+{
+	const char *rcpt[] = {"b@mx.example"};
+	const char *msg = "Subject: t\n\n.hidden line\nlast";
+	struct st_smtp_client_params p = {ST_SMTP_IMPLICIT, "c",  false, "a@c", rcpt, 1, msg,
+	                                  strlen(msg),      NULL, NULL};
+	struct st_smtp_client *c = st_smtp_client_new(&p);
+
+	(void)state;
+	/* implicit TLS: the banner comes over TLS, no STARTTLS */
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, ehlo_tls_offered, "MAIL FROM:<a@c>\r\n");
+	step(c, "250 ok\r\n", "RCPT TO:<b@mx.example>\r\n");
+	step(c, "250 ok\r\n", "DATA\r\n");
+	step(c, "354 End data with <CR><LF>.<CR><LF>\r\n",
+	     "Subject: t\r\n\r\n..hidden line\r\nlast\r\n.\r\n");
+	step(c, "250 2.0.0 Ok: queued as ABC\r\n", "QUIT\r\n");
+	step(c, "221 bye\r\n", NULL);
+	assert_false(st_smtp_client_result(c)->failed);
+	assert_int_equal(st_smtp_client_result(c)->data_end.code, 250);
+	assert_int_equal(st_smtp_client_result(c)->stage, ST_SMTP_STAGE_DONE);
+	st_smtp_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_single_and_multi),     cmocka_unit_test(test_byte_by_byte),
-	    cmocka_unit_test(test_trailing_bytes),       cmocka_unit_test(test_bad_replies),
-	    cmocka_unit_test(test_caps_on_hostile_size), cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_single_and_multi),       cmocka_unit_test(test_byte_by_byte),
+	    cmocka_unit_test(test_trailing_bytes),         cmocka_unit_test(test_bad_replies),
+	    cmocka_unit_test(test_caps_on_hostile_size),   cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_session_starttls_relay), cmocka_unit_test(test_session_injection),
+	    cmocka_unit_test(test_session_failures),       cmocka_unit_test(test_session_data),
 	};
 	return cmocka_run_group_tests_name("smtp_client", tests, NULL, NULL);
 }
