@@ -33,6 +33,7 @@
 #define URL_MAX           1024
 #define OCSP_MAX_SINGLES  64  /* single responses looked at in one OCSP response */
 #define OCSP_FUTURE_SLACK 300 /* seconds an OCSP thisUpdate may be ahead of our clock */
+#define OCSP_MAX_AGE (7 * 86400) /* oldest response taken without nextUpdate or nonce */
 
 #define OID_IDP        "2.5.29.28"
 #define OID_DELTA_CRL  "2.5.29.27"
@@ -1273,6 +1274,17 @@ void st_ocsp_check_response(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, ti
 	if (next_update != (time_t)-1 && next_update < now) {
 		iso(next_update, t1, sizeof(t1));
 		res_detail(res, "%s: response expired at %s", from, t1);
+		goto out;
+	}
+	/* neither a nonce echoed nor a nextUpdate: nothing bounds a replay of an
+	 * old "good" but its age */
+	if (next_update == (time_t)-1 && (!nonce || note[0]) &&
+	    this_update < now - OCSP_MAX_AGE) {
+		iso(this_update, t1, sizeof(t1));
+		res_detail(res,
+		           "%s: response from %s has no nextUpdate and no nonce, and is older than "
+		           "%d days",
+		           from, t1, OCSP_MAX_AGE / 86400);
 		goto out;
 	}
 	switch (cert_status) {
