@@ -1,0 +1,208 @@
+/* test-tls.c: unit tests of lib/tls: Postfix protocol lists, priorities, two sessions talking through buffers */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tls.h"
+
+static const struct {
+	const char *list;
+	int want; /* -1: an error */
+} proto_cases[] = {
+    {"", ST_TLS_ALL},
+    {">=TLSv1.2", ST_TLS_TLSV1_2 | ST_TLS_TLSV1_3},
+    {"<=TLSv1.2", ST_TLS_ALL & ~ST_TLS_TLSV1_3},
+    {">=TLSv1.1 <=TLSv1.2", ST_TLS_TLSV1_1 | ST_TLS_TLSV1_2},
+    {"!SSLv2, !SSLv3", ST_TLS_TLSV1 | ST_TLS_TLSV1_1 | ST_TLS_TLSV1_2 | ST_TLS_TLSV1_3},
+    {"!SSLv2:!SSLv3:!TLSv1:!TLSv1.1", ST_TLS_TLSV1_2 | ST_TLS_TLSV1_3}, /* table syntax */
+    {"TLSv1.2", ST_TLS_TLSV1_2},                                        /* only what is named */
+    {"TLSv1.2 TLSv1.3", ST_TLS_TLSV1_2 | ST_TLS_TLSV1_3},
+    {"tlsv1.3", ST_TLS_TLSV1_3}, /* case is ignored */
+    {">=TLSv1.2 !TLSv1.3", ST_TLS_TLSV1_2},
+    {"TLSv1.4", -1},
+    {">=TLSv9", -1},
+    {"!TLSv1.2 TLSv1.2", -1}, /* nothing left */
+    {">=TLSv1.3 <=TLSv1.2", -1},
+};
+
+static void test_protocols(void **state)
+{
+	struct st_error err;
+	size_t i;
+	int got;
+
+	(void)state;
+	for (i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++) {
+		got = st_tls_protocols_parse(proto_cases[i].list, &err);
+		if (got != proto_cases[i].want)
+			fail_msg("'%s': got %d, want %d", proto_cases[i].list, got,
+			         proto_cases[i].want);
+		if (got < 0)
+			assert_int_equal(err.cls, ST_ERR_USAGE);
+	}
+	assert_int_equal(st_tls_protocols_parse("TLSv1.4", &err), -1);
+	assert_non_null(strstr(err.msg, "'TLSv1.4' is not a TLS protocol"));
+}
+
+static void test_priority(void **state)
+{
+	struct st_error err;
+	char prio[512];
+
+	(void)state;
+	assert_int_equal(
+	    st_tls_priority(ST_TLS_TLSV1_2 | ST_TLS_TLSV1_3, "high", prio, sizeof(prio), &err), 0);
+	assert_string_equal(prio, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3");
+	assert_int_equal(st_tls_priority(ST_TLS_TLSV1_2, "null", prio, sizeof(prio), &err), 0);
+	assert_string_equal(prio, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+NULL");
+	/* SSLv2 alone: nothing GnuTLS can speak */
+	assert_int_equal(st_tls_priority(ST_TLS_SSLV2, NULL, prio, sizeof(prio), &err), -1);
+	assert_non_null(strstr(err.msg, "no TLS protocol left"));
+	assert_int_equal(st_tls_priority(ST_TLS_ALL, "strong", prio, sizeof(prio), &err), -1);
+	assert_non_null(strstr(err.msg, "'strong' is not a cipher grade"));
+}
+
+static char fixture[4096];
+
+static const char *data_file(const char *name)
+{
+	const char *top = getenv("TOP_SRCDIR");
+
+	snprintf(fixture, sizeof(fixture), "%s/tests/unit/data/%s", top ? top : ".", name);
+	return strdup(fixture);
+}
+
+/* Move ciphertext both ways until both handshakes end; returns the client's result. */
+static int shake(struct st_tls *c, struct st_tls *s, struct st_error *ce, struct st_error *se)
+{
+	const unsigned char *o;
+	size_t n;
+	int rc_c = 0, rc_s = 0, rounds;
+
+	for (rounds = 0; rounds < 50 && (rc_c == 0 || rc_s == 0); rounds++) {
+		if (rc_c == 0)
+			rc_c = st_tls_handshake(c, ce);
+		o = st_tls_output(c, &n);
+		assert_int_equal(st_tls_input(s, o, n), 0);
+		st_tls_output_done(c, n);
+		if (rc_s == 0)
+			rc_s = st_tls_handshake(s, se);
+		o = st_tls_output(s, &n);
+		assert_int_equal(st_tls_input(c, o, n), 0);
+		st_tls_output_done(s, n);
+		if (rc_c < 0 || rc_s < 0)
+			break;
+	}
+	return rc_c < 0 ? rc_c : rc_s < 0 ? rc_s : rc_c;
+}
+
+static void test_sessions(void **state)
+{
+	const char *cert = data_file("chain.pem"), *key = data_file("ec.key");
+	struct st_tls_params sp = {true, NULL, NULL, cert, key, false};
+	struct st_tls_params cp = {false, NULL, "ec.example.org", NULL, NULL, false};
+	struct st_tls *s, *c;
+	struct st_tls_summary sum;
+	struct st_error ce, se;
+	char prio[256], buf[64];
+	const unsigned char *o;
+	size_t n;
+	long got;
+
+	(void)state;
+	/* the default: TLS 1.3, the chain as sent */
+	s = st_tls_new(&sp, &se);
+	c = st_tls_new(&cp, &ce);
+	assert_non_null(s);
+	assert_non_null(c);
+	assert_int_equal(shake(c, s, &ce, &se), 1);
+	assert_int_equal(st_tls_summary(c, &sum), 0);
+	assert_string_equal(sum.version, "TLSv1.3");
+	assert_true(strncmp(sum.cipher, "TLS_", 4) == 0);
+	assert_int_equal(sum.n_peer_certs, 3);
+	assert_false(sum.client_cert_requested);
+	assert_non_null(st_tls_peer_cert(c, 0, &n));
+	assert_null(st_tls_peer_cert(c, 3, &n));
+	/* application data both ways */
+	assert_int_equal(st_tls_write(c, "EHLO c\r\n", 8, &ce), 0);
+	o = st_tls_output(c, &n);
+	st_tls_input(s, o, n);
+	st_tls_output_done(c, n);
+	got = st_tls_read(s, buf, sizeof(buf), &se);
+	assert_int_equal(got, 8);
+	assert_memory_equal(buf, "EHLO c\r\n", 8);
+	assert_int_equal(st_tls_read(s, buf, sizeof(buf), &se), 0); /* nothing more yet */
+	st_tls_free(c);
+	st_tls_free(s);
+
+	/* a server limited to TLS 1.2 (<=TLSv1.2), a client that takes it */
+	assert_int_equal(st_tls_priority(st_tls_protocols_parse("<=TLSv1.2", &se), NULL, prio,
+	                                 sizeof(prio), &se),
+	                 0);
+	sp.priority = prio;
+	s = st_tls_new(&sp, &se);
+	c = st_tls_new(&cp, &ce);
+	assert_int_equal(shake(c, s, &ce, &se), 1);
+	st_tls_summary(c, &sum);
+	assert_string_equal(sum.version, "TLSv1.2");
+	assert_true(strncmp(sum.cipher, "TLS_ECDHE_ECDSA_", 16) == 0);
+	st_tls_free(c);
+	st_tls_free(s);
+
+	/* ... and a client that wants TLS 1.3 only: no common version */
+	{
+		char cprio[256];
+		assert_int_equal(st_tls_priority(st_tls_protocols_parse(">=TLSv1.3", &ce), NULL,
+		                                 cprio, sizeof(cprio), &ce),
+		                 0);
+		cp.priority = cprio;
+		s = st_tls_new(&sp, &se);
+		c = st_tls_new(&cp, &ce);
+		st_error_clear(&ce);
+		st_error_clear(&se);
+		assert_true(shake(c, s, &ce, &se) < 0);
+		assert_true(ce.cls == ST_ERR_TLS || se.cls == ST_ERR_TLS);
+		st_tls_free(c);
+		st_tls_free(s);
+		cp.priority = NULL;
+	}
+	sp.priority = NULL;
+
+	/* a server that asks for a client certificate: the client sees the request */
+	sp.request_client_cert = true;
+	s = st_tls_new(&sp, &se);
+	c = st_tls_new(&cp, &ce);
+	assert_int_equal(shake(c, s, &ce, &se), 1);
+	st_tls_summary(c, &sum);
+	assert_true(sum.client_cert_requested);
+	assert_false(sum.client_cert_sent);
+	st_tls_free(c);
+	st_tls_free(s);
+
+	/* bad credentials are refused with the files named */
+	sp.key_file = data_file("rsa.key");
+	assert_null(st_tls_new(&sp, &se));
+	assert_int_equal(se.cls, ST_ERR_INPUT);
+	assert_non_null(strstr(se.msg, "cannot use"));
+	free((char *)sp.key_file);
+	free((char *)cert);
+	free((char *)key);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_protocols),
+	    cmocka_unit_test(test_priority),
+	    cmocka_unit_test(test_sessions),
+	};
+	return cmocka_run_group_tests_name("tls", tests, NULL, NULL);
+}
