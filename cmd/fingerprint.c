@@ -217,6 +217,7 @@ struct fp_run {
 	unsigned tlsa_items;    /* items of the current file that got TLSA records */
 	char prev_issuer[1024]; /* issuer DN of the previous item of the current file */
 	struct fp_survey sv;    /* what the current file holds (--tlsa, --relay-clientcerts) */
+	const char *raw_why;    /* the current item is a certificate GnuTLS could not parse */
 	enum st_exit status;
 };
 
@@ -444,7 +445,9 @@ static void print_text(struct fp_run *run, const struct st_x509_info *info, cons
 	st_out_field("key", 17, buf);
 	if (info->sig_algorithm[0])
 		st_out_field("signature", 17, info->sig_algorithm);
-	if (info->kind == ST_X509_CERT)
+	if (info->kind == ST_X509_CERT && run->raw_why)
+		st_out_field("parsed", 17, "no: only the fingerprints are known");
+	else if (info->kind == ST_X509_CERT)
 		st_out_field("ca", 17,
 		             info->is_ca ? (info->self_issued ? "yes (self-issued)" : "yes")
 		                         : (info->self_issued ? "no (self-issued)" : "no"));
@@ -502,7 +505,10 @@ static json_t *item_json(const struct fp_params *p, const struct st_x509_info *i
 	for (i = 0; i < info->n_san; i++)
 		json_array_append_new(san, json_string(info->san[i]));
 	json_object_set_new(o, "san", san);
-	json_object_set_new(o, "ca", is_cert ? json_boolean(info->is_ca) : json_null());
+	json_object_set_new(o, "ca",
+	                    is_cert && !st_x509_item_parse_problem(item) ? json_boolean(info->is_ca)
+	                                                                 : json_null());
+	set_str(o, "parse_problem", st_x509_item_parse_problem(item));
 	set_str(key, "algorithm", info->key_algorithm);
 	json_object_set_new(key, "bits", json_integer(info->key_bits));
 	set_str(key, "curve", info->key_curve[0] ? info->key_curve : NULL);
@@ -541,6 +547,12 @@ static enum st_exit one_item(struct fp_run *run, const struct st_x509_item *item
 		return ST_EXIT_INTERNAL;
 	}
 	one = (p->pubkey || !is_cert) ? pfp : fp;
+	run->raw_why = st_x509_item_parse_problem(item);
+	if (run->raw_why)
+		st_out_warn("'%s' line %u: GnuTLS cannot parse this certificate (%s): its "
+		            "fingerprints are taken from its raw DER, as openssl's are, and nothing "
+		            "else is known of it",
+		            file, st_x509_item_line(item), run->raw_why);
 
 	/* A CA certificate that issued the item before it belongs to a chain
 	 * file, not to a client: no relay_clientcerts line for it. CA:TRUE alone

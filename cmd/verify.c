@@ -391,6 +391,16 @@ static enum st_exit read_certs(const char *path, const char *shown, enum st_x509
 			st_x509_item_free(item);
 			continue;
 		}
+		if (st_x509_item_parse_problem(item)) {
+			st_out_error("'%s' line %u: cannot parse certificate: %s", shown,
+			             st_x509_item_line(item), st_x509_item_parse_problem(item));
+			if (why && !why[0])
+				snprintf(why, whysize, "'%s' line %u: cannot parse certificate: %s", shown,
+				         st_x509_item_line(item), st_x509_item_parse_problem(item));
+			status = st_exit_worse(status, ST_EXIT_INPUT);
+			st_x509_item_free(item);
+			continue;
+		}
 		it->v[it->n++] = item;
 		found++;
 	}

@@ -253,6 +253,12 @@ static int trust_add_buffer(struct st_trust *t, const char *name, const struct s
 			trust_note(t, "%s", e.msg);
 			continue;
 		}
+		if (st_x509_item_parse_problem(item)) {
+			trust_note(t, "'%s' line %u: cannot parse certificate: %s; it is not trusted",
+			           name, st_x509_item_line(item), st_x509_item_parse_problem(item));
+			st_x509_item_free(item);
+			continue;
+		}
 		if (st_x509_item_kind(item) != ST_X509_CERT) {
 			trust_note(t, "'%s' line %u: a %s in a CA file is ignored", name,
 			           st_x509_item_line(item),

@@ -29,6 +29,7 @@ struct st_x509_item {
 	gnutls_x509_crq_t crq; /* ST_X509_CSR */
 	gnutls_pubkey_t pub;   /* every kind */
 	gnutls_datum_t der;    /* the object as read (decoded from PEM) */
+	char *raw_why;         /* a certificate GnuTLS could not parse: why (crt is NULL) */
 	gnutls_datum_t spki;   /* DER SubjectPublicKeyInfo, exactly as in the object when present */
 };
 
@@ -200,12 +201,18 @@ void st_x509_item_free(struct st_x509_item *item)
 		gnutls_pubkey_deinit(item->pub);
 	gnutls_free(item->der.data);
 	gnutls_free(item->spki.data);
+	free(item->raw_why);
 	free(item);
 }
 
 gnutls_x509_crt_t st_x509_item_crt(const struct st_x509_item *item)
 {
 	return item->crt;
+}
+
+const char *st_x509_item_parse_problem(const struct st_x509_item *item)
+{
+	return item->raw_why;
 }
 
 gnutls_x509_crt_t st_x509_item_crt_copy(const struct st_x509_item *item)
@@ -298,6 +305,26 @@ static int item_from_der(gnutls_datum_t *der, int kind, unsigned line, struct st
 		}
 		gnutls_x509_crt_deinit(item->crt);
 		item->crt = NULL;
+		if (kind == ST_X509_CERT) {
+			/* a CERTIFICATE block GnuTLS refuses (a malformed extension, say):
+			 * when its outer structure and key can be found, its digests can
+			 * still be taken, as openssl x509 -fingerprint takes them */
+			gnutls_datum_t raw;
+			size_t hdr, total;
+			char w[160];
+			if (der_tlv(der->data, der->size, &hdr, &total) == 0 && total == der->size &&
+			    der_find_spki(der, true, &raw) == 0) {
+				st_gnutls_reason(rc, w, sizeof(w));
+				item->raw_why = strdup(w);
+				item->kind = ST_X509_CERT;
+				if (!item->raw_why)
+					goto fail;
+				/* the key, when GnuTLS can read it alone, for its description */
+				gnutls_pubkey_import(item->pub, &raw, GNUTLS_X509_FMT_DER);
+				rc = 0;
+				goto done;
+			}
+		}
 		if (kind != -1)
 			goto fail;
 	}
@@ -911,7 +938,7 @@ int st_x509_item_info(const struct st_x509_item *item, struct st_x509_info *info
 	memset(info, 0, sizeof(*info));
 	info->kind = item->kind;
 	key_info(item, info);
-	if (item->kind != ST_X509_CERT && item->kind != ST_X509_CSR)
+	if ((item->kind != ST_X509_CERT && item->kind != ST_X509_CSR) || (!item->crt && !item->crq))
 		return ST_OK;
 
 	rc = item->crt ? gnutls_x509_crt_get_dn3(item->crt, &d, 0)

@@ -80,6 +80,12 @@ void st_x509_item_free(struct st_x509_item *item);
 /* The item's kind. */
 enum st_x509_kind st_x509_item_kind(const struct st_x509_item *item);
 
+/*
+ * For a certificate GnuTLS could not parse (kind ST_X509_CERT, fingerprints
+ * from its raw DER, no other details): why; NULL for every other item.
+ */
+const char *st_x509_item_parse_problem(const struct st_x509_item *item);
+
 /* Where the item starts: the PEM line (1-based), or 0 for DER. */
 unsigned st_x509_item_line(const struct st_x509_item *item);
 

@@ -59,6 +59,19 @@ is "$rc" 3 "a broken block between good ones: exit 3"
 is "$(grep -c . <<<"$out")" 2 "a broken block between good ones: both good certificates are given"
 like "$err" "line $(($(wc -l <"$P/server.pem") + 1)): PEM block 'CERTIFICATE' has no END line before the next BEGIN line" "a broken block between good ones: its line named"
 
+# a certificate GnuTLS refuses (an empty IP address name): fingerprints from the raw DER, as openssl's
+printf '[x]\nsubjectAltName = DER:30028700\n' >"$B/ip0.ext"
+openssl x509 -req -in <(openssl req -new -key "$P/server.key" -subj /CN=ip0 2>/dev/null) -CA "$P/int.pem" \
+	-CAkey "$P/int.key" -set_serial 77 -days 30 -extfile "$B/ip0.ext" -extensions x -out "$B/ip0.pem" 2>/dev/null
+st fingerprint -b "$B/ip0.pem"
+is "$rc" 0 "a certificate GnuTLS cannot parse: still fingerprinted, exit 0"
+is "$out" "$(openssl x509 -in "$B/ip0.pem" -noout -fingerprint -sha256 | sed 's/.*=//')  $B/ip0.pem" "its fingerprint is openssl's"
+like "$err" "warning: '$B/ip0.pem' line 1: GnuTLS cannot parse this certificate \(unknown Subject Alternative name" "a warning says why nothing else is known"
+st fingerprint -b --pubkey "$B/ip0.pem"
+is "${out%%  *}" "$(openssl x509 -in "$B/ip0.pem" -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256 | sed 's/.*= *//' | tr a-f A-F | sed 's/../&:/g; s/:$//')" "its public-key fingerprint is the digest of its SPKI"
+st verify --ca-file "$P/ca.pem" "$B/ip0.pem"
+is "$rc" 3 "verify refuses to judge it: exit 3"
+
 # unreadable for a normal user (root reads everything, so drop privileges)
 cp "$P/server.pem" "$B/secret.pem"
 chmod 000 "$B/secret.pem"
