@@ -19,9 +19,10 @@
 
 #include "x509-gnutls.h"
 
-#define NOTES_MAX   256
-#define ANCHORS_MAX 100000
-#define NAMES_MAX   256
+#define NOTES_MAX    256
+#define ANCHORS_MAX  100000
+#define NAMES_MAX    256
+#define SAN_WALK_MAX 4096
 
 /* OIDs of the purposes we check (RFC 5280 4.2.1.12). */
 #define OID_SERVER_AUTH "1.3.6.1.5.5.7.3.1"
@@ -254,7 +255,8 @@ static int trust_add_buffer(struct st_trust *t, const char *name, const struct s
 			continue;
 		}
 		if (st_x509_item_parse_problem(item)) {
-			trust_note(t, "'%s' line %u: cannot parse certificate: %s; it is not trusted",
+			trust_note(t,
+			           "'%s' line %u: cannot parse certificate: %s; it is not trusted",
 			           name, st_x509_item_line(item), st_x509_item_parse_problem(item));
 			st_x509_item_free(item);
 			continue;
@@ -783,7 +785,13 @@ static int collect_names(gnutls_x509_crt_t c, struct st_verify_result *res)
 	bool any_dns = false, broken = false;
 	int rc;
 
-	for (i = 0; i < NAMES_MAX; i++) {
+	/* every entry is walked, whatever comes first: a DNS name after many
+	 * others must still rule out the CN */
+	for (i = 0;; i++) {
+		if (i >= SAN_WALK_MAX) {
+			broken = true;
+			break;
+		}
 		size = 0;
 		rc = gnutls_x509_crt_get_subject_alt_name2(c, i, NULL, &size, &type, NULL);
 		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
@@ -1078,17 +1086,27 @@ static void check_times(const struct st_verify_params *p, const struct node *pat
 /* GnuTLS says the issuer's constraints refuse the link: key usage, or name constraints? */
 static void constraint_failure(const struct node *path, size_t i, struct st_verify_result *res)
 {
-	unsigned ku = 0;
+	unsigned char buf[8];
+	size_t size = sizeof(buf);
+	unsigned ku = 0, critical;
 
 	if (gnutls_x509_crt_get_key_usage(path[i + 1].crt, &ku, NULL) >= 0 &&
 	    !(ku & GNUTLS_KEY_KEY_CERT_SIGN))
 		st_verify_result_add(res, false, ST_V_INVALID_CA, (int)i + 1, 32,
 		                     "key usage does not include certificate signing: the issuer "
 		                     "may not sign certificates");
-	else
+	else if (gnutls_x509_crt_get_extension_by_oid(path[i + 1].crt, "2.5.29.30", 0, buf, &size,
+	                                              &critical) !=
+	         GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 		st_verify_result_add(res, false, ST_V_NAME_CONSTRAINTS, (int)i, 47,
 		                     "permitted subtree violation: the certificate's names are "
 		                     "outside its issuer's name constraints");
+	else
+		/* GnuTLS says this when the issuer's key cannot have made the
+		 * signature at all (another key type) */
+		st_verify_result_add(res, false, ST_V_BAD_SIGNATURE, (int)i, 7,
+		                     "certificate signature failure: the issuer's key cannot have "
+		                     "made this signature");
 }
 
 /*
@@ -1463,7 +1481,16 @@ int st_verify_chain(const struct st_verify_params *p, struct st_x509_item *const
 	if (trusted && path_has_name_constraints(path, len))
 		check_gnutls(p, path, len, res);
 	check_purpose(p, path, len, res);
-	check_revocation(p, path, len, trusted && res->n_errors == 0, res);
+	{
+		/* fetching needs a chain that holds: a threshold or the file's order
+		 * do not stop it, as they do not make the chain untrusted */
+		size_t k, hard = 0;
+		for (k = 0; k < res->n_errors; k++)
+			if (res->errors[k].code != ST_V_EXPIRES_SOON &&
+			    res->errors[k].code != ST_V_WRONG_ORDER)
+				hard++;
+		check_revocation(p, path, len, trusted && hard == 0, res);
+	}
 	errors_before_names = res->n_errors;
 	for (i = 0; i < res->n_errors; i++)
 		if (res->errors[i].code == ST_V_EXPIRES_SOON ||

@@ -131,6 +131,16 @@ openssl req -new -key l2.key -subj "/CN=under-v1.test.example" 2>/dev/null | ope
 cat v1ca.pem int.pem >v1chain.pem
 same "issued by a version 1 certificate" "25@2 79@1" --ca-file ca.pem --untrusted v1chain.pem uv1.pem -- -CAfile ca.pem -untrusted v1chain.pem uv1.pem
 
+# many other names before the DNS name: the CN must still not count
+{
+	printf '[x]\nsubjectAltName = '
+	for i in $(seq 1 260); do printf 'IP:10.0.%d.%d,' $((i / 250)) $((i % 250)); done
+	printf 'DNS:other.test.example\n'
+} >ips.ext
+openssl x509 -req -in <(openssl req -new -key server.key -subj /CN=mx.test.example 2>/dev/null) -CA int.pem \
+	-CAkey int.key -set_serial 600 -days 30 -extfile ips.ext -extensions x -out ips.pem 2>/dev/null
+same "a DNS name after 260 IP names: the CN does not count" 62@0 --ca-file ca.pem --untrusted int.pem --hostname mx.test.example ips.pem -- -CAfile ca.pem -untrusted int.pem -verify_hostname mx.test.example ips.pem
+
 # certtool --verify on more of the same inputs (a chain file with its intermediate)
 for c in selfsigned wrongname client bad-sig s1 nc-other nc-allowed future; do
 	[ "$c" = selfsigned ] && cat selfsigned.pem >"$c-ct.pem" || cat "$c.pem" int.pem nc.pem >"$c-ct.pem"

@@ -112,6 +112,8 @@ is "$rc/$(j .status)" "1/fail" "--crl-fetch: revoked chain fails"
 is "$(jq -c '.chain[0].revocation | {status, source, reason, revoked_at}' <<<"$out")" \
 	"{\"status\":\"revoked\",\"source\":\"crl\",\"reason\":\"keyCompromise\",\"revoked_at\":\"$crl_when\"}" \
 	"--crl-fetch: revoked, keyCompromise, at the time openssl reads"
+v --crl-fetch --cache-dir "$cache" --crit-days 36500 "$P/revoked-chain.pem"
+is "$(j .chain[0].revocation.status)" "revoked" "--crl-fetch with --crit-days: an expiry threshold does not stop the revocation check"
 # (-crl_check: the leaf; with -crl_check_all openssl also wants a CRL for the root itself,
 # which names no distribution point)
 like "$(openssl verify -CAfile "$P/ca.pem" -untrusted "$P/int.pem" -crl_check -crl_download \
