@@ -1,0 +1,340 @@
+/* session.c: one SMTP session to one address on a libuv loop: the socket, TLS and the SMTP engine together */
+#include "config.h"
+
+#include "session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+struct run {
+	const struct st_session_params *p;
+	struct st_session_result *res;
+	uv_loop_t loop;
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_connect_t connect;
+	bool tls_on;      /* bytes on the wire are TLS records */
+	bool handshaking; /* the handshake is not done yet */
+	bool closing;
+	uint64_t t0;
+};
+
+struct write_req {
+	uv_write_t req;
+	uv_buf_t buf;
+};
+
+static void fail(struct run *r, enum st_err_class cls, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(struct run *r, enum st_err_class cls, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->res->failed)
+		return;
+	r->res->failed = true;
+	r->res->error.cls = cls;
+	va_start(ap, fmt);
+	vsnprintf(r->res->error.msg, sizeof(r->res->error.msg), fmt, ap);
+	va_end(ap);
+	st_sanitize(r->res->error.msg);
+}
+
+static void finish(struct run *r)
+{
+	if (r->closing)
+		return;
+	r->closing = true;
+	r->res->total_ms = (double)(uv_now(&r->loop) - r->t0);
+	uv_timer_stop(&r->timer);
+	uv_close((uv_handle_t *)&r->timer, NULL);
+	uv_close((uv_handle_t *)&r->tcp, NULL);
+}
+
+static void arm_timer(struct run *r);
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct run *r = req->data;
+
+	free(w->buf.base);
+	free(w);
+	if (status < 0 && !r->closing) {
+		fail(r, ST_ERR_CONNECT, "cannot send: %s", uv_strerror(status));
+		finish(r);
+	}
+}
+
+/* Send bytes as they are (TLS records, or plaintext before TLS). */
+static int send_raw(struct run *r, const unsigned char *data, size_t len)
+{
+	struct write_req *w;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->buf.base = malloc(len))) {
+		free(w);
+		fail(r, ST_ERR_INTERNAL, "out of memory");
+		return -1;
+	}
+	memcpy(w->buf.base, data, len);
+	w->buf.len = len;
+	w->req.data = r;
+	{
+		/* uv_write copies the descriptors; the bytes stay in w until write_cb */
+		uv_buf_t bufs[1];
+		bufs[0] = w->buf;
+		rc = uv_write(&w->req, (uv_stream_t *)&r->tcp, bufs, 1, write_cb);
+	}
+	if (rc < 0) {
+		free(w->buf.base);
+		free(w);
+		fail(r, ST_ERR_CONNECT, "cannot send: %s", uv_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static int flush_tls(struct run *r)
+{
+	size_t n;
+	const unsigned char *o = st_tls_output(r->res->tls, &n);
+
+	if (send_raw(r, o, n))
+		return -1;
+	st_tls_output_done(r->res->tls, n);
+	return 0;
+}
+
+static int start_tls(struct run *r)
+{
+	struct st_error err;
+
+	r->res->tls = st_tls_new(&r->p->tls, &err);
+	if (!r->res->tls) {
+		fail(r, err.cls, "%s", err.msg);
+		return -1;
+	}
+	r->tls_on = true;
+	r->handshaking = true;
+	if (st_tls_handshake(r->res->tls, &err) < 0) {
+		fail(r, ST_ERR_TLS, "%s", err.msg);
+		return -1;
+	}
+	return flush_tls(r);
+}
+
+/* Do what the SMTP engine wants until it waits for the server. */
+static void drive(struct run *r)
+{
+	struct st_smtp_client *c = r->res->smtp;
+	struct st_error err;
+
+	while (!r->closing && !r->res->failed) {
+		enum st_smtp_want want = st_smtp_client_want(c);
+		if (want == ST_SMTP_WANT_WRITE) {
+			size_t n;
+			const unsigned char *o = st_smtp_client_output(c, &n);
+			if (r->tls_on) {
+				if (st_tls_write(r->res->tls, o, n, &err)) {
+					fail(r, ST_ERR_TLS, "%s", err.msg);
+					break;
+				}
+				if (flush_tls(r))
+					break;
+			} else if (send_raw(r, o, n)) {
+				break;
+			}
+			st_smtp_client_sent(c, n);
+			continue;
+		}
+		if (want == ST_SMTP_WANT_TLS && !r->tls_on) {
+			if (start_tls(r))
+				break;
+			return;
+		}
+		if (want == ST_SMTP_WANT_CLOSE)
+			break;
+		return; /* read, or a handshake under way */
+	}
+	finish(r);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char space[65536]; /* one loop thread: one read at a time */
+
+	buf->base = space;
+	buf->len = sizeof(space);
+}
+
+/* Plaintext from the TLS layer to the SMTP engine. */
+static void pump_tls_plaintext(struct run *r)
+{
+	unsigned char buf[16384];
+	struct st_error err;
+	long n;
+
+	for (;;) {
+		n = st_tls_read(r->res->tls, buf, sizeof(buf), &err);
+		if (n == 0)
+			return;
+		if (n < 0) {
+			st_smtp_client_eof(r->res->smtp, err.msg);
+			return;
+		}
+		st_smtp_client_input(r->res->smtp, buf, (size_t)n);
+	}
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct run *r = s->data;
+	struct st_error err;
+	int rc;
+
+	if (r->closing)
+		return;
+	if (nread == UV_EOF) {
+		if (r->handshaking)
+			fail(r, ST_ERR_TLS,
+			     "the server closed the connection during the TLS handshake");
+		st_smtp_client_eof(r->res->smtp, NULL);
+		finish(r);
+		return;
+	}
+	if (nread < 0) {
+		fail(r, ST_ERR_CONNECT, "cannot read: %s", uv_strerror((int)nread));
+		finish(r);
+		return;
+	}
+	if (nread == 0)
+		return;
+	arm_timer(r);
+	if (!r->tls_on) {
+		st_smtp_client_input(r->res->smtp, (const unsigned char *)buf->base, (size_t)nread);
+		drive(r);
+		return;
+	}
+	if (st_tls_input(r->res->tls, (const unsigned char *)buf->base, (size_t)nread)) {
+		fail(r, ST_ERR_PROTOCOL, "too much TLS data at once");
+		finish(r);
+		return;
+	}
+	if (r->handshaking) {
+		rc = st_tls_handshake(r->res->tls, &err);
+		if (flush_tls(r) || rc < 0) {
+			if (rc < 0) {
+				fail(r, ST_ERR_TLS, "%s", err.msg);
+				st_smtp_client_tls_up(r->res->smtp, false, err.msg);
+			}
+			finish(r);
+			return;
+		}
+		if (rc == 0)
+			return;
+		r->handshaking = false;
+		r->res->tls_done = true;
+		st_tls_summary(r->res->tls, &r->res->tls_summary);
+		if (r->p->smtp.mode == ST_SMTP_STARTTLS)
+			st_smtp_client_tls_up(r->res->smtp, true, NULL);
+		/* 421 and friends may come in the same read as the last handshake bytes */
+	}
+	pump_tls_plaintext(r);
+	if (!r->res->tls_done)
+		return;
+	drive(r);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct run *r = t->data;
+	const struct st_smtp_result *sr = st_smtp_client_result(r->res->smtp);
+
+	if (!r->res->connected)
+		fail(r, ST_ERR_CONNECT, "connection timed out after %ld ms", r->p->timeout_ms);
+	else if (r->handshaking)
+		fail(r, ST_ERR_TLS, "TLS handshake timed out after %ld ms", r->p->timeout_ms);
+	else
+		fail(r, ST_ERR_PROTOCOL, "no reply within %ld ms (%s)", r->p->timeout_ms,
+		     st_smtp_stage_name(sr->stage));
+	finish(r);
+}
+
+static void arm_timer(struct run *r)
+{
+	uv_timer_start(&r->timer, timer_cb, (uint64_t)r->p->timeout_ms, 0);
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct run *r = req->data;
+
+	if (r->closing)
+		return;
+	if (status < 0) {
+		fail(r, ST_ERR_CONNECT, "cannot connect: %s", uv_strerror(status));
+		finish(r);
+		return;
+	}
+	r->res->connected = true;
+	r->res->connect_ms = (double)(uv_now(&r->loop) - r->t0);
+	arm_timer(r);
+	uv_read_start((uv_stream_t *)&r->tcp, alloc_cb, read_cb);
+	if (r->p->smtp.mode == ST_SMTP_IMPLICIT && start_tls(r))
+		finish(r);
+}
+
+int st_session_run(const struct st_session_params *p, struct st_session_result *res)
+{
+	struct run r;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	memset(&r, 0, sizeof(r));
+	r.p = p;
+	r.res = res;
+	res->smtp = st_smtp_client_new(&p->smtp);
+	if (!res->smtp) {
+		st_error_set(&res->error, ST_ERR_INTERNAL, "out of memory");
+		res->failed = true;
+		return ST_E_NOMEM;
+	}
+	rc = uv_loop_init(&r.loop);
+	if (rc < 0) {
+		st_error_set(&res->error, ST_ERR_INTERNAL, "cannot start the event loop: %s",
+		             uv_strerror(rc));
+		res->failed = true;
+		return ST_E_IO;
+	}
+	uv_tcp_init(&r.loop, &r.tcp);
+	uv_timer_init(&r.loop, &r.timer);
+	r.tcp.data = &r;
+	r.timer.data = &r;
+	r.connect.data = &r;
+	r.t0 = uv_now(&r.loop);
+	arm_timer(&r);
+	rc = uv_tcp_connect(&r.connect, &r.tcp, p->addr, connect_cb);
+	if (rc < 0) {
+		fail(&r, ST_ERR_CONNECT, "cannot connect: %s", uv_strerror(rc));
+		finish(&r);
+	}
+	uv_run(&r.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&r.loop);
+	return res->failed && !res->connected ? ST_E_IO : ST_OK;
+}
+
+void st_session_result_release(struct st_session_result *res)
+{
+	st_smtp_client_free(res->smtp);
+	st_tls_free(res->tls);
+	memset(res, 0, sizeof(*res));
+}

@@ -1,0 +1,41 @@
+/* session.h: one SMTP session to one address on a libuv loop: the socket, TLS and the SMTP engine together */
+#ifndef ST_SESSION_H
+#define ST_SESSION_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "smtp_client.h"
+#include "tls.h"
+#include "util.h"
+
+struct st_session_params {
+	const struct sockaddr *addr;       /* where to connect (numeric) */
+	struct st_smtp_client_params smtp; /* what to say */
+	struct st_tls_params tls;          /* the client side of TLS (server must be false) */
+	long timeout_ms;                   /* each step: connect, every reply, the handshake */
+};
+
+struct st_session_result {
+	struct st_smtp_client *smtp; /* owned: st_smtp_client_result() says what the server said */
+	struct st_tls *tls;          /* owned, NULL when TLS never started */
+	bool connected;
+	bool tls_done;
+	struct st_tls_summary tls_summary;
+	bool failed;           /* the session could not run to its end */
+	struct st_error error; /* why: class connect (refused, timed out), tls, protocol... */
+	double connect_ms;     /* time to connect */
+	double total_ms;       /* time to the end */
+};
+
+/*
+ * Run one session to its end on a loop of its own (the probe of one address).
+ * Fills *res (release with st_session_result_release, also after a failure).
+ * Returns 0 when the session ran (the server may still have refused us:
+ * see res->smtp's result), or a negative ST_E_* with res->error set.
+ */
+int st_session_run(const struct st_session_params *p, struct st_session_result *res);
+
+void st_session_result_release(struct st_session_result *res);
+
+#endif
