@@ -85,6 +85,10 @@ void st_usage_error(const struct argp_state *state, const char *fmt, ...)
 enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, const char *arg);
 
 /* Commands. */
+extern const struct argp cmd_probe_argp;
+extern const struct st_optvals cmd_probe_values[];
+int cmd_probe(int argc, char **argv, struct st_global *g);
+
 extern const struct argp cmd_verify_argp;
 extern const struct st_optvals cmd_verify_values[];
 int cmd_verify(int argc, char **argv, struct st_global *g);

@@ -356,20 +356,30 @@ int st_tls_write(struct st_tls *t, const void *data, size_t len, struct st_error
 long st_tls_read(struct st_tls *t, void *buf, size_t size, struct st_error *err)
 {
 	char why[160];
-	ssize_t n = gnutls_record_recv(t->session, buf, size);
+	ssize_t n;
+	int tries;
 
-	if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
-		return 0;
-	if (n == 0) {
-		st_error_set(err, ST_ERR_TLS, "the peer closed the TLS session");
-		return ST_E_IO;
+	/* a record that carries no data (a TLS 1.3 session ticket) makes GnuTLS
+	 * say "again" though more records wait in our input: go on while they do */
+	for (tries = 0; tries < 256; tries++) {
+		n = gnutls_record_recv(t->session, buf, size);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			if (t->in.len > t->in_off)
+				continue;
+			return 0;
+		}
+		if (n == 0) {
+			st_error_set(err, ST_ERR_TLS, "the peer closed the TLS session");
+			return ST_E_IO;
+		}
+		if (n < 0) {
+			st_error_set(err, ST_ERR_TLS, "TLS read failed: %s",
+			             st_gnutls_reason((int)n, why, sizeof(why)));
+			return ST_E_IO;
+		}
+		return (long)n;
 	}
-	if (n < 0) {
-		st_error_set(err, ST_ERR_TLS, "TLS read failed: %s",
-		             st_gnutls_reason((int)n, why, sizeof(why)));
-		return ST_E_IO;
-	}
-	return (long)n;
+	return 0;
 }
 
 int st_tls_summary(const struct st_tls *t, struct st_tls_summary *s)

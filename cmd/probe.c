@@ -1,0 +1,699 @@
+/* probe.c: the probe command: one destination's SMTP over TLS, reported and judged against a Postfix level */
+#include "config.h"
+
+#include <argp.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "session.h"
+#include "verify.h"
+#include "x509.h"
+
+#define LIST_MAX  64
+#define MATCH_MAX 64
+
+enum level { L_NONE, L_MAY, L_ENCRYPT, L_FINGERPRINT, L_VERIFY, L_SECURE };
+static const char *const level_names[] = {"none",        "may",    "encrypt",
+                                          "fingerprint", "verify", "secure"};
+
+struct pr_params {
+	struct st_global *g;
+	const char *target;
+	int mode; /* -1: from the port */
+	const char *ehlo;
+	long timeout_ms;
+	enum level level;
+	const char *match;
+	const char *ca_files[LIST_MAX];
+	int n_ca_files;
+	const char *ca_path;
+	bool no_system;
+	const char *cert, *key;
+	const char *mail_from;
+	const char *rcpt[LIST_MAX];
+	int n_rcpt;
+	const char *resolve[LIST_MAX];
+	int n_resolve;
+	const char *protocols;
+	const char *sni;
+	enum st_digest digest;
+};
+
+enum {
+	OPT_STARTTLS = 0x400,
+	OPT_IMPLICIT,
+	OPT_NO_TLS,
+	OPT_EHLO,
+	OPT_TIMEOUT,
+	OPT_LEVEL,
+	OPT_MATCH,
+	OPT_CA_FILE,
+	OPT_CA_PATH,
+	OPT_NO_SYSTEM,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_MAIL_FROM,
+	OPT_RCPT_TO,
+	OPT_RESOLVE,
+	OPT_PROTOCOLS,
+	OPT_SNI,
+};
+
+static const struct argp_option pr_options[] = {
+    {NULL, 0, NULL, 0, "Connection:", 1},
+    {"starttls", OPT_STARTTLS, NULL, 0,
+     "Plaintext first, then STARTTLS (the default but on port 465)", 1},
+    {"tls-on-connect", OPT_IMPLICIT, NULL, 0, "TLS from the first byte (the default on port 465)",
+     1},
+    {"no-tls", OPT_NO_TLS, NULL, 0, "No TLS at all", 1},
+    {"ehlo", OPT_EHLO, "NAME", 0, "The EHLO name (default: this machine's name)", 1},
+    {"timeout", OPT_TIMEOUT, "SECONDS", 0, "Time limit of every step (default 30)", 1},
+    {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR", 0,
+     "Connect to ADDR for HOST and PORT, without asking DNS (repeatable, as curl has it)", 1},
+    {"servername", OPT_SNI, "NAME", 0, "The TLS server name sent (default: the host name)", 1},
+    {"protocols", OPT_PROTOCOLS, "LIST", 0,
+     "TLS protocols in Postfix syntax (>=TLSv1.2, !TLSv1, TLSv1.3 ...)", 1},
+    {NULL, 0, NULL, 0, "Judgement:", 2},
+    {"level", OPT_LEVEL, "LEVEL", 0,
+     "Postfix security level to judge by: none, may, encrypt, fingerprint, verify "
+     "(default), secure",
+     2},
+    {"match", OPT_MATCH, "PATTERNS", 0,
+     "Postfix match patterns, separated by ':' ',' or spaces (verify: hostname; secure: "
+     "nexthop:dot-nexthop); at fingerprint the digests, separated by '|' ',' or spaces",
+     2},
+    {"ca-file", OPT_CA_FILE, "FILE", 0, "Trust the certificates of this bundle (repeatable)", 2},
+    {"ca-path", OPT_CA_PATH, "DIR", 0, "Trust this OpenSSL-style hashed directory", 2},
+    {"no-system-ca", OPT_NO_SYSTEM, NULL, 0, "Trust nothing unless --ca-file or --ca-path says so",
+     2},
+    {"digest", 'd', "NAME", 0, "Digest of fingerprints (default sha256)", 2},
+    {NULL, 0, NULL, 0, "Client certificate and relay test:", 3},
+    {"cert", OPT_CERT, "FILE", 0, "Present this client certificate (with --key)", 3},
+    {"key", OPT_KEY, "FILE", 0, "The client certificate's private key", 3},
+    {"mail-from", OPT_MAIL_FROM, "ADDR", 0, "Send MAIL FROM:<ADDR> (then RCPT, RSET, QUIT)", 3},
+    {"rcpt-to", OPT_RCPT_TO, "ADDR", 0, "Send RCPT TO:<ADDR> (repeatable; needs --mail-from)", 3},
+    {NULL, 0, NULL, 0, NULL, 0},
+};
+
+const struct st_optvals cmd_probe_values[] = {
+    {"level", "none may encrypt fingerprint verify secure"},
+    {"ca-file", "@file"},
+    {"ca-path", "@dir"},
+    {"cert", "@file"},
+    {"key", "@file"},
+    {"digest", "md5 sha1 sha224 sha256 sha384 sha512"},
+    {"match", "hostname nexthop dot-nexthop"},
+    {NULL, NULL},
+};
+
+static error_t pr_parse(int key, char *arg, struct argp_state *state)
+{
+	struct pr_params *p = state->input;
+	char *end;
+	long v;
+	size_t i;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = p->g;
+		break;
+	case OPT_STARTTLS:
+		p->mode = ST_SMTP_STARTTLS;
+		break;
+	case OPT_IMPLICIT:
+		p->mode = ST_SMTP_IMPLICIT;
+		break;
+	case OPT_NO_TLS:
+		p->mode = ST_SMTP_PLAIN;
+		break;
+	case OPT_EHLO:
+		if (!*arg || strlen(arg) > 255 || strpbrk(arg, " \t\r\n"))
+			st_usage_error(state, "--ehlo: '%s' is not a host name", arg);
+		p->ehlo = arg;
+		break;
+	case OPT_TIMEOUT:
+		v = strtol(arg, &end, 10);
+		if (*arg == '\0' || *end || v < 1 || v > 3600)
+			st_usage_error(state, "--timeout: '%s' is not 1-3600 seconds", arg);
+		p->timeout_ms = v * 1000;
+		break;
+	case OPT_LEVEL:
+		for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+			if (strcmp(arg, level_names[i]) == 0)
+				break;
+		if (i == sizeof(level_names) / sizeof(level_names[0]))
+			st_usage_error(
+			    state,
+			    "--level: '%s' is not none, may, encrypt, fingerprint, verify or "
+			    "secure",
+			    arg);
+		p->level = (enum level)i;
+		break;
+	case OPT_MATCH:
+		p->match = arg;
+		break;
+	case OPT_CA_FILE:
+		if (p->n_ca_files >= LIST_MAX)
+			st_usage_error(state, "--ca-file: at most %d files", LIST_MAX);
+		p->ca_files[p->n_ca_files++] = arg;
+		break;
+	case OPT_CA_PATH:
+		p->ca_path = arg;
+		break;
+	case OPT_NO_SYSTEM:
+		p->no_system = true;
+		break;
+	case OPT_CERT:
+		p->cert = arg;
+		break;
+	case OPT_KEY:
+		p->key = arg;
+		break;
+	case OPT_MAIL_FROM:
+		if (strpbrk(arg, "<>\r\n"))
+			st_usage_error(state, "--mail-from: '%s' is not an address", arg);
+		p->mail_from = arg;
+		break;
+	case OPT_RCPT_TO:
+		if (strpbrk(arg, "<>\r\n") || !*arg)
+			st_usage_error(state, "--rcpt-to: '%s' is not an address", arg);
+		if (p->n_rcpt >= LIST_MAX)
+			st_usage_error(state, "--rcpt-to: at most %d", LIST_MAX);
+		p->rcpt[p->n_rcpt++] = arg;
+		break;
+	case OPT_RESOLVE:
+		if (p->n_resolve >= LIST_MAX)
+			st_usage_error(state, "--resolve: at most %d", LIST_MAX);
+		p->resolve[p->n_resolve++] = arg;
+		break;
+	case OPT_PROTOCOLS:
+		p->protocols = arg;
+		break;
+	case OPT_SNI:
+		p->sni = arg;
+		break;
+	case 'd':
+		p->digest = st_parse_digest(state, "--digest", arg);
+		break;
+	case ARGP_KEY_ARG:
+		if (p->target)
+			st_usage_error(state, "one destination at a time (got '%s' and '%s')",
+			               p->target, arg);
+		p->target = arg;
+		break;
+	case ARGP_KEY_NO_ARGS:
+		st_usage_error(state, "no destination given (host:port, [host]:port)");
+		break;
+	case ARGP_KEY_END:
+		if (!!p->cert != !!p->key)
+			st_usage_error(state, "--cert and --key go together");
+		if (p->n_rcpt && !p->mail_from)
+			st_usage_error(state, "--rcpt-to needs --mail-from");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp_child pr_children[] = {{&st_global_argp, 0, "Global options:", 10},
+                                                {NULL, 0, NULL, 0}};
+
+const struct argp cmd_probe_argp = {
+    pr_options,
+    pr_parse,
+    "HOST:PORT | [HOST]:PORT | [HOST]",
+    "Speak SMTP to one server, with STARTTLS or implicit TLS, report what it offers and its "
+    "certificate, and judge it as Postfix's smtp client would at a security level.\v"
+    "Port 465 means implicit TLS, any other port STARTTLS. Exit status: 0 the level is met, "
+    "1 it is not (mail would be deferred), 2 usage, 4 the name does not resolve, 5 no "
+    "connection, 6 the server broke the protocol, 7 TLS failed, 8 the server refused us. "
+    "See smtptls-probe(1).",
+    pr_children,
+    NULL,
+    NULL};
+
+/* Split "host:port", "[host]:port", "[host]" and "[v6]:port". */
+static int parse_target(const char *t, char *host, size_t hsize, unsigned *port)
+{
+	const char *colon;
+	char *end;
+	long v;
+
+	*port = 25;
+	if (t[0] == '[') {
+		const char *close = strchr(t, ']');
+		if (!close || close == t + 1 || (size_t)(close - t - 1) >= hsize)
+			return -1;
+		snprintf(host, hsize, "%.*s", (int)(close - t - 1), t + 1);
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (!colon && close[1])
+			return -1;
+	} else {
+		colon = strrchr(t, ':');
+		if (colon && strchr(t, ':') != colon)
+			return -1; /* a bare IPv6 address: write it [::1]:25 */
+		if ((size_t)(colon ? colon - t : (long)strlen(t)) >= hsize)
+			return -1;
+		snprintf(host, hsize, "%.*s", (int)(colon ? colon - t : (long)strlen(t)), t);
+		if (!colon)
+			return 1; /* a mail domain: MX */
+	}
+	if (colon) {
+		v = strtol(colon + 1, &end, 10);
+		if (!colon[1] || *end || v < 1 || v > 65535)
+			return -1;
+		*port = (unsigned)v;
+	}
+	return host[0] ? 0 : -1;
+}
+
+/* The address for host:port: --resolve, a literal, or the system's resolver. */
+static int resolve(const struct pr_params *p, const char *host, unsigned port,
+                   struct sockaddr_storage *ss, char *shown, size_t size, struct st_error *err)
+{
+	char want[300], addr[128];
+	struct addrinfo hints, *ai = NULL;
+	int i, rc;
+
+	snprintf(want, sizeof(want), "%s:%u:", host, port);
+	addr[0] = '\0';
+	for (i = 0; i < p->n_resolve; i++)
+		if (strncasecmp(p->resolve[i], want, strlen(want)) == 0)
+			snprintf(addr, sizeof(addr), "%s", p->resolve[i] + strlen(want));
+	if (addr[0] == '[') {
+		memmove(addr, addr + 1, strlen(addr));
+		if (strchr(addr, ']'))
+			*strchr(addr, ']') = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (addr[0])
+		hints.ai_flags = AI_NUMERICHOST;
+	rc = getaddrinfo(addr[0] ? addr : host, NULL, &hints, &ai);
+	if (rc != 0 || !ai) {
+		st_error_set(err, ST_ERR_DNS, "cannot resolve '%s': %s", addr[0] ? addr : host,
+		             gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	getnameinfo(ai->ai_addr, ai->ai_addrlen, shown, (socklen_t)size, NULL, 0, NI_NUMERICHOST);
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static void transcript(void *arg, char dir, bool tls, const char *line)
+{
+	const struct st_global *g = arg;
+
+	if (g->verbose > 0 && !g->json) {
+		char l[4200];
+		snprintf(l, sizeof(l), "%c%s %s", dir, tls ? "~" : " ", line);
+		st_out_note(1, "%s", l);
+	}
+}
+
+/* Postfix fingerprint match: digests compared case-insensitively, colons optional (3.6+). */
+static bool digest_matches(const char *fp, const char *pattern)
+{
+	while (*fp || *pattern) {
+		if (*fp == ':') {
+			fp++;
+			continue;
+		}
+		if (*pattern == ':') {
+			pattern++;
+			continue;
+		}
+		if (toupper((unsigned char)*fp) != toupper((unsigned char)*pattern))
+			return false;
+		fp++;
+		pattern++;
+	}
+	return true;
+}
+
+struct verdict {
+	bool met;
+	char reason[512];
+	const char *status; /* Anonymous, Untrusted, Trusted, Verified, or "none" */
+};
+
+static json_t *reply_json(const struct st_smtp_reply *r)
+{
+	char *text;
+	json_t *v;
+
+	if (r->code == 0)
+		return json_null();
+	text = st_smtp_reply_text(r);
+	v = json_string(text ? text : "");
+	free(text);
+	return v;
+}
+
+static json_t *caps_json(const struct st_smtp_caps *c)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a && i < c->n_keywords; i++)
+		json_array_append_new(a, json_string(c->keywords[i]));
+	return a;
+}
+
+int cmd_probe(int argc, char **argv, struct st_global *g)
+{
+	struct pr_params p;
+	struct st_session_params sp;
+	struct st_session_result sr;
+	struct sockaddr_storage ss;
+	struct st_error err = {ST_ERR_NONE, ""};
+	char host[256], addr[128], ehlo[256], prio[512], patterns[MATCH_MAX][256];
+	const char *pattern_ptrs[MATCH_MAX];
+	struct st_trust *trust = NULL;
+	struct st_verify_result vr;
+	bool have_vr = false;
+	struct verdict v = {false, "", "none"};
+	const struct st_smtp_result *s;
+	struct st_buf chain;
+	unsigned port;
+	int rc, n_patterns = 0, k;
+	enum st_exit status = ST_EXIT_OK;
+	size_t i;
+
+	memset(&p, 0, sizeof(p));
+	p.g = g;
+	p.mode = -1;
+	p.timeout_ms = 30000;
+	p.level = L_VERIFY;
+	p.digest = ST_DIGEST_SHA256;
+	st_cmd_parse(&cmd_probe_argp, argc, argv, &p, g);
+
+	rc = parse_target(p.target, host, sizeof(host), &port);
+	if (rc < 0) {
+		fprintf(
+		    stderr,
+		    "smtptls probe: '%s' is not a destination (host:port, [host]:port, [host])\n"
+		    "Try 'smtptls probe --help' for more information.\n",
+		    p.target);
+		return ST_EXIT_USAGE;
+	}
+	if (rc == 1) {
+		st_out_error("'%s': MX resolution is not built yet: give host:port or [host]",
+		             host);
+		return ST_EXIT_USAGE;
+	}
+	if (p.mode < 0)
+		p.mode = port == 465 ? ST_SMTP_IMPLICIT : ST_SMTP_STARTTLS;
+	if (!p.ehlo) {
+		if (gethostname(ehlo, sizeof(ehlo)) != 0 || !ehlo[0])
+			snprintf(ehlo, sizeof(ehlo), "localhost");
+		ehlo[sizeof(ehlo) - 1] = '\0';
+		p.ehlo = ehlo;
+	}
+	if (resolve(&p, host, port, &ss, addr, sizeof(addr), &err)) {
+		st_out_error("%s", err.msg);
+		return ST_EXIT_DNS;
+	}
+	prio[0] = '\0';
+	if (p.protocols) {
+		int set = st_tls_protocols_parse(p.protocols, &err);
+		if (set < 0 || st_tls_priority(set, NULL, prio, sizeof(prio), &err)) {
+			st_out_error("--protocols: %s", err.msg);
+			return ST_EXIT_USAGE;
+		}
+	}
+	/* match patterns, as Postfix defaults them per level */
+	if (p.level == L_VERIFY || p.level == L_SECURE) {
+		const char *spec = p.match               ? p.match
+		                   : p.level == L_VERIFY ? "hostname"
+		                                         : "nexthop:dot-nexthop";
+		n_patterns = st_match_expand(spec, host, host, patterns, MATCH_MAX, &err);
+		if (n_patterns < 0) {
+			st_out_error("--match: %s", err.msg);
+			return ST_EXIT_USAGE;
+		}
+	} else if (p.level == L_FINGERPRINT) {
+		if (!p.match) {
+			st_out_error("--level fingerprint needs --match DIGEST[:DIGEST...]... "
+			             "(fingerprints)");
+			return ST_EXIT_USAGE;
+		}
+		/* digests hold colons: here patterns are separated by '|', ',' or spaces */
+		{
+			const char *q = p.match;
+			while (*q && n_patterns < MATCH_MAX) {
+				size_t len;
+				while (*q && strchr("|, \t", *q))
+					q++;
+				len = strcspn(q, "|, \t");
+				if (!len)
+					break;
+				snprintf(patterns[n_patterns++], 256, "%.*s",
+				         (int)(len < 255 ? len : 255), q);
+				q += len;
+			}
+		}
+	}
+	for (k = 0; k < n_patterns; k++)
+		pattern_ptrs[k] = patterns[k];
+
+	memset(&sp, 0, sizeof(sp));
+	sp.addr = (struct sockaddr *)&ss;
+	sp.timeout_ms = p.timeout_ms;
+	sp.smtp.mode = (enum st_smtp_mode)p.mode;
+	sp.smtp.ehlo_name = p.ehlo;
+	sp.smtp.tls_optional = p.level <= L_MAY;
+	sp.smtp.mail_from = p.mail_from;
+	sp.smtp.rcpt = p.rcpt;
+	sp.smtp.n_rcpt = (size_t)p.n_rcpt;
+	sp.smtp.log = transcript;
+	sp.smtp.log_arg = g;
+	sp.tls.priority = prio[0] ? prio : NULL;
+	sp.tls.sni = p.sni ? p.sni : (isalpha((unsigned char)host[0]) ? host : NULL);
+	sp.tls.cert_file = p.cert;
+	sp.tls.key_file = p.key;
+	if (p.level == L_NONE)
+		sp.smtp.mode = ST_SMTP_PLAIN;
+
+	st_session_run(&sp, &sr);
+	s = st_smtp_client_result(sr.smtp);
+
+	/* the chain as sent, verified as lib/verify does */
+	st_buf_init(&chain, 1 << 22);
+	if (sr.tls && sr.tls_done) {
+		struct st_x509_item *items[16];
+		size_t n_items = 0, len;
+		const unsigned char *der;
+		struct st_x509_reader *r;
+		struct st_x509_item *it;
+		struct st_error e;
+		for (i = 0; i < 16 && (der = st_tls_peer_cert(sr.tls, (unsigned)i, &len)); i++)
+			st_buf_add(&chain, der, len);
+		r = chain.len ? st_x509_reader_new("peer", chain.data, chain.len) : NULL;
+		while (r && n_items < 16 && st_x509_reader_next(r, &it, &e) > 0)
+			items[n_items++] = it;
+		st_x509_reader_free(r);
+		if (n_items) {
+			struct st_verify_params vp;
+			trust = st_trust_new();
+			for (k = 0; trust && k < p.n_ca_files; k++)
+				if (st_trust_add_file(trust, p.ca_files[k], &e))
+					st_out_warn("%s", e.msg);
+			if (trust && p.ca_path && st_trust_add_dir(trust, p.ca_path, &e))
+				st_out_warn("%s", e.msg);
+			if (trust && !p.n_ca_files && !p.ca_path && !p.no_system)
+				st_trust_add_system(trust, &e);
+			memset(&vp, 0, sizeof(vp));
+			vp.trust = trust;
+			vp.purpose = ST_PURPOSE_SERVER;
+			vp.match = pattern_ptrs;
+			vp.n_match =
+			    (p.level == L_VERIFY || p.level == L_SECURE) ? (size_t)n_patterns : 0;
+			vp.at = time(NULL);
+			vp.digest = p.digest;
+			if (trust && st_verify_chain(&vp, items, n_items, NULL, 0, &vr, &e) == 0)
+				have_vr = true;
+			/* fingerprint level: the leaf's certificate or public-key digest */
+			if (p.level == L_FINGERPRINT) {
+				char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
+				st_x509_item_fingerprint(items[0], p.digest, false, fp);
+				st_x509_item_fingerprint(items[0], p.digest, true, pfp);
+				for (k = 0; k < n_patterns && !v.met; k++)
+					if (digest_matches(fp, patterns[k]) ||
+					    digest_matches(pfp, patterns[k]))
+						v.met = true;
+			}
+		}
+		for (i = 0; i < n_items; i++)
+			st_x509_item_free(items[i]);
+	}
+
+	/* the status word and the verdict, as Postfix's smtp client */
+	if (!sr.tls_done)
+		v.status = "none";
+	else if (!chain.len)
+		v.status = "Anonymous";
+	else if (p.level == L_FINGERPRINT)
+		v.status = v.met ? "Verified" : "Untrusted";
+	else
+		v.status = have_vr ? vr.postfix_status : "Untrusted";
+	switch (p.level) {
+	case L_NONE:
+	case L_MAY:
+		v.met = true;
+		snprintf(v.reason, sizeof(v.reason), "%s",
+		         sr.tls_done ? "delivered with TLS" : "delivered without TLS");
+		break;
+	case L_ENCRYPT:
+	case L_FINGERPRINT:
+	case L_VERIFY:
+	case L_SECURE:
+		if (sr.connected && !s->caps.starttls && p.mode == ST_SMTP_STARTTLS &&
+		    s->ehlo.code == 250) {
+			v.met = false;
+			snprintf(v.reason, sizeof(v.reason),
+			         "TLS is required, but was not offered by host %s[%s]", host, addr);
+		} else if (!sr.tls_done) {
+			v.met = false;
+			snprintf(v.reason, sizeof(v.reason), "Cannot start TLS: handshake failure");
+		} else if (p.level == L_ENCRYPT) {
+			v.met = true;
+			snprintf(v.reason, sizeof(v.reason), "delivered with TLS (%s)", v.status);
+		} else if (p.level == L_FINGERPRINT) {
+			snprintf(v.reason, sizeof(v.reason), "%s",
+			         v.met ? "delivered: fingerprint matched"
+			               : "Server certificate not verified");
+		} else {
+			v.met = strcmp(v.status, "Verified") == 0;
+			snprintf(v.reason, sizeof(v.reason), "%s",
+			         v.met ? "delivered: Verified" : "Server certificate not verified");
+		}
+		break;
+	}
+
+	/* status: the first failure class, else the verdict */
+	if (!sr.connected)
+		status = st_exit_for(sr.error.cls == ST_ERR_NONE ? ST_ERR_CONNECT : sr.error.cls);
+	else if (sr.failed)
+		status = st_exit_for(sr.error.cls);
+	else if (s->failed && (s->error.cls == ST_ERR_REJECTED || s->error.cls == ST_ERR_PROTOCOL))
+		status = st_exit_for(s->error.cls);
+	else if (!v.met)
+		status = (!sr.tls_done && p.level >= L_ENCRYPT && s->caps.starttls) ? ST_EXIT_TLS
+		                                                                    : ST_EXIT_FAIL;
+
+	if (g->json) {
+		json_t *o = json_object(), *tls = json_object(), *ch = json_array(),
+		       *lv = json_object();
+		json_t *rc_a = json_array();
+		json_object_set_new(o, "host", json_string(host));
+		json_object_set_new(o, "address", json_string(addr));
+		json_object_set_new(o, "port", json_integer(port));
+		json_object_set_new(o, "mode",
+		                    json_string(p.mode == ST_SMTP_IMPLICIT ? "implicit"
+		                                : p.mode == ST_SMTP_PLAIN  ? "none"
+		                                                           : "starttls"));
+		json_object_set_new(o, "connected", json_boolean(sr.connected));
+		json_object_set_new(o, "banner", reply_json(&s->banner));
+		json_object_set_new(o, "ehlo", caps_json(&s->caps));
+		json_object_set_new(o, "ehlo_tls",
+		                    s->ehlo_tls.code ? caps_json(&s->caps_tls) : json_null());
+		json_object_set_new(o, "starttls_injected_bytes",
+		                    json_integer((json_int_t)s->injected));
+		json_object_set_new(o, "tls_required", json_null());
+		json_object_set_new(o, "client_cert_requested",
+		                    sr.tls_done ? json_boolean(sr.tls_summary.client_cert_requested)
+		                                : json_null());
+		if (sr.tls_done) {
+			json_object_set_new(tls, "version", json_string(sr.tls_summary.version));
+			json_object_set_new(tls, "cipher", json_string(sr.tls_summary.cipher));
+			json_object_set_new(tls, "group", json_string(sr.tls_summary.group));
+		}
+		json_object_set_new(tls, "status", json_string(v.status));
+		for (i = 0; have_vr && i < vr.n_chain; i++)
+			json_array_append_new(
+			    ch, json_pack("{s:s, s:s, s:s, s:s}", "subject", vr.chain[i].subject,
+			                  "issuer", vr.chain[i].issuer, "fingerprint",
+			                  vr.chain[i].fingerprint, "pkey_fingerprint",
+			                  vr.chain[i].pkey_fingerprint));
+		json_object_set_new(tls, "chain", ch);
+		{
+			json_t *errs = json_array();
+			for (i = 0; have_vr && i < vr.n_errors; i++)
+				json_array_append_new(errs, json_string(vr.errors[i].message));
+			json_object_set_new(tls, "errors", errs);
+		}
+		json_object_set_new(o, "tls", sr.tls_done ? tls : (json_decref(tls), json_null()));
+		for (i = 0; i < s->n_rcpt; i++)
+			json_array_append_new(rc_a, json_pack("{s:s, s:o}", "to", p.rcpt[i],
+			                                      "reply", reply_json(&s->rcpt[i])));
+		json_object_set_new(o, "rcpt", rc_a);
+		json_object_set_new(lv, "name", json_string(level_names[p.level]));
+		json_object_set_new(lv, "met", json_boolean(v.met));
+		json_object_set_new(lv, "reason", json_string(v.reason));
+		json_object_set_new(o, "level", lv);
+		json_object_set_new(o, "error",
+		                    sr.failed   ? json_string(sr.error.msg)
+		                    : s->failed ? json_string(s->error.msg)
+		                                : json_null());
+		st_out_json(o);
+	} else {
+		char line[1200];
+		snprintf(line, sizeof(line), "%s[%s]:%u: %s\n", host, addr, port,
+		         v.met ? "level met" : "level NOT met");
+		st_out_styled(v.met ? ST_STYLE_OK : ST_STYLE_BAD, line);
+		if (s->banner.code) {
+			char *t = st_smtp_reply_text(&s->banner);
+			st_out_field("banner", 12, t ? t : "");
+			free(t);
+		}
+		if (sr.tls_done) {
+			snprintf(line, sizeof(line), "%s %s%s%s", sr.tls_summary.version,
+			         sr.tls_summary.cipher, sr.tls_summary.group[0] ? " group " : "",
+			         sr.tls_summary.group);
+			st_out_field("tls", 12, line);
+			st_out_field("status", 12, v.status);
+			if (sr.tls_summary.client_cert_requested)
+				st_out_field("client cert", 12, "requested by the server");
+		}
+		for (i = 0; have_vr && i < vr.n_chain; i++) {
+			snprintf(line, sizeof(line), "%zu %s  %s", i, vr.chain[i].subject,
+			         vr.chain[i].fingerprint);
+			st_out_field("chain", 12, line);
+		}
+		for (i = 0; have_vr && i < vr.n_errors; i++)
+			st_out_field("problem", 12, vr.errors[i].message);
+		for (i = 0; i < s->n_rcpt; i++) {
+			char *t = st_smtp_reply_text(&s->rcpt[i]);
+			snprintf(line, sizeof(line), "<%s> %s", p.rcpt[i], t ? t : "");
+			free(t);
+			st_out_field("rcpt", 12, line);
+		}
+		snprintf(line, sizeof(line), "%s: %s", level_names[p.level], v.reason);
+		st_out_field("level", 12, line);
+		if (sr.failed || s->failed)
+			st_out_field("error", 12, sr.failed ? sr.error.msg : s->error.msg);
+	}
+	if (have_vr)
+		st_verify_result_release(&vr);
+	st_trust_free(trust);
+	st_buf_release(&chain);
+	st_session_result_release(&sr);
+	return status;
+}

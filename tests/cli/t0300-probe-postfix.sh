@@ -1,0 +1,118 @@
+#!/bin/bash
+# t0300: probe against a real Postfix smtpd: implicit TLS, STARTTLS, no TLS, a demanded client
+# certificate, relay by client certificate, protocol limits; status words and fingerprints
+# compared with posttls-finger against the same ports
+. "$TOP_SRCDIR/tests/lib/tap.sh"
+. "$TOP_SRCDIR/tests/lib/pki.sh"
+. "$TOP_SRCDIR/tests/lib/postfix.sh"
+need certtool openssl jq
+pf_require posttls-finger
+pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
+P=$T/pki
+D=$T/postfix
+chmod 755 "$T"
+pf_init "$D" || { diag "pf_init failed"; exit 1; }
+at_exit pf_stop "$D"
+export MAIL_CONFIG=$D/etc
+
+smtps=$(pf_free_port) starttls=$(pf_free_port) plain=$(pf_free_port) reqcc=$(pf_free_port)
+relay=$(pf_free_port) tls12=$(pf_free_port) closed=$(pf_free_port)
+"$SMTPTLS" fingerprint --relay-clientcerts --pubkey "$P/client.pem" >"$D/relay_clientcerts"
+cat "$P/ca.pem" "$P/int.pem" >"$P/ca-int.pem"
+pf_conf "$D" "smtpd_tls_chain_files=$P/server.key,$P/server-chain.pem" "smtpd_tls_CAfile=$P/ca-int.pem" \
+	"relay_clientcerts=texthash:$D/relay_clientcerts" "default_transport=discard:"
+pf_smtpd_service "$D" "$smtps" -o smtpd_tls_wrappermode=yes -o smtpd_tls_security_level=encrypt
+pf_smtpd_service "$D" "$starttls" -o smtpd_tls_security_level=may
+pf_smtpd_service "$D" "$plain" -o smtpd_tls_security_level=none
+pf_smtpd_service "$D" "$reqcc" -o smtpd_tls_security_level=encrypt -o smtpd_tls_ask_ccert=yes \
+	-o smtpd_tls_req_ccert=yes
+pf_smtpd_service "$D" "$relay" -o smtpd_tls_security_level=may -o smtpd_tls_ask_ccert=yes \
+	-o "smtpd_relay_restrictions=permit_tls_clientcerts,reject_unauth_destination"
+pf_smtpd_service "$D" "$tls12" -o smtpd_tls_security_level=may -o "smtpd_tls_protocols=<=TLSv1.2"
+pf_start "$D" || { diag "Postfix did not start"; exit 1; }
+
+pr() { run "$SMTPTLS" --json probe --timeout 20 --ehlo client.test.example "$@"; }
+j() { jq -r "$1" <<<"$out"; }
+server_fp=$(openssl x509 -in "$P/server.pem" -noout -fingerprint -sha256 | sed 's/.*=//')
+finger() { timeout 30 posttls-finger -c -d sha256 -F "$P/ca.pem" "$@" 2>&1 | grep -o '[A-Za-z]* TLS connection established' | head -1; }
+
+# implicit TLS, judged at secure with the server's name
+pr --tls-on-connect --ca-file "$P/ca.pem" --level secure --match mx.test.example "[127.0.0.1]:$smtps"
+is "$rc" 0 "implicit TLS, secure, right name: exit 0"
+is "$(j .mode)/$(j .tls.status)/$(j .level.met)" "implicit/Verified/true" "implicit TLS: Verified, level met"
+is "$(j '.tls.chain[0].fingerprint')" "$server_fp" "the chain as sent: the leaf's fingerprint as openssl computes it"
+is "$(j '.tls.chain | length')" 3 "the chain as built: leaf, intermediate, root"
+like "$(j .banner)" "^220 " "the banner"
+is "$(finger -w -l secure "[127.0.0.1]:$smtps" mx.test.example)" "Verified TLS connection established" "posttls-finger agrees: Verified"
+
+# STARTTLS
+pr --ca-file "$P/ca.pem" --level secure --match mx.test.example "[127.0.0.1]:$starttls"
+is "$rc/$(j .mode)/$(j .tls.status)" "0/starttls/Verified" "STARTTLS, secure, right name: Verified"
+is "$(j '.ehlo | index("STARTTLS") != null')" true "EHLO before TLS offers STARTTLS"
+is "$(j '.ehlo_tls | index("STARTTLS") == null')" true "EHLO after TLS no longer does"
+is "$(finger -l secure "[127.0.0.1]:$starttls" mx.test.example)" "Verified TLS connection established" "posttls-finger agrees"
+pr --ca-file "$P/ca.pem" --level secure --match other.test.example "[127.0.0.1]:$starttls"
+is "$rc/$(j .tls.status)/$(j .level.met)" "1/Trusted/false" "wrong name: Trusted, level not met, exit 1"
+is "$(j .level.reason)" "Server certificate not verified" "wrong name: Postfix's deferral reason"
+pr --no-system-ca --level secure --match mx.test.example "[127.0.0.1]:$starttls"
+is "$rc/$(j .tls.status)" "1/Untrusted" "no trust anchor: Untrusted, exit 1"
+is "$(timeout 30 posttls-finger -c -l secure "[127.0.0.1]:$starttls" mx.test.example 2>&1 | grep -o '[A-Za-z]* TLS connection established' | head -1)" \
+	"Untrusted TLS connection established" "posttls-finger agrees without a CA"
+pr --no-system-ca --level encrypt "[127.0.0.1]:$starttls"
+is "$rc/$(j .level.met)" "0/true" "encrypt: TLS is enough"
+pr --level fingerprint --match "$server_fp" "[127.0.0.1]:$starttls"
+is "$rc/$(j .tls.status)" "0/Verified" "fingerprint level: the certificate fingerprint matches"
+pr --level fingerprint --match "$(tr -d : <<<"$server_fp" | tr A-F a-f)" "[127.0.0.1]:$starttls"
+is "$rc" 0 "fingerprint level: colons optional, case ignored (Postfix 3.6)"
+pr --level fingerprint --match "AA:BB" "[127.0.0.1]:$starttls"
+is "$rc/$(j .level.reason)" "1/Server certificate not verified" "fingerprint level: no match"
+
+# no TLS offered
+pr --level encrypt "[127.0.0.1]:$plain"
+is "$rc/$(j .level.met)" "1/false" "no STARTTLS at encrypt: exit 1"
+is "$(j .level.reason)" "TLS is required, but was not offered by host 127.0.0.1[127.0.0.1]" "Postfix's words"
+pr --level may "[127.0.0.1]:$plain"
+is "$rc/$(j .level.reason)" "0/delivered without TLS" "may: delivered without TLS"
+
+# a client certificate demanded, none given: 421 after the handshake
+pr --no-system-ca --level encrypt "[127.0.0.1]:$reqcc"
+is "$rc" 8 "smtpd_tls_req_ccert without a client certificate: exit 8 (refused)"
+is "$(j .client_cert_requested)" true "the server asked for a client certificate"
+like "$(j .error)" "421 4\.7\.1 .*Error: No client certificate presented" "in Postfix's words"
+pr --no-system-ca --level encrypt --cert "$P/client.pem" --key "$P/client.key" "[127.0.0.1]:$reqcc"
+is "$rc" 0 "with the client certificate: exit 0"
+
+# relay by client certificate
+pr --no-system-ca --level encrypt --cert "$P/client.pem" --key "$P/client.key" \
+	--mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$relay"
+like "$(j '.rcpt[0].reply')" "^250 2\.1\.5" "relay with the listed client certificate: accepted"
+pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$relay"
+like "$(j '.rcpt[0].reply')" "^554 5\.7\.1 <b@elsewhere\.example>: Relay access denied" "without it: Relay access denied"
+
+# protocols
+pr --no-system-ca --level encrypt "[127.0.0.1]:$tls12"
+is "$(j .tls.version)" "TLSv1.2" "a server limited to TLS 1.2"
+pr --no-system-ca --level encrypt --protocols ">=TLSv1.3" "[127.0.0.1]:$tls12"
+is "$rc" 7 "asking TLS 1.3 of it: the handshake fails, exit 7"
+is "$(j .level.reason)" "Cannot start TLS: handshake failure" "in Postfix's words"
+
+# names through --resolve, the hostname strategy
+pr --ca-file "$P/ca.pem" --resolve "mx.test.example:$starttls:127.0.0.1" "mx.test.example:$starttls"
+is "$rc/$(j .tls.status)/$(j .address)" "0/Verified/127.0.0.1" "--resolve: verify level, hostname strategy: Verified"
+
+# no connection, bad destinations
+pr "[127.0.0.1]:$closed"
+is "$rc" 5 "a closed port: exit 5"
+like "$(j .error)" "cannot connect: connection refused" "a closed port: says so"
+st probe "127.0.0.1:notaport"
+is "$rc" 2 "a bad destination: usage status"
+st probe --resolve "x.test.example:25:not-an-address" x.test.example:25
+is "$rc" 4 "an address that does not resolve: exit 4"
+
+# text output and the transcript
+st probe -v --no-system-ca --level encrypt "[127.0.0.1]:$starttls"
+like "$out" "level met" "text: the verdict"
+like "$err" "> +STARTTLS" "-v: the transcript"
+like "$err" ">~ EHLO " "-v: lines after STARTTLS are marked"
+
+done_testing
