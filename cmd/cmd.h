@@ -48,6 +48,9 @@ struct st_global {
 /* The argp of the global options; commands add it as a child with input = struct st_global *. */
 extern const struct argp st_global_argp;
 
+/* The children array every command's argp uses: the global options, under their header. */
+extern const struct argp_child st_global_children[];
+
 /* Values a completion offers for an option's argument: a word list, or "@file", "@dir". */
 struct st_optvals {
 	const char *option; /* long name without dashes */

@@ -179,9 +179,6 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child fp_children[] = {{&st_global_argp, 0, "Global options:", 10},
-                                                {NULL, 0, NULL, 0}};
-
 const struct argp cmd_fingerprint_argp = {
     fp_options,
     fp_parse,
@@ -192,7 +189,7 @@ const struct argp cmd_fingerprint_argp = {
     "standard input. For a private key, public key or certificate request the public-key "
     "fingerprint is given, so TLSA records can be published before a certificate exists. "
     "See smtptls-fingerprint(1).",
-    fp_children,
+    st_global_children,
     NULL,
     NULL};
 

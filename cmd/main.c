@@ -129,6 +129,9 @@ static error_t global_parse(int key, char *arg, struct argp_state *state)
 
 const struct argp st_global_argp = {global_options, global_parse, NULL, NULL, NULL, NULL, NULL};
 
+const struct argp_child st_global_children[] = {{&st_global_argp, 0, "Global options:", 10},
+                                                {NULL, 0, NULL, 0}};
+
 static const struct st_optvals global_values[] = {
     {"color", "auto always never"},
     {NULL, NULL},

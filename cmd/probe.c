@@ -226,9 +226,6 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child pr_children[] = {{&st_global_argp, 0, "Global options:", 10},
-                                                {NULL, 0, NULL, 0}};
-
 const struct argp cmd_probe_argp = {
     pr_options,
     pr_parse,
@@ -239,7 +236,7 @@ const struct argp cmd_probe_argp = {
     "1 it is not (mail would be deferred), 2 usage, 4 the name does not resolve, 5 no "
     "connection, 6 the server broke the protocol, 7 TLS failed, 8 the server refused us. "
     "See smtptls-probe(1).",
-    pr_children,
+    st_global_children,
     NULL,
     NULL};
 

@@ -312,9 +312,6 @@ static error_t vf_parse(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-static const struct argp_child vf_children[] = {{&st_global_argp, 0, "Global options:", 10},
-                                                {NULL, 0, NULL, 0}};
-
 const struct argp cmd_verify_argp = {
     vf_options,
     vf_parse,
@@ -325,7 +322,7 @@ const struct argp cmd_verify_argp = {
     "sends them; - reads standard input. Each FILE is judged on its own; the exit status is "
     "the worst: 0 ok, 11 warnings, 1 failed, 2 usage, 3 unreadable, 9 output, 10 internal. "
     "See smtptls-verify(1).",
-    vf_children,
+    st_global_children,
     NULL,
     NULL};
 
