@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <argp.h>
+#include <stdarg.h>
 #include <ctype.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ struct pr_params {
 	const char *protocols;
 	const char *sni;
 	enum st_digest digest;
+	bool check_enforcement;
 };
 
 enum {
@@ -67,6 +69,7 @@ enum {
 	OPT_RESOLVE,
 	OPT_PROTOCOLS,
 	OPT_SNI,
+	OPT_ENFORCEMENT,
 };
 
 static const struct argp_option pr_options[] = {
@@ -83,6 +86,8 @@ static const struct argp_option pr_options[] = {
     {"servername", OPT_SNI, "NAME", 0, "The TLS server name sent (default: the host name)", 1},
     {"protocols", OPT_PROTOCOLS, "LIST", 0,
      "TLS protocols in Postfix syntax (>=TLSv1.2, !TLSv1, TLSv1.3 ...)", 1},
+    {"check-enforcement", OPT_ENFORCEMENT, NULL, 0,
+     "Also connect without TLS and try MAIL FROM: is STARTTLS enforced (530)?", 1},
     {NULL, 0, NULL, 0, "Judgement:", 2},
     {"level", OPT_LEVEL, "LEVEL", 0,
      "Postfix security level to judge by: none, may, encrypt, fingerprint, verify "
@@ -201,6 +206,9 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_SNI:
 		p->sni = arg;
+		break;
+	case OPT_ENFORCEMENT:
+		p->check_enforcement = true;
 		break;
 	case 'd':
 		p->digest = st_parse_digest(state, "--digest", arg);
@@ -344,6 +352,52 @@ static bool digest_matches(const char *fp, const char *pattern)
 	return true;
 }
 
+static void add_finding(json_t *a, const char *s)
+{
+	json_array_append_new(a, json_string(s));
+}
+
+static void add_finding_f(json_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_finding_f(json_t *a, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	add_finding(a, buf);
+}
+
+/* Capabilities that appear or vanish after TLS (STARTTLS itself aside). */
+static void caps_changes(json_t *a, const struct st_smtp_caps *before,
+                         const struct st_smtp_caps *after)
+{
+	struct st_buf b;
+	size_t i, j;
+	bool found;
+
+	st_buf_init(&b, 4096);
+	for (i = 0; i < after->n_keywords; i++) {
+		for (found = false, j = 0; j < before->n_keywords && !found; j++)
+			found = strcasecmp(after->keywords[i], before->keywords[j]) == 0;
+		if (!found)
+			st_buf_addf(&b, "%s+%s", b.len ? ", " : "", after->keywords[i]);
+	}
+	for (i = 0; i < before->n_keywords; i++) {
+		if (strcasecmp(before->keywords[i], "STARTTLS") == 0)
+			continue;
+		for (found = false, j = 0; j < after->n_keywords && !found; j++)
+			found = strcasecmp(before->keywords[i], after->keywords[j]) == 0;
+		if (!found)
+			st_buf_addf(&b, "%s-%s", b.len ? ", " : "", before->keywords[i]);
+	}
+	if (b.len)
+		add_finding_f(a, "capabilities change after TLS: %s", st_buf_str(&b));
+	st_buf_release(&b);
+}
+
 struct verdict {
 	bool met;
 	char reason[512];
@@ -388,6 +442,9 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	struct verdict v = {false, "", "none"};
 	const struct st_smtp_result *s;
 	struct st_buf chain;
+	json_t *findings;
+	int enforced;
+	char enforce_reply[600];
 	unsigned port;
 	int rc, n_patterns = 0, k;
 	enum st_exit status = ST_EXIT_OK;
@@ -584,6 +641,49 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		break;
 	}
 
+	/* findings: what a careful reader of the transcript would note */
+	findings = json_array();
+	if (p.mode == ST_SMTP_STARTTLS && s->ehlo.code == 250 && !s->caps.starttls)
+		add_finding(findings, "STARTTLS not offered");
+	if (p.mode == ST_SMTP_STARTTLS && s->caps.auth[0])
+		add_finding_f(findings, "AUTH offered before TLS (%s)", s->caps.auth);
+	if (s->injected)
+		add_finding_f(findings,
+		              "%zu bytes sent after the STARTTLS 220 and before the handshake "
+		              "(response injection)",
+		              s->injected);
+	if (s->ehlo.code == 250 && s->ehlo_tls.code == 250)
+		caps_changes(findings, &s->caps, &s->caps_tls);
+
+	/* the TLS enforcement check: a second connection, MAIL FROM without STARTTLS */
+	enforced = -1;
+	enforce_reply[0] = '\0';
+	if (p.check_enforcement && p.mode == ST_SMTP_STARTTLS && sr.connected) {
+		struct st_session_params ep = sp;
+		struct st_session_result er;
+		const struct st_smtp_result *es;
+		ep.smtp.mode = ST_SMTP_PLAIN;
+		ep.smtp.mail_from = "";
+		ep.smtp.rcpt = NULL;
+		ep.smtp.n_rcpt = 0;
+		ep.smtp.log = NULL;
+		st_session_run(&ep, &er);
+		es = st_smtp_client_result(er.smtp);
+		if (es->mail.code) {
+			char *t = st_smtp_reply_text(&es->mail);
+			snprintf(enforce_reply, sizeof(enforce_reply), "%s", t ? t : "");
+			free(t);
+			enforced = es->mail.code == 530 ? 1 : es->mail.code / 100 == 2 ? 0 : -1;
+		} else {
+			snprintf(enforce_reply, sizeof(enforce_reply), "%s",
+			         er.failed ? er.error.msg : es->error.msg);
+		}
+		if (enforced == 0)
+			add_finding(findings,
+			            "TLS is not enforced: MAIL FROM accepted without STARTTLS");
+		st_session_result_release(&er);
+	}
+
 	/* status: the first failure class, else the verdict */
 	if (!sr.connected)
 		status = st_exit_for(sr.error.cls == ST_ERR_NONE ? ST_ERR_CONNECT : sr.error.cls);
@@ -613,7 +713,11 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		                    s->ehlo_tls.code ? caps_json(&s->caps_tls) : json_null());
 		json_object_set_new(o, "starttls_injected_bytes",
 		                    json_integer((json_int_t)s->injected));
-		json_object_set_new(o, "tls_required", json_null());
+		json_object_set_new(o, "tls_required",
+		                    enforced < 0 ? json_null() : json_boolean(enforced == 1));
+		json_object_set_new(o, "enforcement_reply",
+		                    enforce_reply[0] ? json_string(enforce_reply) : json_null());
+		json_object_set_new(o, "findings", json_incref(findings));
 		json_object_set_new(o, "client_cert_requested",
 		                    sr.tls_done ? json_boolean(sr.tls_summary.client_cert_requested)
 		                                : json_null());
@@ -682,11 +786,22 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 			free(t);
 			st_out_field("rcpt", 12, line);
 		}
+		for (i = 0; i < json_array_size(findings); i++)
+			st_out_field("finding", 12, json_string_value(json_array_get(findings, i)));
+		if (p.check_enforcement)
+			st_out_field(
+			    "enforcement", 12,
+			    enforced == 1   ? "STARTTLS required (MAIL FROM without it refused)"
+			    : enforced == 0 ? "NOT enforced: MAIL FROM accepted without STARTTLS"
+			                    : "unknown");
+		if (enforce_reply[0])
+			st_out_field("", 12, enforce_reply);
 		snprintf(line, sizeof(line), "%s: %s", level_names[p.level], v.reason);
 		st_out_field("level", 12, line);
 		if (sr.failed || s->failed)
 			st_out_field("error", 12, sr.failed ? sr.error.msg : s->error.msg);
 	}
+	json_decref(findings);
 	if (have_vr)
 		st_verify_result_release(&vr);
 	st_trust_free(trust);

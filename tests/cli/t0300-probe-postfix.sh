@@ -16,7 +16,7 @@ at_exit pf_stop "$D"
 export MAIL_CONFIG=$D/etc
 
 smtps=$(pf_free_port) starttls=$(pf_free_port) plain=$(pf_free_port) reqcc=$(pf_free_port)
-relay=$(pf_free_port) tls12=$(pf_free_port) closed=$(pf_free_port)
+relay=$(pf_free_port) tls12=$(pf_free_port) closed=$(pf_free_port) submission=$(pf_free_port)
 "$SMTPTLS" fingerprint --relay-clientcerts --pubkey "$P/client.pem" >"$D/relay_clientcerts"
 cat "$P/ca.pem" "$P/int.pem" >"$P/ca-int.pem"
 pf_conf "$D" "smtpd_tls_chain_files=$P/server.key,$P/server-chain.pem" "smtpd_tls_CAfile=$P/ca-int.pem" \
@@ -29,6 +29,7 @@ pf_smtpd_service "$D" "$reqcc" -o smtpd_tls_security_level=encrypt -o smtpd_tls_
 pf_smtpd_service "$D" "$relay" -o smtpd_tls_security_level=may -o smtpd_tls_ask_ccert=yes \
 	-o "smtpd_relay_restrictions=permit_tls_clientcerts,reject_unauth_destination"
 pf_smtpd_service "$D" "$tls12" -o smtpd_tls_security_level=may -o "smtpd_tls_protocols=<=TLSv1.2"
+pf_smtpd_service "$D" "$submission" -o smtpd_tls_security_level=encrypt
 pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 
 pr() { run "$SMTPTLS" --json probe --timeout 20 --ehlo client.test.example "$@"; }
@@ -66,6 +67,18 @@ pr --level fingerprint --match "$(tr -d : <<<"$server_fp" | tr A-F a-f)" "[127.0
 is "$rc" 0 "fingerprint level: colons optional, case ignored (Postfix 3.6)"
 pr --level fingerprint --match "AA:BB" "[127.0.0.1]:$starttls"
 is "$rc/$(j .level.reason)" "1/Server certificate not verified" "fingerprint level: no match"
+
+# the enforcement check: MAIL FROM on a second, plaintext connection
+pr --no-system-ca --level encrypt --check-enforcement "[127.0.0.1]:$submission"
+is "$rc/$(j .tls_required)" "0/true" "smtpd_tls_security_level=encrypt: TLS is enforced"
+is "$(j .enforcement_reply)" "530 5.7.0 Must issue a STARTTLS command first" "in Postfix's words"
+pr --no-system-ca --level encrypt --check-enforcement "[127.0.0.1]:$starttls"
+is "$(j .tls_required)" "false" "smtpd_tls_security_level=may: not enforced"
+like "$(j '.findings | join("|")')" "TLS is not enforced: MAIL FROM accepted without STARTTLS" "a finding says so"
+pr --no-system-ca --level encrypt "[127.0.0.1]:$starttls"
+is "$(j .tls_required)" "null" "without --check-enforcement: not checked (null)"
+pr --level encrypt "[127.0.0.1]:$plain"
+like "$(j '.findings | join("|")')" "STARTTLS not offered" "a server without STARTTLS: a finding"
 
 # no TLS offered
 pr --level encrypt "[127.0.0.1]:$plain"
