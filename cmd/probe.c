@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "dns.h"
 #include "output.h"
 #include "session.h"
 #include "verify.h"
@@ -49,6 +50,9 @@ struct pr_params {
 	const char *sni;
 	enum st_digest digest;
 	bool check_enforcement;
+	bool mx;
+	bool first;
+	const char *dns_server;
 };
 
 enum {
@@ -70,6 +74,9 @@ enum {
 	OPT_PROTOCOLS,
 	OPT_SNI,
 	OPT_ENFORCEMENT,
+	OPT_MX,
+	OPT_FIRST,
+	OPT_DNS_SERVER,
 };
 
 static const struct argp_option pr_options[] = {
@@ -83,6 +90,12 @@ static const struct argp_option pr_options[] = {
     {"timeout", OPT_TIMEOUT, "SECONDS", 0, "Time limit of every step (default 30)", 1},
     {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR", 0,
      "Connect to ADDR for HOST and PORT, without asking DNS (repeatable, as curl has it)", 1},
+    {"mx", OPT_MX, NULL, 0, "Look up the MX hosts of DOMAIN:PORT too (a bare DOMAIN always is)", 1},
+    {"first", OPT_FIRST, NULL, 0,
+     "Stop at the first MX host and address that answers (as posttls-finger), not probe them all",
+     1},
+    {"dns-server", OPT_DNS_SERVER, "ADDR[:PORT]", 0,
+     "Ask this DNS server, not the system's resolver (/etc/hosts still counts)", 1},
     {"servername", OPT_SNI, "NAME", 0, "The TLS server name sent (default: the host name)", 1},
     {"protocols", OPT_PROTOCOLS, "LIST", 0,
      "TLS protocols in Postfix syntax (>=TLSv1.2, !TLSv1, TLSv1.3 ...)", 1},
@@ -210,6 +223,15 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 	case OPT_ENFORCEMENT:
 		p->check_enforcement = true;
 		break;
+	case OPT_MX:
+		p->mx = true;
+		break;
+	case OPT_FIRST:
+		p->first = true;
+		break;
+	case OPT_DNS_SERVER:
+		p->dns_server = arg;
+		break;
 	case 'd':
 		p->digest = st_parse_digest(state, "--digest", arg);
 		break;
@@ -281,6 +303,44 @@ static int parse_target(const char *t, char *host, size_t hsize, unsigned *port)
 		*port = (unsigned)v;
 	}
 	return host[0] ? 0 : -1;
+}
+
+static bool is_numeric(const char *host)
+{
+	unsigned char b[16];
+
+	return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
+}
+
+static bool has_resolve(const struct pr_params *p, const char *host, unsigned port)
+{
+	char want[300];
+	int i;
+
+	snprintf(want, sizeof(want), "%s:%u:", host, port);
+	for (i = 0; i < p->n_resolve; i++)
+		if (strncasecmp(p->resolve[i], want, strlen(want)) == 0)
+			return true;
+	return false;
+}
+
+static int resolve_numeric(const char *addr, unsigned port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return -1;
 }
 
 /* The address for host:port: --resolve, a literal, or the system's resolver. */
@@ -427,14 +487,14 @@ static json_t *caps_json(const struct st_smtp_caps *c)
 	return a;
 }
 
-int cmd_probe(int argc, char **argv, struct st_global *g)
+/* Probe one address of one host; prints its record and returns its exit status. */
+static enum st_exit probe_one(struct pr_params *p, const char *host, const char *nexthop,
+                              unsigned port, struct sockaddr_storage *ssp, const char *addr)
 {
-	struct pr_params p;
 	struct st_session_params sp;
 	struct st_session_result sr;
-	struct sockaddr_storage ss;
 	struct st_error err = {ST_ERR_NONE, ""};
-	char host[256], addr[128], ehlo[256], prio[512], patterns[MATCH_MAX][256];
+	char prio[512], patterns[MATCH_MAX][256];
 	const char *pattern_ptrs[MATCH_MAX];
 	struct st_trust *trust = NULL;
 	struct st_verify_result vr;
@@ -445,72 +505,38 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	json_t *findings;
 	int enforced;
 	char enforce_reply[600];
-	unsigned port;
-	int rc, n_patterns = 0, k;
+	int n_patterns = 0, k;
 	enum st_exit status = ST_EXIT_OK;
 	size_t i;
+	struct sockaddr_storage ss = *ssp;
 
-	memset(&p, 0, sizeof(p));
-	p.g = g;
-	p.mode = -1;
-	p.timeout_ms = 30000;
-	p.level = L_VERIFY;
-	p.digest = ST_DIGEST_SHA256;
-	st_cmd_parse(&cmd_probe_argp, argc, argv, &p, g);
-
-	rc = parse_target(p.target, host, sizeof(host), &port);
-	if (rc < 0) {
-		fprintf(
-		    stderr,
-		    "smtptls probe: '%s' is not a destination (host:port, [host]:port, [host])\n"
-		    "Try 'smtptls probe --help' for more information.\n",
-		    p.target);
-		return ST_EXIT_USAGE;
-	}
-	if (rc == 1) {
-		st_out_error("'%s': MX resolution is not built yet: give host:port or [host]",
-		             host);
-		return ST_EXIT_USAGE;
-	}
-	if (p.mode < 0)
-		p.mode = port == 465 ? ST_SMTP_IMPLICIT : ST_SMTP_STARTTLS;
-	if (!p.ehlo) {
-		if (gethostname(ehlo, sizeof(ehlo)) != 0 || !ehlo[0])
-			snprintf(ehlo, sizeof(ehlo), "localhost");
-		ehlo[sizeof(ehlo) - 1] = '\0';
-		p.ehlo = ehlo;
-	}
-	if (resolve(&p, host, port, &ss, addr, sizeof(addr), &err)) {
-		st_out_error("%s", err.msg);
-		return ST_EXIT_DNS;
-	}
 	prio[0] = '\0';
-	if (p.protocols) {
-		int set = st_tls_protocols_parse(p.protocols, &err);
+	if (p->protocols) {
+		int set = st_tls_protocols_parse(p->protocols, &err);
 		if (set < 0 || st_tls_priority(set, NULL, prio, sizeof(prio), &err)) {
 			st_out_error("--protocols: %s", err.msg);
 			return ST_EXIT_USAGE;
 		}
 	}
 	/* match patterns, as Postfix defaults them per level */
-	if (p.level == L_VERIFY || p.level == L_SECURE) {
-		const char *spec = p.match               ? p.match
-		                   : p.level == L_VERIFY ? "hostname"
-		                                         : "nexthop:dot-nexthop";
-		n_patterns = st_match_expand(spec, host, host, patterns, MATCH_MAX, &err);
+	if (p->level == L_VERIFY || p->level == L_SECURE) {
+		const char *spec = p->match               ? p->match
+		                   : p->level == L_VERIFY ? "hostname"
+		                                          : "nexthop:dot-nexthop";
+		n_patterns = st_match_expand(spec, host, nexthop, patterns, MATCH_MAX, &err);
 		if (n_patterns < 0) {
 			st_out_error("--match: %s", err.msg);
 			return ST_EXIT_USAGE;
 		}
-	} else if (p.level == L_FINGERPRINT) {
-		if (!p.match) {
+	} else if (p->level == L_FINGERPRINT) {
+		if (!p->match) {
 			st_out_error("--level fingerprint needs --match DIGEST[:DIGEST...]... "
 			             "(fingerprints)");
 			return ST_EXIT_USAGE;
 		}
 		/* digests hold colons: here patterns are separated by '|', ',' or spaces */
 		{
-			const char *q = p.match;
+			const char *q = p->match;
 			while (*q && n_patterns < MATCH_MAX) {
 				size_t len;
 				while (*q && strchr("|, \t", *q))
@@ -529,20 +555,20 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 
 	memset(&sp, 0, sizeof(sp));
 	sp.addr = (struct sockaddr *)&ss;
-	sp.timeout_ms = p.timeout_ms;
-	sp.smtp.mode = (enum st_smtp_mode)p.mode;
-	sp.smtp.ehlo_name = p.ehlo;
-	sp.smtp.tls_optional = p.level <= L_MAY;
-	sp.smtp.mail_from = p.mail_from;
-	sp.smtp.rcpt = p.rcpt;
-	sp.smtp.n_rcpt = (size_t)p.n_rcpt;
+	sp.timeout_ms = p->timeout_ms;
+	sp.smtp.mode = (enum st_smtp_mode)p->mode;
+	sp.smtp.ehlo_name = p->ehlo;
+	sp.smtp.tls_optional = p->level <= L_MAY;
+	sp.smtp.mail_from = p->mail_from;
+	sp.smtp.rcpt = p->rcpt;
+	sp.smtp.n_rcpt = (size_t)p->n_rcpt;
 	sp.smtp.log = transcript;
-	sp.smtp.log_arg = g;
+	sp.smtp.log_arg = p->g;
 	sp.tls.priority = prio[0] ? prio : NULL;
-	sp.tls.sni = p.sni ? p.sni : (isalpha((unsigned char)host[0]) ? host : NULL);
-	sp.tls.cert_file = p.cert;
-	sp.tls.key_file = p.key;
-	if (p.level == L_NONE)
+	sp.tls.sni = p->sni ? p->sni : (isalpha((unsigned char)host[0]) ? host : NULL);
+	sp.tls.cert_file = p->cert;
+	sp.tls.key_file = p->key;
+	if (p->level == L_NONE)
 		sp.smtp.mode = ST_SMTP_PLAIN;
 
 	st_session_run(&sp, &sr);
@@ -566,28 +592,28 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		if (n_items) {
 			struct st_verify_params vp;
 			trust = st_trust_new();
-			for (k = 0; trust && k < p.n_ca_files; k++)
-				if (st_trust_add_file(trust, p.ca_files[k], &e))
+			for (k = 0; trust && k < p->n_ca_files; k++)
+				if (st_trust_add_file(trust, p->ca_files[k], &e))
 					st_out_warn("%s", e.msg);
-			if (trust && p.ca_path && st_trust_add_dir(trust, p.ca_path, &e))
+			if (trust && p->ca_path && st_trust_add_dir(trust, p->ca_path, &e))
 				st_out_warn("%s", e.msg);
-			if (trust && !p.n_ca_files && !p.ca_path && !p.no_system)
+			if (trust && !p->n_ca_files && !p->ca_path && !p->no_system)
 				st_trust_add_system(trust, &e);
 			memset(&vp, 0, sizeof(vp));
 			vp.trust = trust;
 			vp.purpose = ST_PURPOSE_SERVER;
 			vp.match = pattern_ptrs;
 			vp.n_match =
-			    (p.level == L_VERIFY || p.level == L_SECURE) ? (size_t)n_patterns : 0;
+			    (p->level == L_VERIFY || p->level == L_SECURE) ? (size_t)n_patterns : 0;
 			vp.at = time(NULL);
-			vp.digest = p.digest;
+			vp.digest = p->digest;
 			if (trust && st_verify_chain(&vp, items, n_items, NULL, 0, &vr, &e) == 0)
 				have_vr = true;
 			/* fingerprint level: the leaf's certificate or public-key digest */
-			if (p.level == L_FINGERPRINT) {
+			if (p->level == L_FINGERPRINT) {
 				char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
-				st_x509_item_fingerprint(items[0], p.digest, false, fp);
-				st_x509_item_fingerprint(items[0], p.digest, true, pfp);
+				st_x509_item_fingerprint(items[0], p->digest, false, fp);
+				st_x509_item_fingerprint(items[0], p->digest, true, pfp);
 				for (k = 0; k < n_patterns && !v.met; k++)
 					if (digest_matches(fp, patterns[k]) ||
 					    digest_matches(pfp, patterns[k]))
@@ -603,11 +629,11 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		v.status = "none";
 	else if (!chain.len)
 		v.status = "Anonymous";
-	else if (p.level == L_FINGERPRINT)
+	else if (p->level == L_FINGERPRINT)
 		v.status = v.met ? "Verified" : "Untrusted";
 	else
 		v.status = have_vr ? vr.postfix_status : "Untrusted";
-	switch (p.level) {
+	switch (p->level) {
 	case L_NONE:
 	case L_MAY:
 		v.met = true;
@@ -618,7 +644,7 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	case L_FINGERPRINT:
 	case L_VERIFY:
 	case L_SECURE:
-		if (sr.connected && !s->caps.starttls && p.mode == ST_SMTP_STARTTLS &&
+		if (sr.connected && !s->caps.starttls && p->mode == ST_SMTP_STARTTLS &&
 		    s->ehlo.code == 250) {
 			v.met = false;
 			snprintf(v.reason, sizeof(v.reason),
@@ -626,10 +652,10 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		} else if (!sr.tls_done) {
 			v.met = false;
 			snprintf(v.reason, sizeof(v.reason), "Cannot start TLS: handshake failure");
-		} else if (p.level == L_ENCRYPT) {
+		} else if (p->level == L_ENCRYPT) {
 			v.met = true;
 			snprintf(v.reason, sizeof(v.reason), "delivered with TLS (%s)", v.status);
-		} else if (p.level == L_FINGERPRINT) {
+		} else if (p->level == L_FINGERPRINT) {
 			snprintf(v.reason, sizeof(v.reason), "%s",
 			         v.met ? "delivered: fingerprint matched"
 			               : "Server certificate not verified");
@@ -643,9 +669,9 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 
 	/* findings: what a careful reader of the transcript would note */
 	findings = json_array();
-	if (p.mode == ST_SMTP_STARTTLS && s->ehlo.code == 250 && !s->caps.starttls)
+	if (p->mode == ST_SMTP_STARTTLS && s->ehlo.code == 250 && !s->caps.starttls)
 		add_finding(findings, "STARTTLS not offered");
-	if (p.mode == ST_SMTP_STARTTLS && s->caps.auth[0])
+	if (p->mode == ST_SMTP_STARTTLS && s->caps.auth[0])
 		add_finding_f(findings, "AUTH offered before TLS (%s)", s->caps.auth);
 	if (s->injected)
 		add_finding_f(findings,
@@ -658,7 +684,7 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	/* the TLS enforcement check: a second connection, MAIL FROM without STARTTLS */
 	enforced = -1;
 	enforce_reply[0] = '\0';
-	if (p.check_enforcement && p.mode == ST_SMTP_STARTTLS && sr.connected) {
+	if (p->check_enforcement && p->mode == ST_SMTP_STARTTLS && sr.connected) {
 		struct st_session_params ep = sp;
 		struct st_session_result er;
 		const struct st_smtp_result *es;
@@ -692,10 +718,10 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	else if (s->failed && (s->error.cls == ST_ERR_REJECTED || s->error.cls == ST_ERR_PROTOCOL))
 		status = st_exit_for(s->error.cls);
 	else if (!v.met)
-		status = (!sr.tls_done && p.level >= L_ENCRYPT && s->caps.starttls) ? ST_EXIT_TLS
-		                                                                    : ST_EXIT_FAIL;
+		status = (!sr.tls_done && p->level >= L_ENCRYPT && s->caps.starttls) ? ST_EXIT_TLS
+		                                                                     : ST_EXIT_FAIL;
 
-	if (g->json) {
+	if (p->g->json) {
 		json_t *o = json_object(), *tls = json_object(), *ch = json_array(),
 		       *lv = json_object();
 		json_t *rc_a = json_array();
@@ -703,9 +729,9 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		json_object_set_new(o, "address", json_string(addr));
 		json_object_set_new(o, "port", json_integer(port));
 		json_object_set_new(o, "mode",
-		                    json_string(p.mode == ST_SMTP_IMPLICIT ? "implicit"
-		                                : p.mode == ST_SMTP_PLAIN  ? "none"
-		                                                           : "starttls"));
+		                    json_string(p->mode == ST_SMTP_IMPLICIT ? "implicit"
+		                                : p->mode == ST_SMTP_PLAIN  ? "none"
+		                                                            : "starttls"));
 		json_object_set_new(o, "connected", json_boolean(sr.connected));
 		json_object_set_new(o, "banner", reply_json(&s->banner));
 		json_object_set_new(o, "ehlo", caps_json(&s->caps));
@@ -742,10 +768,10 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		}
 		json_object_set_new(o, "tls", sr.tls_done ? tls : (json_decref(tls), json_null()));
 		for (i = 0; i < s->n_rcpt; i++)
-			json_array_append_new(rc_a, json_pack("{s:s, s:o}", "to", p.rcpt[i],
+			json_array_append_new(rc_a, json_pack("{s:s, s:o}", "to", p->rcpt[i],
 			                                      "reply", reply_json(&s->rcpt[i])));
 		json_object_set_new(o, "rcpt", rc_a);
-		json_object_set_new(lv, "name", json_string(level_names[p.level]));
+		json_object_set_new(lv, "name", json_string(level_names[p->level]));
 		json_object_set_new(lv, "met", json_boolean(v.met));
 		json_object_set_new(lv, "reason", json_string(v.reason));
 		json_object_set_new(o, "level", lv);
@@ -782,13 +808,13 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 			st_out_field("problem", 12, vr.errors[i].message);
 		for (i = 0; i < s->n_rcpt; i++) {
 			char *t = st_smtp_reply_text(&s->rcpt[i]);
-			snprintf(line, sizeof(line), "<%s> %s", p.rcpt[i], t ? t : "");
+			snprintf(line, sizeof(line), "<%s> %s", p->rcpt[i], t ? t : "");
 			free(t);
 			st_out_field("rcpt", 12, line);
 		}
 		for (i = 0; i < json_array_size(findings); i++)
 			st_out_field("finding", 12, json_string_value(json_array_get(findings, i)));
-		if (p.check_enforcement)
+		if (p->check_enforcement)
 			st_out_field(
 			    "enforcement", 12,
 			    enforced == 1   ? "STARTTLS required (MAIL FROM without it refused)"
@@ -796,7 +822,7 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 			                    : "unknown");
 		if (enforce_reply[0])
 			st_out_field("", 12, enforce_reply);
-		snprintf(line, sizeof(line), "%s: %s", level_names[p.level], v.reason);
+		snprintf(line, sizeof(line), "%s: %s", level_names[p->level], v.reason);
 		st_out_field("level", 12, line);
 		if (sr.failed || s->failed)
 			st_out_field("error", 12, sr.failed ? sr.error.msg : s->error.msg);
@@ -808,4 +834,138 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	st_buf_release(&chain);
 	st_session_result_release(&sr);
 	return status;
+}
+
+/* A DNS failure as a record and a message. */
+static enum st_exit dns_failure(const struct pr_params *p, const char *host, unsigned port,
+                                const char *msg)
+{
+	st_out_error("%s", msg);
+	if (p->g->json)
+		st_out_json(
+		    json_pack("{s:s, s:i, s:s}", "host", host, "port", (int)port, "error", msg));
+	return ST_EXIT_DNS;
+}
+
+/*
+ * A mail domain, as Postfix resolves it: its MX hosts by preference, every
+ * address of each (the domain's own addresses when it has no MX), a null MX
+ * reported as such. Every host and address is probed unless --first.
+ */
+static enum st_exit probe_domain(struct pr_params *p, const char *domain, unsigned port)
+{
+	struct st_mx mx[ST_DNS_MX_MAX];
+	char addrs[ST_DNS_ADDR_MAX][64], msg[600];
+	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_dns *d = st_dns_new(p->dns_server, &err);
+	enum st_exit status = ST_EXIT_OK, one;
+	size_t n_mx = 0, n_addr, i, j;
+	bool null_mx = false, done = false;
+
+	if (!d) {
+		st_out_error("%s", err.msg);
+		return st_exit_for(err.cls);
+	}
+	if (st_dns_mx(d, domain, mx, ST_DNS_MX_MAX, &n_mx, &null_mx, &err)) {
+		st_dns_free(d);
+		return dns_failure(p, domain, port, err.msg);
+	}
+	if (null_mx) {
+		snprintf(msg, sizeof(msg), "'%s' has a null MX (RFC 7505): it accepts no mail",
+		         domain);
+		st_dns_free(d);
+		return dns_failure(p, domain, port, msg);
+	}
+	if (n_mx == 0) {
+		/* no MX: the domain itself, as Postfix does */
+		n_mx = 1;
+		mx[0].pref = 0;
+		snprintf(mx[0].host, sizeof(mx[0].host), "%s", domain);
+	}
+	for (i = 0; i < n_mx && !done; i++) {
+		st_out_note(1, "MX %u %s", mx[i].pref, mx[i].host);
+		if (st_dns_addrs(d, mx[i].host, addrs, ST_DNS_ADDR_MAX, &n_addr, &err)) {
+			status = st_exit_worse(status, dns_failure(p, mx[i].host, port, err.msg));
+			continue;
+		}
+		for (j = 0; j < n_addr && !done; j++) {
+			struct sockaddr_storage ss;
+			struct addrinfo hints, *ai = NULL;
+			memset(&hints, 0, sizeof(hints));
+			hints.ai_flags = AI_NUMERICHOST;
+			hints.ai_socktype = SOCK_STREAM;
+			if (getaddrinfo(addrs[j], NULL, &hints, &ai) != 0 || !ai)
+				continue;
+			memset(&ss, 0, sizeof(ss));
+			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+			freeaddrinfo(ai);
+			if (ss.ss_family == AF_INET6)
+				((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+			else
+				((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+			/* the MX host for the hostname strategy, the domain for nexthop */
+			one = probe_one(p, mx[i].host, domain, port, &ss, addrs[j]);
+			status = st_exit_worse(status, one);
+			if (p->first && one != ST_EXIT_CONNECT)
+				done = true;
+		}
+	}
+	st_dns_free(d);
+	return status;
+}
+
+int cmd_probe(int argc, char **argv, struct st_global *g)
+{
+	struct pr_params p;
+	struct sockaddr_storage ss;
+	struct st_error err = {ST_ERR_NONE, ""};
+	char host[256], addr[128], ehlo[256];
+	unsigned port;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.g = g;
+	p.mode = -1;
+	p.timeout_ms = 30000;
+	p.level = L_VERIFY;
+	p.digest = ST_DIGEST_SHA256;
+	st_cmd_parse(&cmd_probe_argp, argc, argv, &p, g);
+
+	rc = parse_target(p.target, host, sizeof(host), &port);
+	if (rc < 0) {
+		fprintf(
+		    stderr,
+		    "smtptls probe: '%s' is not a destination (host:port, [host]:port, [host])\n"
+		    "Try 'smtptls probe --help' for more information.\n",
+		    p.target);
+		return ST_EXIT_USAGE;
+	}
+	if (p.mode < 0)
+		p.mode = port == 465 ? ST_SMTP_IMPLICIT : ST_SMTP_STARTTLS;
+	if (!p.ehlo) {
+		if (gethostname(ehlo, sizeof(ehlo)) != 0 || !ehlo[0])
+			snprintf(ehlo, sizeof(ehlo), "localhost");
+		ehlo[sizeof(ehlo) - 1] = '\0';
+		p.ehlo = ehlo;
+	}
+	if (rc == 1 || p.mx)
+		return probe_domain(&p, host, port);
+	if (p.dns_server && !is_numeric(host) && !has_resolve(&p, host, port)) {
+		/* the given DNS server answers for a host name too */
+		char addrs[ST_DNS_ADDR_MAX][64];
+		size_t n_addr;
+		struct st_dns *d = st_dns_new(p.dns_server, &err);
+		if (!d || st_dns_addrs(d, host, addrs, ST_DNS_ADDR_MAX, &n_addr, &err)) {
+			st_dns_free(d);
+			return dns_failure(&p, host, port, err.msg);
+		}
+		st_dns_free(d);
+		snprintf(addr, sizeof(addr), "%s", addrs[0]);
+		if (resolve_numeric(addr, port, &ss))
+			return dns_failure(&p, host, port, "bad address from DNS");
+		return probe_one(&p, host, host, port, &ss, addr);
+	}
+	if (resolve(&p, host, port, &ss, addr, sizeof(addr), &err))
+		return dns_failure(&p, host, port, err.msg);
+	return probe_one(&p, host, host, port, &ss, addr);
 }

@@ -5,7 +5,8 @@
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
-need certtool openssl jq
+. "$TOP_SRCDIR/tests/lib/dns.sh"
+need certtool openssl jq dnsmasq dig
 pf_require posttls-finger
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
 P=$T/pki
@@ -112,6 +113,34 @@ is "$(j .level.reason)" "Cannot start TLS: handshake failure" "in Postfix's word
 # names through --resolve, the hostname strategy
 pr --ca-file "$P/ca.pem" --resolve "mx.test.example:$starttls:127.0.0.1" "mx.test.example:$starttls"
 is "$rc/$(j .tls.status)/$(j .address)" "0/Verified/127.0.0.1" "--resolve: verify level, hostname strategy: Verified"
+
+# mail domains through a DNS server on loopback (never the machine's resolver)
+dnsport=$(pf_free_port)
+dns_init "$T/dns"
+dns_mx example.test 20 other.test.example
+dns_mx example.test 10 mx.test.example
+dns_a mx.test.example 127.0.0.1
+dns_a other.test.example 127.0.0.1
+dns_a nomx.test 127.0.0.1
+dns_mx nullmx.test 0 .
+dns_start "$dnsport" || { diag "dnsmasq did not start"; exit 1; }
+pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mx "example.test:$starttls"
+is "$(j .host | tr '\n' ,)" "mx.test.example,other.test.example," "MX hosts in preference order, every one probed"
+is "$(j .tls.status | tr '\n' ,)" "Verified,Trusted," "each judged by its own name (the hostname strategy)"
+is "$rc" 1 "one MX host fails the level: exit 1 (the worst)"
+pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mx --first "example.test:$starttls"
+is "$rc/$(j .host)" "0/mx.test.example" "--first: the first MX host only, as posttls-finger"
+pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --level secure --mx "example.test:$starttls"
+is "$(j .level.met | tr '\n' ,)" "false,false," "secure: nexthop:dot-nexthop, the domain example.test, matches neither"
+pr --dns-server "127.0.0.1:$dnsport" --no-system-ca --level encrypt --mx "nomx.test:$starttls"
+is "$rc/$(j .host)/$(j .address)" "0/nomx.test/127.0.0.1" "no MX: the domain's own address, as Postfix"
+pr --dns-server "127.0.0.1:$dnsport" --mx "nullmx.test:$starttls"
+is "$rc" 4 "a null MX: exit 4"
+like "$(j .error)" "null MX \(RFC 7505\)" "a null MX is named"
+pr --dns-server "127.0.0.1:$dnsport" --mx "nowhere.test:$starttls"
+is "$rc" 4 "no such domain: exit 4"
+pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" "mx.test.example:$starttls"
+is "$rc/$(j .tls.status)" "0/Verified" "host:port through --dns-server"
 
 # no connection, bad destinations
 pr "[127.0.0.1]:$closed"

@@ -21,6 +21,10 @@ _dns_conf() {
 dns_init() {
 	dns_dir=$1
 	mkdir -p "$dns_dir" && : >"$dns_dir/zone.conf"
+	# the test domains are answered from here alone, as an authoritative server
+	# would: a missing record is NODATA or NXDOMAIN, never REFUSED
+	_dns_conf "local=/test/"
+	_dns_conf "local=/example/"
 }
 
 dns_mx() { _dns_conf "mx-host=$1,$3,$2"; }
