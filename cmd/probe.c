@@ -53,6 +53,11 @@ struct pr_params {
 	bool mx;
 	bool first;
 	const char *dns_server;
+	const char *auth_user;
+	const char *auth_password_file;
+	const char *auth_mech;
+	bool auth_plaintext;
+	char auth_password[512];
 };
 
 enum {
@@ -77,6 +82,10 @@ enum {
 	OPT_MX,
 	OPT_FIRST,
 	OPT_DNS_SERVER,
+	OPT_AUTH_USER,
+	OPT_AUTH_PWFILE,
+	OPT_AUTH_MECH,
+	OPT_AUTH_PLAINTEXT,
 };
 
 static const struct argp_option pr_options[] = {
@@ -120,6 +129,13 @@ static const struct argp_option pr_options[] = {
     {"key", OPT_KEY, "FILE", 0, "The client certificate's private key", 3},
     {"mail-from", OPT_MAIL_FROM, "ADDR", 0, "Send MAIL FROM:<ADDR> (then RCPT, RSET, QUIT)", 3},
     {"rcpt-to", OPT_RCPT_TO, "ADDR", 0, "Send RCPT TO:<ADDR> (repeatable; needs --mail-from)", 3},
+    {"auth-user", OPT_AUTH_USER, "USER", 0,
+     "Try AUTH as USER, the password from --auth-password-file or SMTPTLS_PASSWORD", 3},
+    {"auth-password-file", OPT_AUTH_PWFILE, "FILE", 0, "The AUTH password: the first line of FILE",
+     3},
+    {"auth-mech", OPT_AUTH_MECH, "MECH", 0, "PLAIN or LOGIN (default: PLAIN when offered)", 3},
+    {"auth-plaintext", OPT_AUTH_PLAINTEXT, NULL, 0,
+     "Allow AUTH without TLS (the password then crosses the network in clear)", 3},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -232,6 +248,22 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 	case OPT_DNS_SERVER:
 		p->dns_server = arg;
 		break;
+	case OPT_AUTH_USER:
+		if (!*arg || strpbrk(arg, "\r\n"))
+			st_usage_error(state, "--auth-user: '%s' is not a user name", arg);
+		p->auth_user = arg;
+		break;
+	case OPT_AUTH_PWFILE:
+		p->auth_password_file = arg;
+		break;
+	case OPT_AUTH_MECH:
+		if (strcasecmp(arg, "PLAIN") && strcasecmp(arg, "LOGIN"))
+			st_usage_error(state, "--auth-mech: '%s' is not PLAIN or LOGIN", arg);
+		p->auth_mech = arg;
+		break;
+	case OPT_AUTH_PLAINTEXT:
+		p->auth_plaintext = true;
+		break;
 	case 'd':
 		p->digest = st_parse_digest(state, "--digest", arg);
 		break;
@@ -249,6 +281,10 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--cert and --key go together");
 		if (p->n_rcpt && !p->mail_from)
 			st_usage_error(state, "--rcpt-to needs --mail-from");
+		if ((p->auth_password_file || p->auth_mech || p->auth_plaintext) && !p->auth_user)
+			st_usage_error(state,
+			               "--auth-password-file, --auth-mech and --auth-plaintext "
+			               "need --auth-user");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -562,6 +598,10 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	sp.smtp.mail_from = p->mail_from;
 	sp.smtp.rcpt = p->rcpt;
 	sp.smtp.n_rcpt = (size_t)p->n_rcpt;
+	sp.smtp.auth_user = p->auth_user;
+	sp.smtp.auth_pass = p->auth_password;
+	sp.smtp.auth_mech = p->auth_mech;
+	sp.smtp.auth_plaintext = p->auth_plaintext;
 	sp.smtp.log = transcript;
 	sp.smtp.log_arg = p->g;
 	sp.tls.priority = prio[0] ? prio : NULL;
@@ -771,6 +811,20 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			json_array_append_new(rc_a, json_pack("{s:s, s:o}", "to", p->rcpt[i],
 			                                      "reply", reply_json(&s->rcpt[i])));
 		json_object_set_new(o, "rcpt", rc_a);
+		{
+			const struct st_smtp_caps *ac = s->ehlo_tls.code ? &s->caps_tls : &s->caps;
+			json_t *auth = json_object();
+			json_object_set_new(auth, "mechanisms", json_string(ac->auth));
+			json_object_set_new(auth, "offered_before_tls",
+			                    json_boolean(s->caps.auth[0] != 0));
+			if (p->auth_user) {
+				json_object_set_new(auth, "user", json_string(p->auth_user));
+				json_object_set_new(auth, "mechanism", json_string(s->auth_mech));
+				json_object_set_new(auth, "ok", json_boolean(s->auth_ok));
+				json_object_set_new(auth, "reply", reply_json(&s->auth));
+			}
+			json_object_set_new(o, "auth", auth);
+		}
 		json_object_set_new(lv, "name", json_string(level_names[p->level]));
 		json_object_set_new(lv, "met", json_boolean(v.met));
 		json_object_set_new(lv, "reason", json_string(v.reason));
@@ -806,6 +860,14 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 		}
 		for (i = 0; have_vr && i < vr.n_errors; i++)
 			st_out_field("problem", 12, vr.errors[i].message);
+		if (p->auth_user) {
+			char *t = st_smtp_reply_text(&s->auth);
+			snprintf(line, sizeof(line), "%s as %s: %s",
+			         s->auth_mech[0] ? s->auth_mech : "-", p->auth_user,
+			         s->auth_ok ? "ok" : (t && *t ? t : "not tried"));
+			free(t);
+			st_out_field("auth", 12, line);
+		}
 		for (i = 0; i < s->n_rcpt; i++) {
 			char *t = st_smtp_reply_text(&s->rcpt[i]);
 			snprintf(line, sizeof(line), "<%s> %s", p->rcpt[i], t ? t : "");
@@ -931,6 +993,30 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	p.digest = ST_DIGEST_SHA256;
 	st_cmd_parse(&cmd_probe_argp, argc, argv, &p, g);
 
+	if (p.auth_user) {
+		/* the secret: from a file (first line) or the environment, never argv */
+		const char *env = getenv("SMTPTLS_PASSWORD");
+		if (p.auth_password_file) {
+			struct st_buf b;
+			st_buf_init(&b, sizeof(p.auth_password) - 1);
+			if (st_read_file(p.auth_password_file, &b, &err)) {
+				st_out_error("%s", err.msg);
+				st_buf_release(&b);
+				return ST_EXIT_INPUT;
+			}
+			snprintf(p.auth_password, sizeof(p.auth_password), "%.*s",
+			         (int)strcspn(st_buf_str(&b), "\r\n"), st_buf_str(&b));
+			if (b.data)
+				memset(b.data, 0, b.cap);
+			st_buf_release(&b);
+		} else if (env) {
+			snprintf(p.auth_password, sizeof(p.auth_password), "%s", env);
+		} else {
+			st_out_error("--auth-user: no password: give --auth-password-file or set "
+			             "SMTPTLS_PASSWORD");
+			return ST_EXIT_USAGE;
+		}
+	}
 	rc = parse_target(p.target, host, sizeof(host), &port);
 	if (rc < 0) {
 		fprintf(

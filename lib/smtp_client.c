@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "smtp_client.h"
+#include "tls.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -290,6 +291,9 @@ enum state {
 	S_STARTTLS,
 	S_TLS,
 	S_EHLO_TLS,
+	S_AUTH,
+	S_AUTH_USER,
+	S_AUTH_PASS,
 	S_MAIL,
 	S_RCPT,
 	S_DATA,
@@ -317,9 +321,10 @@ const char *st_smtp_stage_name(enum st_smtp_stage s)
 	static const char *const names[] = {
 	    [ST_SMTP_STAGE_BANNER] = "banner",     [ST_SMTP_STAGE_EHLO] = "ehlo",
 	    [ST_SMTP_STAGE_STARTTLS] = "starttls", [ST_SMTP_STAGE_TLS] = "tls",
-	    [ST_SMTP_STAGE_EHLO_TLS] = "ehlo_tls", [ST_SMTP_STAGE_MAIL] = "mail",
-	    [ST_SMTP_STAGE_RCPT] = "rcpt",         [ST_SMTP_STAGE_DATA] = "data",
-	    [ST_SMTP_STAGE_QUIT] = "quit",         [ST_SMTP_STAGE_DONE] = "done",
+	    [ST_SMTP_STAGE_EHLO_TLS] = "ehlo_tls", [ST_SMTP_STAGE_AUTH] = "auth",
+	    [ST_SMTP_STAGE_MAIL] = "mail",         [ST_SMTP_STAGE_RCPT] = "rcpt",
+	    [ST_SMTP_STAGE_DATA] = "data",         [ST_SMTP_STAGE_QUIT] = "quit",
+	    [ST_SMTP_STAGE_DONE] = "done",
 	};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
@@ -363,6 +368,7 @@ void st_smtp_client_free(struct st_smtp_client *c)
 	st_smtp_reply_release(&c->res.ehlo);
 	st_smtp_reply_release(&c->res.starttls);
 	st_smtp_reply_release(&c->res.ehlo_tls);
+	st_smtp_reply_release(&c->res.auth);
 	st_smtp_reply_release(&c->res.mail);
 	st_smtp_reply_release(&c->res.data);
 	st_smtp_reply_release(&c->res.data_end);
@@ -447,6 +453,20 @@ static void send_line(struct st_smtp_client *c, const char *fmt, ...)
 	c->want = ST_SMTP_WANT_WRITE;
 }
 
+/* Queue a line that carries a secret: the transcript gets a placeholder. */
+static void send_secret(struct st_smtp_client *c, const char *shown, const char *line)
+{
+	if (c->p.log)
+		c->p.log(c->p.log_arg, '>', c->tls, shown);
+	if (st_buf_addf(&c->out, "%s\r\n", line)) {
+		fail(c, ST_ERR_INTERNAL, "out of memory");
+		c->state = S_CLOSED;
+		c->want = ST_SMTP_WANT_CLOSE;
+		return;
+	}
+	c->want = ST_SMTP_WANT_WRITE;
+}
+
 static void quit(struct st_smtp_client *c)
 {
 	c->state = S_QUIT;
@@ -480,6 +500,94 @@ static void mail_or_quit(struct st_smtp_client *c)
 	}
 }
 
+/* base64 of s into a line after prefix; the buffer is wiped after use by the caller. */
+static void send_b64(struct st_smtp_client *c, const char *shown, const char *prefix, const void *s,
+                     size_t len)
+{
+	struct st_buf b, line;
+
+	st_buf_init(&b, 4096);
+	st_buf_init(&line, 4200);
+	if (st_base64(s, len, &b) || st_buf_addf(&line, "%s%s", prefix, st_buf_str(&b))) {
+		fail(c, ST_ERR_USAGE, "AUTH credentials too long");
+		quit(c);
+	} else {
+		send_secret(c, shown, st_buf_str(&line));
+	}
+	if (b.data)
+		memset(b.data, 0, b.cap);
+	if (line.data)
+		memset(line.data, 0, line.cap);
+	st_buf_release(&b);
+	st_buf_release(&line);
+}
+
+static bool mech_offered(const char *list, const char *mech)
+{
+	size_t n = strlen(mech);
+
+	while (*list) {
+		size_t k = strcspn(list, " ");
+		if (k == n && strncasecmp(list, mech, n) == 0)
+			return true;
+		list += k;
+		while (*list == ' ')
+			list++;
+	}
+	return false;
+}
+
+/* AUTH when asked and allowed, else MAIL or QUIT. */
+static void auth_or_mail(struct st_smtp_client *c)
+{
+	const struct st_smtp_caps *caps = c->tls ? &c->res.caps_tls : &c->res.caps;
+	const char *mech;
+
+	if (!c->p.auth_user) {
+		mail_or_quit(c);
+		return;
+	}
+	if (!c->tls && !c->p.auth_plaintext) {
+		fail(c, ST_ERR_USAGE, "AUTH refused by us: no TLS (the secret would go in clear)");
+		quit(c);
+		return;
+	}
+	mech = c->p.auth_mech                      ? c->p.auth_mech
+	       : mech_offered(caps->auth, "PLAIN") ? "PLAIN"
+	                                           : "LOGIN";
+	if (!mech_offered(caps->auth, mech)) {
+		fail(c, ST_ERR_REJECTED, "AUTH %s not offered (offered: %s)", mech,
+		     caps->auth[0] ? caps->auth : "none");
+		quit(c);
+		return;
+	}
+	snprintf(c->res.auth_mech, sizeof(c->res.auth_mech), "%s", mech);
+	c->state = S_AUTH;
+	c->res.stage = ST_SMTP_STAGE_AUTH;
+	if (strcasecmp(mech, "PLAIN") == 0) {
+		/* authzid NUL authcid NUL password */
+		struct st_buf cred;
+		st_buf_init(&cred, 2048);
+		if (st_buf_add(&cred, "", 1) ||
+		    st_buf_add(&cred, c->p.auth_user, strlen(c->p.auth_user)) ||
+		    st_buf_add(&cred, "", 1) ||
+		    st_buf_add(&cred, c->p.auth_pass ? c->p.auth_pass : "",
+		               strlen(c->p.auth_pass ? c->p.auth_pass : ""))) {
+			fail(c, ST_ERR_USAGE, "AUTH credentials too long");
+			quit(c);
+		} else {
+			/* the empty authzid: st_buf_add of "" with length 1 adds the NUL */
+			send_b64(c, "AUTH PLAIN (credentials hidden)", "AUTH PLAIN ", cred.data,
+			         cred.len);
+		}
+		if (cred.data)
+			memset(cred.data, 0, cred.cap);
+		st_buf_release(&cred);
+	} else {
+		send_line(c, "AUTH LOGIN");
+	}
+}
+
 static void after_ehlo(struct st_smtp_client *c)
 {
 	if (c->p.mode == ST_SMTP_STARTTLS && !c->tls) {
@@ -495,7 +603,7 @@ static void after_ehlo(struct st_smtp_client *c)
 			return;
 		}
 	}
-	mail_or_quit(c);
+	auth_or_mail(c);
 }
 
 /* Send the message: CRLF line ends, dot-stuffed, then the lone dot. */
@@ -611,9 +719,31 @@ static void handle(struct st_smtp_client *c, struct st_smtp_reply *r)
 		if (code == 250) {
 			if (st_smtp_caps_parse(&c->res.ehlo_tls, &c->res.caps_tls))
 				fail(c, ST_ERR_INTERNAL, "out of memory");
-			mail_or_quit(c);
+			auth_or_mail(c);
 		} else {
 			reply_failed(c, "EHLO after STARTTLS refused", &c->res.ehlo_tls);
+		}
+		break;
+	case S_AUTH:
+	case S_AUTH_USER:
+	case S_AUTH_PASS:
+		keep(&c->res.auth, r);
+		if (code == 334 && c->state == S_AUTH &&
+		    strcasecmp(c->res.auth_mech, "LOGIN") == 0) {
+			c->state = S_AUTH_USER;
+			send_b64(c, "(user name)", "", c->p.auth_user, strlen(c->p.auth_user));
+		} else if (code == 334 && c->state == S_AUTH_USER) {
+			const char *pw = c->p.auth_pass ? c->p.auth_pass : "";
+			c->state = S_AUTH_PASS;
+			send_b64(c, "(password hidden)", "", pw, strlen(pw));
+		} else if (code == 235) {
+			c->res.auth_ok = true;
+			mail_or_quit(c);
+		} else if (code == 334) {
+			/* a challenge we did not expect: cancel the exchange */
+			send_line(c, "*");
+		} else {
+			reply_failed(c, "AUTH failed", &c->res.auth);
 		}
 		break;
 	case S_MAIL:

@@ -94,6 +94,12 @@ struct st_smtp_client_params {
 	size_t n_rcpt;
 	const char *data; /* message to send with DATA (dot-stuffed here); NULL: RSET */
 	size_t data_len;
+	/* AUTH after EHLO (after TLS, unless auth_plaintext): PLAIN or LOGIN, NULL: PLAIN when
+	 * offered, else LOGIN. The secret never reaches the transcript. */
+	const char *auth_user;
+	const char *auth_pass;
+	const char *auth_mech;
+	bool auth_plaintext;
 	/* transcript: every line sent ('>') and received ('<'), tls telling which side of STARTTLS */
 	void (*log)(void *arg, char dir, bool tls, const char *line);
 	void *log_arg;
@@ -106,6 +112,7 @@ enum st_smtp_stage {
 	ST_SMTP_STAGE_STARTTLS,
 	ST_SMTP_STAGE_TLS,
 	ST_SMTP_STAGE_EHLO_TLS,
+	ST_SMTP_STAGE_AUTH,
 	ST_SMTP_STAGE_MAIL,
 	ST_SMTP_STAGE_RCPT,
 	ST_SMTP_STAGE_DATA,
@@ -118,7 +125,9 @@ const char *st_smtp_stage_name(enum st_smtp_stage s);
 
 /* What a session saw. Replies are empty (code 0) when the stage was not reached. */
 struct st_smtp_result {
-	struct st_smtp_reply banner, ehlo, starttls, ehlo_tls, mail, data, data_end, quit;
+	struct st_smtp_reply banner, ehlo, starttls, ehlo_tls, auth, mail, data, data_end, quit;
+	bool auth_ok;               /* AUTH succeeded (235) */
+	char auth_mech[16];         /* the mechanism used, or "" */
 	struct st_smtp_reply *rcpt; /* n_rcpt replies */
 	size_t n_rcpt;
 	struct st_smtp_caps caps, caps_tls;

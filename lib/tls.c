@@ -437,3 +437,16 @@ const unsigned char *st_tls_peer_cert(const struct st_tls *t, unsigned i, size_t
 	*len = certs[i].size;
 	return certs[i].data;
 }
+
+int st_base64(const void *data, size_t len, struct st_buf *out)
+{
+	gnutls_datum_t in = {(unsigned char *)data, (unsigned)len}, enc = {NULL, 0};
+	int rc;
+
+	st_buf_reset(out);
+	if (gnutls_base64_encode2(&in, &enc) < 0)
+		return ST_E_CRYPTO;
+	rc = st_buf_add(out, enc.data, enc.size);
+	gnutls_free(enc.data);
+	return rc;
+}

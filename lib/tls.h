@@ -93,4 +93,7 @@ int st_tls_summary(const struct st_tls *t, struct st_tls_summary *s);
 /* The DER of the peer's certificate number i (0 = its own), borrowed; NULL past the end. */
 const unsigned char *st_tls_peer_cert(const struct st_tls *t, unsigned i, size_t *len);
 
+/* Base64 of len bytes into out (reset first), as SMTP AUTH needs; GnuTLS's encoder. */
+int st_base64(const void *data, size_t len, struct st_buf *out);
+
 #endif

@@ -18,6 +18,7 @@ export MAIL_CONFIG=$D/etc
 
 smtps=$(pf_free_port) starttls=$(pf_free_port) plain=$(pf_free_port) reqcc=$(pf_free_port)
 relay=$(pf_free_port) tls12=$(pf_free_port) closed=$(pf_free_port) submission=$(pf_free_port)
+sasl=$(pf_free_port)
 "$SMTPTLS" fingerprint --relay-clientcerts --pubkey "$P/client.pem" >"$D/relay_clientcerts"
 cat "$P/ca.pem" "$P/int.pem" >"$P/ca-int.pem"
 pf_conf "$D" "smtpd_tls_chain_files=$P/server.key,$P/server-chain.pem" "smtpd_tls_CAfile=$P/ca-int.pem" \
@@ -31,6 +32,8 @@ pf_smtpd_service "$D" "$relay" -o smtpd_tls_security_level=may -o smtpd_tls_ask_
 	-o "smtpd_relay_restrictions=permit_tls_clientcerts,reject_unauth_destination"
 pf_smtpd_service "$D" "$tls12" -o smtpd_tls_security_level=may -o "smtpd_tls_protocols=<=TLSv1.2"
 pf_smtpd_service "$D" "$submission" -o smtpd_tls_security_level=encrypt
+pf_smtpd_service "$D" "$sasl" -o smtpd_tls_security_level=may -o smtpd_sasl_auth_enable=yes \
+	-o smtpd_tls_auth_only=yes -o smtpd_sasl_local_domain=smtptls-test.example
 pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 
 pr() { run "$SMTPTLS" --json probe --timeout 20 --ehlo client.test.example "$@"; }
@@ -80,6 +83,24 @@ pr --no-system-ca --level encrypt "[127.0.0.1]:$starttls"
 is "$(j .tls_required)" "null" "without --check-enforcement: not checked (null)"
 pr --level encrypt "[127.0.0.1]:$plain"
 like "$(j '.findings | join("|")')" "STARTTLS not offered" "a server without STARTTLS: a finding"
+
+# AUTH: Postfix offers it only after TLS (smtpd_tls_auth_only); the user name we send in
+# PLAIN and LOGIN is the one Postfix decodes (its SASL has no user database here, so the
+# answer is a failure either way; the engine's exchanges are unit-tested against scripts)
+SMTPTLS_PASSWORD=s3cret run "$SMTPTLS" --json probe --no-system-ca --level encrypt --auth-user alice "[127.0.0.1]:$sasl"
+is "$(j .auth.offered_before_tls)" false "AUTH is not offered before TLS"
+like "$(j .auth.mechanisms)" "PLAIN" "AUTH mechanisms after TLS"
+is "$(j .auth.mechanism)/$(j .auth.ok)" "PLAIN/false" "AUTH PLAIN tried, refused"
+is "$rc" 8 "a refused AUTH: exit 8"
+like "$(cat "$D/maillog")" "SASL PLAIN authentication failed: .*sasl_username=alice@smtptls-test\.example" "Postfix decoded the user name of our AUTH PLAIN"
+printf 's3cret\n' >"$T/pw"
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt --auth-user bob --auth-mech LOGIN --auth-password-file "$T/pw" "[127.0.0.1]:$sasl"
+like "$(cat "$D/maillog")" "SASL LOGIN authentication failed: .*sasl_username=bob@smtptls-test\.example" "and of our AUTH LOGIN"
+unlike "$(cat "$D/maillog")$out$err" "s3cret|czNjcmV0" "the password appears nowhere"
+st probe --auth-user alice "[127.0.0.1]:$sasl"
+is "$rc" 2 "--auth-user without a password: usage status"
+st probe --auth-mech CRAM-MD5 --auth-user a "[127.0.0.1]:$sasl"
+is "$rc" 2 "an unknown mechanism: usage status"
 
 # no TLS offered
 pr --level encrypt "[127.0.0.1]:$plain"

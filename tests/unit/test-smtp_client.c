@@ -277,16 +277,16 @@ static const char *ehlo_after_tls = "250-mx.example\r\n250-AUTH PLAIN\r\n250 8BI
 static void test_session_starttls_relay(void **state)
 {
 	const char *rcpt[] = {"x@elsewhere.example", "y@mx.example"};
-	struct st_smtp_client_params p = {ST_SMTP_STARTTLS,
-	                                  "client.example",
-	                                  false,
-	                                  "a@client.example",
-	                                  rcpt,
-	                                  2,
-	                                  NULL,
-	                                  0,
-	                                  log_line,
-	                                  NULL};
+	struct st_smtp_client_params p = {.mode = ST_SMTP_STARTTLS,
+	                                  .ehlo_name = "client.example",
+	                                  .tls_optional = false,
+	                                  .mail_from = "a@client.example",
+	                                  .rcpt = rcpt,
+	                                  .n_rcpt = 2,
+	                                  .data = NULL,
+	                                  .data_len = 0,
+	                                  .log = log_line,
+	                                  .log_arg = NULL};
 	struct st_smtp_client *c;
 	const struct st_smtp_result *r;
 
@@ -335,8 +335,16 @@ static void test_session_starttls_relay(void **state)
 
 static void test_session_injection(void **state)
 {
-	struct st_smtp_client_params p = {
-	    ST_SMTP_STARTTLS, "c", false, NULL, NULL, 0, NULL, 0, NULL, NULL};
+	struct st_smtp_client_params p = {.mode = ST_SMTP_STARTTLS,
+	                                  .ehlo_name = "c",
+	                                  .tls_optional = false,
+	                                  .mail_from = NULL,
+	                                  .rcpt = NULL,
+	                                  .n_rcpt = 0,
+	                                  .data = NULL,
+	                                  .data_len = 0,
+	                                  .log = NULL,
+	                                  .log_arg = NULL};
 	struct st_smtp_client *c = st_smtp_client_new(&p);
 	char *o;
 
@@ -360,8 +368,16 @@ static void test_session_injection(void **state)
 
 static void test_session_failures(void **state)
 {
-	struct st_smtp_client_params p = {
-	    ST_SMTP_STARTTLS, "c", false, NULL, NULL, 0, NULL, 0, NULL, NULL};
+	struct st_smtp_client_params p = {.mode = ST_SMTP_STARTTLS,
+	                                  .ehlo_name = "c",
+	                                  .tls_optional = false,
+	                                  .mail_from = NULL,
+	                                  .rcpt = NULL,
+	                                  .n_rcpt = 0,
+	                                  .data = NULL,
+	                                  .data_len = 0,
+	                                  .log = NULL,
+	                                  .log_arg = NULL};
 	const struct st_smtp_result *r;
 	struct st_smtp_client *c;
 
@@ -459,8 +475,16 @@ static void test_session_data(void **state)
 {
 	const char *rcpt[] = {"b@mx.example"};
 	const char *msg = "Subject: t\n\n.hidden line\nlast";
-	struct st_smtp_client_params p = {ST_SMTP_IMPLICIT, "c",  false, "a@c", rcpt, 1, msg,
-	                                  strlen(msg),      NULL, NULL};
+	struct st_smtp_client_params p = {.mode = ST_SMTP_IMPLICIT,
+	                                  .ehlo_name = "c",
+	                                  .tls_optional = false,
+	                                  .mail_from = "a@c",
+	                                  .rcpt = rcpt,
+	                                  .n_rcpt = 1,
+	                                  .data = msg,
+	                                  .data_len = strlen(msg),
+	                                  .log = NULL,
+	                                  .log_arg = NULL};
 	struct st_smtp_client *c = st_smtp_client_new(&p);
 
 	(void)state;
@@ -479,6 +503,81 @@ static void test_session_data(void **state)
 	st_smtp_client_free(c);
 }
 
+static void test_session_auth(void **state)
+{
+	struct st_smtp_client_params p = {.mode = ST_SMTP_STARTTLS,
+	                                  .ehlo_name = "c",
+	                                  .tls_optional = false,
+	                                  .mail_from = NULL,
+	                                  .rcpt = NULL,
+	                                  .n_rcpt = 0,
+	                                  .data = NULL,
+	                                  .data_len = 0,
+	                                  .auth_user = "user",
+	                                  .auth_pass = "secret",
+	                                  .auth_mech = NULL,
+	                                  .auth_plaintext = false,
+	                                  .log = log_line,
+	                                  .log_arg = NULL};
+	struct st_smtp_client *c;
+	const struct st_smtp_result *r;
+	char *o;
+
+	(void)state;
+	/* PLAIN, preferred when offered */
+	transcript[0] = '\0';
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, ehlo_tls_offered, "STARTTLS\r\n");
+	step(c, "220 Ready\r\n", NULL);
+	st_smtp_client_tls_up(c, true, NULL);
+	o = take_output(c);
+	free(o);
+	step(c, "250-mx\r\n250 AUTH LOGIN PLAIN\r\n", "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	step(c, "235 2.7.0 Authentication successful\r\n", "QUIT\r\n");
+	r = st_smtp_client_result(c);
+	assert_true(r->auth_ok);
+	assert_string_equal(r->auth_mech, "PLAIN");
+	/* the secret never reaches the transcript, not even in base64 */
+	assert_null(strstr(transcript, "secret"));
+	assert_null(strstr(transcript, "AHVzZXIAc2VjcmV0"));
+	assert_non_null(strstr(transcript, "AUTH PLAIN (credentials hidden)"));
+	st_smtp_client_free(c);
+
+	/* LOGIN when PLAIN is not offered */
+	transcript[0] = '\0';
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, ehlo_tls_offered, "STARTTLS\r\n");
+	step(c, "220 Ready\r\n", NULL);
+	st_smtp_client_tls_up(c, true, NULL);
+	free(take_output(c));
+	step(c, "250-mx\r\n250 AUTH LOGIN\r\n", "AUTH LOGIN\r\n");
+	step(c, "334 VXNlcm5hbWU6\r\n", "dXNlcg==\r\n");
+	step(c, "334 UGFzc3dvcmQ6\r\n", "c2VjcmV0\r\n");
+	step(c, "535 5.7.8 Error: authentication failed\r\n", "QUIT\r\n");
+	r = st_smtp_client_result(c);
+	assert_false(r->auth_ok);
+	assert_true(r->failed);
+	assert_int_equal(r->error.cls, ST_ERR_REJECTED);
+	assert_string_equal(r->error.msg, "AUTH failed: 535 5.7.8 Error: authentication failed");
+	assert_null(strstr(transcript, "c2VjcmV0"));
+	st_smtp_client_free(c);
+
+	/* never before TLS unless asked */
+	p.mode = ST_SMTP_PLAIN;
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, "250-mx\r\n250 AUTH PLAIN\r\n", "QUIT\r\n");
+	assert_non_null(strstr(st_smtp_client_result(c)->error.msg, "no TLS"));
+	st_smtp_client_free(c);
+	p.auth_plaintext = true;
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx\r\n", "EHLO c\r\n");
+	step(c, "250-mx\r\n250 AUTH PLAIN\r\n", "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	st_smtp_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +586,7 @@ int main(void)
 	    cmocka_unit_test(test_caps_on_hostile_size),   cmocka_unit_test(test_caps),
 	    cmocka_unit_test(test_session_starttls_relay), cmocka_unit_test(test_session_injection),
 	    cmocka_unit_test(test_session_failures),       cmocka_unit_test(test_session_data),
+	    cmocka_unit_test(test_session_auth),
 	};
 	return cmocka_run_group_tests_name("smtp_client", tests, NULL, NULL);
 }
