@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <argp.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <ctype.h>
 #include <netdb.h>
@@ -58,6 +59,7 @@ struct pr_params {
 	const char *auth_mech;
 	bool auth_plaintext;
 	char auth_password[512];
+	const char *save_chain;
 };
 
 enum {
@@ -86,6 +88,7 @@ enum {
 	OPT_AUTH_PWFILE,
 	OPT_AUTH_MECH,
 	OPT_AUTH_PLAINTEXT,
+	OPT_SAVE_CHAIN,
 };
 
 static const struct argp_option pr_options[] = {
@@ -124,6 +127,7 @@ static const struct argp_option pr_options[] = {
     {"no-system-ca", OPT_NO_SYSTEM, NULL, 0, "Trust nothing unless --ca-file or --ca-path says so",
      2},
     {"digest", 'd', "NAME", 0, "Digest of fingerprints (default sha256)", 2},
+    {"save-chain", OPT_SAVE_CHAIN, "FILE", 0, "Write the chain the server sent to FILE, in PEM", 2},
     {NULL, 0, NULL, 0, "Client certificate and relay test:", 3},
     {"cert", OPT_CERT, "FILE", 0, "Present this client certificate (with --key)", 3},
     {"key", OPT_KEY, "FILE", 0, "The client certificate's private key", 3},
@@ -263,6 +267,9 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_AUTH_PLAINTEXT:
 		p->auth_plaintext = true;
+		break;
+	case OPT_SAVE_CHAIN:
+		p->save_chain = arg;
 		break;
 	case 'd':
 		p->digest = st_parse_digest(state, "--digest", arg);
@@ -494,6 +501,71 @@ static void caps_changes(json_t *a, const struct st_smtp_caps *before,
 	st_buf_release(&b);
 }
 
+/* One certificate of the chain as sent, for JSON. */
+static json_t *cert_json(const struct st_x509_item *item, enum st_digest d)
+{
+	struct st_x509_info info;
+	struct st_error err;
+	char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX], t1[32], t2[32];
+	json_t *o, *san = json_array();
+	size_t i;
+
+	st_x509_item_info(item, &info, &err);
+	st_x509_item_fingerprint(item, d, false, fp);
+	st_x509_item_fingerprint(item, d, true, pfp);
+	for (i = 0; i < info.n_san; i++)
+		json_array_append_new(san, json_string(info.san[i]));
+	if (!info.has_validity || st_time_iso(info.not_before, t1, sizeof(t1)))
+		t1[0] = '\0';
+	if (!info.has_validity || st_time_iso(info.not_after, t2, sizeof(t2)))
+		t2[0] = '\0';
+	o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:{s:s, s:i, s:o}, s:s, s:s, s:s}", "subject",
+	              info.subject ? info.subject : "", "issuer", info.issuer ? info.issuer : "",
+	              "san", san, "not_before", t1, "not_after", t2, "key", "algorithm",
+	              info.key_algorithm, "bits", (int)info.key_bits, "curve",
+	              info.key_curve[0] ? json_string(info.key_curve) : json_null(),
+	              "signature_algorithm", info.sig_algorithm, "fingerprint", fp,
+	              "pkey_fingerprint", pfp);
+	st_x509_info_release(&info);
+	return o;
+}
+
+/* One certificate of the chain as sent, as text. */
+static void cert_text(const struct st_x509_item *item, size_t depth, enum st_digest d)
+{
+	struct st_x509_info info;
+	struct st_error err;
+	char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX], t[32], line[1200];
+	struct st_buf san;
+	size_t i;
+
+	st_x509_item_info(item, &info, &err);
+	st_x509_item_fingerprint(item, d, false, fp);
+	st_x509_item_fingerprint(item, d, true, pfp);
+	snprintf(line, sizeof(line), "%zu %s", depth, info.subject ? info.subject : "");
+	st_out_field("chain", 12, line);
+	snprintf(line, sizeof(line), "  issuer %s", info.issuer ? info.issuer : "");
+	st_out_field("", 12, line);
+	if (info.n_san) {
+		st_buf_init(&san, 65536);
+		for (i = 0; i < info.n_san; i++)
+			st_buf_addf(&san, "%s%s", i ? ", " : "", info.san[i]);
+		snprintf(line, sizeof(line), "  san %s", st_buf_str(&san));
+		st_out_field("", 12, line);
+		st_buf_release(&san);
+	}
+	if (info.has_validity && st_time_iso(info.not_after, t, sizeof(t)) == 0) {
+		snprintf(line, sizeof(line), "  not after %s, key %s %u bits, signed %s", t,
+		         info.key_algorithm, info.key_bits, info.sig_algorithm);
+		st_out_field("", 12, line);
+	}
+	snprintf(line, sizeof(line), "  fingerprint %s", fp);
+	st_out_field("", 12, line);
+	snprintf(line, sizeof(line), "  pkey_fingerprint %s", pfp);
+	st_out_field("", 12, line);
+	st_x509_info_release(&info);
+}
+
 struct verdict {
 	bool met;
 	char reason[512];
@@ -545,6 +617,8 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	enum st_exit status = ST_EXIT_OK;
 	size_t i;
 	struct sockaddr_storage ss = *ssp;
+	struct st_x509_item *items[16];
+	size_t n_items = 0;
 
 	prio[0] = '\0';
 	if (p->protocols) {
@@ -617,8 +691,7 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	/* the chain as sent, verified as lib/verify does */
 	st_buf_init(&chain, 1 << 22);
 	if (sr.tls && sr.tls_done) {
-		struct st_x509_item *items[16];
-		size_t n_items = 0, len;
+		size_t len;
 		const unsigned char *der;
 		struct st_x509_reader *r;
 		struct st_x509_item *it;
@@ -660,8 +733,6 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 						v.met = true;
 			}
 		}
-		for (i = 0; i < n_items; i++)
-			st_x509_item_free(items[i]);
 	}
 
 	/* the status word and the verdict, as Postfix's smtp client */
@@ -793,12 +864,8 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			json_object_set_new(tls, "group", json_string(sr.tls_summary.group));
 		}
 		json_object_set_new(tls, "status", json_string(v.status));
-		for (i = 0; have_vr && i < vr.n_chain; i++)
-			json_array_append_new(
-			    ch, json_pack("{s:s, s:s, s:s, s:s}", "subject", vr.chain[i].subject,
-			                  "issuer", vr.chain[i].issuer, "fingerprint",
-			                  vr.chain[i].fingerprint, "pkey_fingerprint",
-			                  vr.chain[i].pkey_fingerprint));
+		for (i = 0; i < n_items; i++)
+			json_array_append_new(ch, cert_json(items[i], p->digest));
 		json_object_set_new(tls, "chain", ch);
 		{
 			json_t *errs = json_array();
@@ -853,11 +920,8 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			if (sr.tls_summary.client_cert_requested)
 				st_out_field("client cert", 12, "requested by the server");
 		}
-		for (i = 0; have_vr && i < vr.n_chain; i++) {
-			snprintf(line, sizeof(line), "%zu %s  %s", i, vr.chain[i].subject,
-			         vr.chain[i].fingerprint);
-			st_out_field("chain", 12, line);
-		}
+		for (i = 0; i < n_items; i++)
+			cert_text(items[i], i, p->digest);
 		for (i = 0; have_vr && i < vr.n_errors; i++)
 			st_out_field("problem", 12, vr.errors[i].message);
 		if (p->auth_user) {
@@ -889,6 +953,22 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 		if (sr.failed || s->failed)
 			st_out_field("error", 12, sr.failed ? sr.error.msg : s->error.msg);
 	}
+	/* --save-chain: the chain as sent, in PEM */
+	if (p->save_chain && n_items) {
+		struct st_buf pem;
+		FILE *f = fopen(p->save_chain, "w");
+		st_buf_init(&pem, 1 << 22);
+		for (i = 0; f && i < n_items; i++)
+			if (st_x509_item_pem(items[i], &pem) == 0)
+				fwrite(pem.data, 1, pem.len, f);
+		if (!f || fclose(f) != 0) {
+			st_out_error("cannot write '%s': %s", p->save_chain, strerror(errno));
+			status = st_exit_worse(status, ST_EXIT_OUTPUT);
+		}
+		st_buf_release(&pem);
+	}
+	for (i = 0; i < n_items; i++)
+		st_x509_item_free(items[i]);
 	json_decref(findings);
 	if (have_vr)
 		st_verify_result_release(&vr);

@@ -312,8 +312,8 @@ static int item_from_der(gnutls_datum_t *der, int kind, unsigned line, struct st
 			gnutls_datum_t raw;
 			size_t hdr, total;
 			char w[160];
-			if (der_tlv(der->data, der->size, &hdr, &total) == 0 && total == der->size &&
-			    der_find_spki(der, true, &raw) == 0) {
+			if (der_tlv(der->data, der->size, &hdr, &total) == 0 &&
+			    total == der->size && der_find_spki(der, true, &raw) == 0) {
 				st_gnutls_reason(rc, w, sizeof(w));
 				item->raw_why = strdup(w);
 				item->kind = ST_X509_CERT;
@@ -596,7 +596,8 @@ static int next_pem(struct st_x509_reader *r, struct st_x509_item **item, struct
 		rc = gnutls_pem_base64_decode2(label, &in, &der);
 		if (rc < 0) {
 			st_error_set(err, ST_ERR_INPUT, "'%s' line %u: cannot decode %s: %s",
-			             r->name, begin_line, label, st_gnutls_reason(rc, why, sizeof(why)));
+			             r->name, begin_line, label,
+			             st_gnutls_reason(rc, why, sizeof(why)));
 			return ST_E_PARSE;
 		}
 		if (strcmp(label, "TRUSTED CERTIFICATE") == 0) {
@@ -1100,7 +1101,8 @@ static int string_to_utf8(unsigned char tag, const unsigned char *p, size_t n, s
 		if (n % 4)
 			return ST_E_PARSE;
 		for (i = 0; i < n && rc == ST_OK; i += 4)
-			rc = utf8_put(u, ((unsigned long)p[i] << 24) | ((unsigned long)p[i + 1] << 16) |
+			rc = utf8_put(u, ((unsigned long)p[i] << 24) |
+			                     ((unsigned long)p[i + 1] << 16) |
 			                     ((unsigned long)p[i + 2] << 8) | p[i + 3]);
 		return rc;
 	}
@@ -1282,4 +1284,19 @@ unsigned long st_x509_name_hash(const struct st_buf *canon)
 		return 0;
 	return (unsigned long)md[0] | ((unsigned long)md[1] << 8) | ((unsigned long)md[2] << 16) |
 	       ((unsigned long)md[3] << 24);
+}
+
+int st_x509_item_pem(const struct st_x509_item *item, struct st_buf *out)
+{
+	gnutls_datum_t pem = {NULL, 0};
+	int rc;
+
+	st_buf_reset(out);
+	if (item->kind != ST_X509_CERT)
+		return ST_E_INVALID;
+	if (gnutls_pem_base64_encode2("CERTIFICATE", &item->der, &pem) < 0)
+		return ST_E_CRYPTO;
+	rc = st_buf_add(out, pem.data, pem.size);
+	gnutls_free(pem.data);
+	return rc;
 }

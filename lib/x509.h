@@ -129,6 +129,9 @@ void st_x509_info_release(struct st_x509_info *info);
 int st_x509_item_fingerprint(const struct st_x509_item *item, enum st_digest d, bool pubkey,
                              char *out);
 
+/* The item as PEM ("CERTIFICATE" block), into out (reset first). Certificates only. */
+int st_x509_item_pem(const struct st_x509_item *item, struct st_buf *out);
+
 /* DANE TLSA selectors and matching types (RFC 6698). */
 enum st_tlsa_selector { ST_TLSA_SEL_CERT = 0, ST_TLSA_SEL_SPKI = 1 };
 enum st_tlsa_mtype { ST_TLSA_FULL = 0, ST_TLSA_SHA256 = 1, ST_TLSA_SHA512 = 2 };

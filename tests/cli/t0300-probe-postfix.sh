@@ -46,7 +46,14 @@ pr --tls-on-connect --ca-file "$P/ca.pem" --level secure --match mx.test.example
 is "$rc" 0 "implicit TLS, secure, right name: exit 0"
 is "$(j .mode)/$(j .tls.status)/$(j .level.met)" "implicit/Verified/true" "implicit TLS: Verified, level met"
 is "$(j '.tls.chain[0].fingerprint')" "$server_fp" "the chain as sent: the leaf's fingerprint as openssl computes it"
-is "$(j '.tls.chain | length')" 3 "the chain as built: leaf, intermediate, root"
+is "$(j '.tls.chain | length')" 2 "the chain as sent: leaf and intermediate"
+is "$(j '.tls.chain[0].san | join(",")')" "DNS:mx.test.example,DNS:localhost,IP:127.0.0.1,IP:::1" "its names"
+is "$(j '.tls.chain[0].not_after')/$(j '.tls.chain[0].key.algorithm')/$(j '.tls.chain[0].signature_algorithm')" \
+	"2099-12-31T23:59:59Z/ECDSA/ECDSA-SHA256" "its validity, key and signature algorithm"
+is "$(j '.tls.chain[1].pkey_fingerprint')" "$("$SMTPTLS" fingerprint -b --pubkey "$P/int.pem" | cut -d' ' -f1)" "the intermediate's public-key fingerprint"
+pr --tls-on-connect --no-system-ca --level encrypt --save-chain "$T/saved.pem" "[127.0.0.1]:$smtps"
+is "$("$SMTPTLS" fingerprint -b "$T/saved.pem" | cut -d' ' -f1 | tr '\n' ,)" \
+	"$("$SMTPTLS" fingerprint -b "$P/server-chain.pem" | cut -d' ' -f1 | tr '\n' ,)" "--save-chain writes the chain as sent"
 like "$(j .banner)" "^220 " "the banner"
 is "$(finger -w -l secure "[127.0.0.1]:$smtps" mx.test.example)" "Verified TLS connection established" "posttls-finger agrees: Verified"
 
