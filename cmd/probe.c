@@ -60,6 +60,7 @@ struct pr_params {
 	bool auth_plaintext;
 	char auth_password[512];
 	const char *save_chain;
+	bool reconnect;
 };
 
 enum {
@@ -89,6 +90,7 @@ enum {
 	OPT_AUTH_MECH,
 	OPT_AUTH_PLAINTEXT,
 	OPT_SAVE_CHAIN,
+	OPT_RECONNECT,
 };
 
 static const struct argp_option pr_options[] = {
@@ -102,6 +104,8 @@ static const struct argp_option pr_options[] = {
     {"timeout", OPT_TIMEOUT, "SECONDS", 0, "Time limit of every step (default 30)", 1},
     {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR", 0,
      "Connect to ADDR for HOST and PORT, without asking DNS (repeatable, as curl has it)", 1},
+    {"reconnect", OPT_RECONNECT, NULL, 0,
+     "Connect a second time and say whether the TLS session was resumed (posttls-finger -r)", 1},
     {"mx", OPT_MX, NULL, 0, "Look up the MX hosts of DOMAIN:PORT too (a bare DOMAIN always is)", 1},
     {"first", OPT_FIRST, NULL, 0,
      "Stop at the first MX host and address that answers (as posttls-finger), not probe them all",
@@ -270,6 +274,9 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_SAVE_CHAIN:
 		p->save_chain = arg;
+		break;
+	case OPT_RECONNECT:
+		p->reconnect = true;
 		break;
 	case 'd':
 		p->digest = st_parse_digest(state, "--digest", arg);
@@ -611,7 +618,7 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	const struct st_smtp_result *s;
 	struct st_buf chain;
 	json_t *findings;
-	int enforced;
+	int enforced, resumed;
 	char enforce_reply[600];
 	int n_patterns = 0, k;
 	enum st_exit status = ST_EXIT_OK;
@@ -821,6 +828,27 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 		st_session_result_release(&er);
 	}
 
+	/* --reconnect: the same session again, offering what the first one left */
+	resumed = -1;
+	if (p->reconnect && sr.tls && sr.tls_done) {
+		struct st_buf data;
+		st_buf_init(&data, 65536);
+		if (st_tls_session_data(sr.tls, &data) == 0 && data.len) {
+			struct st_session_params rp = sp;
+			struct st_session_result rr;
+			rp.smtp.mail_from = NULL;
+			rp.smtp.n_rcpt = 0;
+			rp.smtp.auth_user = NULL;
+			rp.smtp.log = NULL;
+			rp.tls.resume = data.data;
+			rp.tls.resume_len = data.len;
+			st_session_run(&rp, &rr);
+			resumed = rr.tls_done ? rr.tls_summary.resumed : -1;
+			st_session_result_release(&rr);
+		}
+		st_buf_release(&data);
+	}
+
 	/* status: the first failure class, else the verdict */
 	if (!sr.connected)
 		status = st_exit_for(sr.error.cls == ST_ERR_NONE ? ST_ERR_CONNECT : sr.error.cls);
@@ -862,6 +890,8 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			json_object_set_new(tls, "version", json_string(sr.tls_summary.version));
 			json_object_set_new(tls, "cipher", json_string(sr.tls_summary.cipher));
 			json_object_set_new(tls, "group", json_string(sr.tls_summary.group));
+			json_object_set_new(tls, "resumed_on_reconnect",
+			                    resumed < 0 ? json_null() : json_boolean(resumed == 1));
 		}
 		json_object_set_new(tls, "status", json_string(v.status));
 		for (i = 0; i < n_items; i++)
@@ -919,6 +949,13 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			st_out_field("status", 12, v.status);
 			if (sr.tls_summary.client_cert_requested)
 				st_out_field("client cert", 12, "requested by the server");
+			if (p->reconnect)
+				st_out_field(
+				    "reconnect", 12,
+				    resumed == 1 ? "the session was resumed"
+				    : resumed == 0
+				        ? "the session was NOT resumed"
+				        : "unknown (no session data or no second handshake)");
 		}
 		for (i = 0; i < n_items; i++)
 			cert_text(items[i], i, p->digest);

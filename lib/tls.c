@@ -282,6 +282,8 @@ struct st_tls *st_tls_new(const struct st_tls_params *p, struct st_error *err)
 		gnutls_certificate_server_set_request(t->session, GNUTLS_CERT_REQUEST);
 	if (!p->server && p->sni && *p->sni)
 		gnutls_server_name_set(t->session, GNUTLS_NAME_DNS, p->sni, strlen(p->sni));
+	if (!p->server && p->resume && p->resume_len)
+		gnutls_session_set_data(t->session, p->resume, p->resume_len);
 	gnutls_session_set_ptr(t->session, t);
 	gnutls_transport_set_ptr(t->session, t);
 	gnutls_transport_set_push_function(t->session, push);
@@ -422,6 +424,7 @@ int st_tls_summary(const struct st_tls *t, struct st_tls_summary *s)
 	s->client_cert_sent = !t->server && gnutls_certificate_get_ours(t->session) != NULL;
 	gnutls_certificate_get_peers(t->session, &n);
 	s->n_peer_certs = n;
+	s->resumed = gnutls_session_is_resumed(t->session) != 0;
 	return ST_OK;
 }
 
@@ -448,5 +451,18 @@ int st_base64(const void *data, size_t len, struct st_buf *out)
 		return ST_E_CRYPTO;
 	rc = st_buf_add(out, enc.data, enc.size);
 	gnutls_free(enc.data);
+	return rc;
+}
+
+int st_tls_session_data(const struct st_tls *t, struct st_buf *out)
+{
+	gnutls_datum_t d = {NULL, 0};
+	int rc;
+
+	st_buf_reset(out);
+	if (gnutls_session_get_data2(t->session, &d) < 0)
+		return ST_E_CRYPTO;
+	rc = st_buf_add(out, d.data, d.size);
+	gnutls_free(d.data);
 	return rc;
 }

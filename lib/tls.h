@@ -49,6 +49,8 @@ struct st_tls_params {
 	const char *cert_file; /* server: its chain; client: a client certificate */
 	const char *key_file;
 	bool request_client_cert; /* server: ask for a client certificate */
+	const void *resume;       /* client: session data from st_tls_session_data, to resume */
+	size_t resume_len;
 };
 
 /* Start a session. NULL with err set when credentials or priorities are refused. */
@@ -86,9 +88,14 @@ struct st_tls_summary {
 	bool client_cert_requested; /* client side: the server asked for a certificate */
 	bool client_cert_sent;
 	unsigned n_peer_certs; /* certificates the peer sent */
+	bool resumed;          /* the session was resumed (a ticket or a cached session) */
 };
 
 int st_tls_summary(const struct st_tls *t, struct st_tls_summary *s);
+
+/* The data that resumes this session later (a TLS 1.3 ticket comes after the handshake:
+ * ask at the end of the session), into out (reset first). */
+int st_tls_session_data(const struct st_tls *t, struct st_buf *out);
 
 /* The DER of the peer's certificate number i (0 = its own), borrowed; NULL past the end. */
 const unsigned char *st_tls_peer_cert(const struct st_tls *t, unsigned i, size_t *len);

@@ -131,6 +131,15 @@ like "$(j '.rcpt[0].reply')" "^250 2\.1\.5" "relay with the listed client certif
 pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$relay"
 like "$(j '.rcpt[0].reply')" "^554 5\.7\.1 <b@elsewhere\.example>: Relay access denied" "without it: Relay access denied"
 
+# session resumption, as posttls-finger -r shows it
+pr --no-system-ca --level encrypt --reconnect "[127.0.0.1]:$starttls"
+is "$(j .tls.resumed_on_reconnect)" true "--reconnect: the TLS 1.3 session is resumed"
+pr --no-system-ca --level encrypt --reconnect --protocols "<=TLSv1.2" "[127.0.0.1]:$starttls"
+is "$(j .tls.resumed_on_reconnect)" true "--reconnect: the TLS 1.2 session too"
+like "$(timeout 30 posttls-finger -c -l encrypt -r 1 -m 2 "[127.0.0.1]:$starttls" 2>&1)" "Reusing old session" "posttls-finger -r agrees"
+pr --no-system-ca --level encrypt "[127.0.0.1]:$starttls"
+is "$(j .tls.resumed_on_reconnect)" null "without --reconnect: not checked (null)"
+
 # protocols
 pr --no-system-ca --level encrypt "[127.0.0.1]:$tls12"
 is "$(j .tls.version)" "TLSv1.2" "a server limited to TLS 1.2"

@@ -112,7 +112,10 @@ static void tls_say(int fd, struct st_tls *t, const char *s)
 
 static void serve(int lfd, enum script sc)
 {
-	struct st_tls_params tp = {true, NULL, NULL, cert, key, sc == S_REQ_CCERT};
+	struct st_tls_params tp = {.server = true,
+	                           .cert_file = cert,
+	                           .key_file = key,
+	                           .request_client_cert = sc == S_REQ_CCERT};
 	struct st_error err;
 	struct st_tls *t;
 	char line[1024];

@@ -107,8 +107,8 @@ static int shake(struct st_tls *c, struct st_tls *s, struct st_error *ce, struct
 static void test_sessions(void **state)
 {
 	const char *cert = data_file("chain.pem"), *key = data_file("ec.key");
-	struct st_tls_params sp = {true, NULL, NULL, cert, key, false};
-	struct st_tls_params cp = {false, NULL, "ec.example.org", NULL, NULL, false};
+	struct st_tls_params sp = {.server = true, .cert_file = cert, .key_file = key};
+	struct st_tls_params cp = {.server = false, .sni = "ec.example.org"};
 	struct st_tls *s, *c;
 	struct st_tls_summary sum;
 	struct st_error ce, se;
