@@ -1,0 +1,57 @@
+#!/bin/bash
+# t0301: probe against hostile servers: never a hang, never a crash, capped replies,
+# injection after STARTTLS reported, terminal escapes sanitised
+. "$TOP_SRCDIR/tests/lib/tap.sh"
+. "$TOP_SRCDIR/tests/lib/pki.sh"
+need certtool python3 jq
+pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
+P=$T/pki
+cat "$P/server.pem" "$P/int.pem" >"$P/chain.pem"
+
+# hostile MODE: start the scripted server, wait for its ready line (no sleep), set $port
+hostile() {
+	local fifo=$T/ready.$1 l
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	python3 "$TOP_SRCDIR/tests/lib/hostile-smtp.py" "$1" "$P/chain.pem" "$P/server.key" >"$fifo" &
+	at_exit "kill $! 2>/dev/null"
+	read -r -t 10 l port <"$fifo" && [ "$l" = ready ]
+}
+
+hostile slow
+run timeout 30 "$SMTPTLS" --json probe --timeout 1 --level encrypt "[127.0.0.1]:$port"
+is "$rc" 6 "a server that goes silent: exit 6, within the timeout"
+is "$(jq -r .error <<<"$out")" "no reply within 1000 ms (ehlo)" "it says where it waited"
+
+hostile hangup
+run timeout 30 "$SMTPTLS" --json probe --level encrypt "[127.0.0.1]:$port"
+is "$rc" 6 "a server that hangs up: exit 6"
+like "$(jq -r .error <<<"$out")" "connection closed during ehlo" "it says when"
+
+hostile endless
+run timeout 30 "$SMTPTLS" --json probe --level encrypt "[127.0.0.1]:$port"
+is "$rc" 6 "an endless multi-line reply: exit 6, no hang"
+like "$(jq -r .error <<<"$out")" "reply of more than 256 lines" "the line cap is named"
+
+hostile longline
+run timeout 30 "$SMTPTLS" --json probe --level encrypt "[127.0.0.1]:$port"
+is "$rc" 6 "a 100 kB reply line: exit 6"
+like "$(jq -r .error <<<"$out")" "reply line longer than 4096 bytes" "the length cap is named"
+
+hostile escapes
+run timeout 30 "$SMTPTLS" probe --color=never --level may "[127.0.0.1]:$port"
+unlike "$out$err" $'\033|\007' "escape sequences in a banner never reach the terminal"
+like "$out" "banner +220 \\?\\[31mred\\?\\]0;title\\? \\?\\? ESMTP" "they are shown as ?"
+hostile escapes
+run timeout 30 "$SMTPTLS" --json probe --level may "[127.0.0.1]:$port"
+is "$(jq -r .banner <<<"$out")" "220 ?[31mred?]0;title? ?? ESMTP" "JSON carries the sanitised banner"
+
+hostile inject
+run timeout 30 "$SMTPTLS" --json probe --no-system-ca --level encrypt "[127.0.0.1]:$port"
+is "$(jq -r .starttls_injected_bytes <<<"$out")" "$(printf '250-injected\r\n250 after STARTTLS\r\n' | wc -c)" \
+	"bytes after the STARTTLS 220 are counted"
+like "$(jq -r '.findings | join("|")' <<<"$out")" "bytes sent after the STARTTLS 220 and before the handshake \\(response injection\\)" \
+	"and reported as an injection attempt"
+unlike "$(jq -r '.ehlo_tls // [] | join(",")' <<<"$out")" "injected|after STARTTLS" "the injected reply is never taken for the EHLO reply"
+
+done_testing
