@@ -125,6 +125,7 @@ static int start_tls(struct run *r)
 	}
 	r->tls_on = true;
 	r->handshaking = true;
+	arm_timer(r); /* the whole handshake is due within the timeout */
 	if (st_tls_handshake(r->res->tls, &err) < 0) {
 		fail(r, ST_ERR_TLS, "%s", err.msg);
 		return -1;
@@ -154,6 +155,7 @@ static void drive(struct run *r)
 				break;
 			}
 			st_smtp_client_sent(c, n);
+			arm_timer(r); /* the reply to this command is due within the timeout */
 			continue;
 		}
 		if (want == ST_SMTP_WANT_TLS && !r->tls_on) {
@@ -218,7 +220,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	arm_timer(r);
+	/* no re-arming here: a server that drips a byte at a time must still
+	 * answer each command within the timeout (a deadline per step) */
 	if (!r->tls_on) {
 		st_smtp_client_input(r->res->smtp, (const unsigned char *)buf->base, (size_t)nread);
 		drive(r);

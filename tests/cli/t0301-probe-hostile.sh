@@ -23,6 +23,11 @@ run timeout 30 "$SMTPTLS" --json probe --timeout 1 --level encrypt "[127.0.0.1]:
 is "$rc" 6 "a server that goes silent: exit 6, within the timeout"
 is "$(jq -r .error <<<"$out")" "no reply within 1000 ms (ehlo)" "it says where it waited"
 
+hostile drip
+run timeout 30 "$SMTPTLS" --json probe --timeout 1 --level encrypt "[127.0.0.1]:$port"
+is "$rc" 6 "a server that drips bytes: exit 6, the deadline is per step, not per read"
+is "$(jq -r .error <<<"$out")" "no reply within 1000 ms (ehlo)" "it says where it waited"
+
 hostile hangup
 run timeout 30 "$SMTPTLS" --json probe --level encrypt "[127.0.0.1]:$port"
 is "$rc" 6 "a server that hangs up: exit 6"

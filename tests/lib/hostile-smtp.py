@@ -6,9 +6,11 @@
 # Binds 127.0.0.1 port 0, prints "ready PORT" on stdout, serves one connection in MODE,
 # then exits. Modes: inject (bytes after the STARTTLS 220), endless (a multi-line reply
 # that never ends), longline (a reply line of 100 kB), slow (a banner, then silence),
+# drip (a reply one byte every 100 ms, never complete),
 # escapes (terminal escape sequences in the banner), hangup (closes after the banner).
 import socket
 import ssl
+import time
 import sys
 
 mode, cert, key = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -35,6 +37,15 @@ try:
         say(b"220 slow.test ESMTP\r\n")
         line()  # EHLO, never answered
         conn.recv(1)
+    elif mode == "drip":
+        say(b"220 drip.test ESMTP\r\n")
+        line()
+        try:
+            for _ in range(600):  # a byte every 100 ms for a minute: never a whole reply
+                say(b"250-dripping\r\n"[_ % 14:_ % 14 + 1])
+                time.sleep(0.1)
+        except OSError:
+            pass
     elif mode == "hangup":
         say(b"220 hangup.test ESMTP\r\n")
         line()
