@@ -811,6 +811,7 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 		ep.smtp.rcpt = NULL;
 		ep.smtp.n_rcpt = 0;
 		ep.smtp.log = NULL;
+		ep.smtp.auth_user = NULL; /* never authenticate on the plaintext check */
 		st_session_run(&ep, &er);
 		es = st_smtp_client_result(er.smtp);
 		if (es->mail.code) {
@@ -1158,7 +1159,11 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		char addrs[ST_DNS_ADDR_MAX][64];
 		size_t n_addr;
 		struct st_dns *d = st_dns_new(p.dns_server, &err);
-		if (!d || st_dns_addrs(d, host, addrs, ST_DNS_ADDR_MAX, &n_addr, &err)) {
+		if (!d) {
+			st_out_error("%s", err.msg); /* a bad --dns-server is the user's to fix */
+			return st_exit_for(err.cls);
+		}
+		if (st_dns_addrs(d, host, addrs, ST_DNS_ADDR_MAX, &n_addr, &err)) {
 			st_dns_free(d);
 			return dns_failure(&p, host, port, err.msg);
 		}

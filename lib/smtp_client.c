@@ -311,6 +311,7 @@ struct st_smtp_client {
 	enum st_smtp_want want;
 	enum state state;
 	bool tls;
+	bool auth_cancelled; /* we answered an unexpected 334 with "*" */
 	size_t rcpt_i;
 	size_t rcpt_ok;
 	struct st_smtp_result res;
@@ -739,9 +740,13 @@ static void handle(struct st_smtp_client *c, struct st_smtp_reply *r)
 		} else if (code == 235) {
 			c->res.auth_ok = true;
 			mail_or_quit(c);
-		} else if (code == 334) {
-			/* a challenge we did not expect: cancel the exchange */
+		} else if (code == 334 && !c->auth_cancelled) {
+			/* a challenge we did not expect: cancel the exchange, once */
+			c->auth_cancelled = true;
 			send_line(c, "*");
+		} else if (code == 334) {
+			/* a server that challenges again after "*" would keep us forever */
+			reply_failed(c, "AUTH not cancelled by the server", &c->res.auth);
 		} else {
 			reply_failed(c, "AUTH failed", &c->res.auth);
 		}
@@ -852,6 +857,15 @@ size_t st_smtp_client_input(struct st_smtp_client *c, const unsigned char *data,
 		log_reply(c, &r);
 		handle(c, &r);
 		st_smtp_reply_release(&r);
+		if (off < len && c->want == ST_SMTP_WANT_WRITE && c->state != S_QUIT) {
+			/* we never pipeline: a reply to a command not yet sent is the server
+			 * talking out of turn, or someone injecting replies */
+			fail(c, ST_ERR_PROTOCOL,
+			     "the server sent %zu bytes before our next command (unrequested pipelining)",
+			     len - off);
+			closing(c);
+			return len;
+		}
 	}
 	return off;
 }

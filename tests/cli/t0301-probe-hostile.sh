@@ -28,6 +28,13 @@ run timeout 30 "$SMTPTLS" --json probe --timeout 1 --level encrypt "[127.0.0.1]:
 is "$rc" 6 "a server that drips bytes: exit 6, the deadline is per step, not per read"
 is "$(jq -r .error <<<"$out")" "no reply within 1000 ms (ehlo)" "it says where it waited"
 
+hostile early
+run timeout 30 "$SMTPTLS" --json probe --level encrypt "[127.0.0.1]:$port"
+is "$rc" 6 "replies sent before the commands: exit 6, TLS is never started on them"
+like "$(jq -r .error <<<"$out")" "^the server sent [0-9]+ bytes before our next command \\(unrequested pipelining\\)$" \
+	"the early bytes are counted and named"
+is "$(jq -r .tls <<<"$out")" null "and no TLS was reported"
+
 hostile hangup
 run timeout 30 "$SMTPTLS" --json probe --level encrypt "[127.0.0.1]:$port"
 is "$rc" 6 "a server that hangs up: exit 6"

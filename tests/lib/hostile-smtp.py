@@ -6,7 +6,7 @@
 # Binds 127.0.0.1 port 0, prints "ready PORT" on stdout, serves one connection in MODE,
 # then exits. Modes: inject (bytes after the STARTTLS 220), endless (a multi-line reply
 # that never ends), longline (a reply line of 100 kB), slow (a banner, then silence),
-# drip (a reply one byte every 100 ms, never complete),
+# drip (a reply one byte every 100 ms, never complete), early (replies before commands),
 # escapes (terminal escape sequences in the banner), hangup (closes after the banner).
 import socket
 import ssl
@@ -46,6 +46,10 @@ try:
                 time.sleep(0.1)
         except OSError:
             pass
+    elif mode == "early":
+        # the banner, the EHLO reply and the STARTTLS 220 before any command
+        say(b"220 early.test ESMTP\r\n250-early.test\r\n250 STARTTLS\r\n220 go\r\n")
+        line()
     elif mode == "hangup":
         say(b"220 hangup.test ESMTP\r\n")
         line()

@@ -364,6 +364,17 @@ static void test_session_injection(void **state)
 	assert_int_equal(st_smtp_client_result(c)->ehlo_tls.code, 250);
 	assert_string_equal(st_smtp_client_result(c)->ehlo_tls.lines[0], "mx");
 	st_smtp_client_free(c);
+
+	/* replies to commands not yet sent (the banner, the EHLO reply and the STARTTLS
+	 * 220 in one read) are refused: the session must not start TLS unasked */
+	c = st_smtp_client_new(&p);
+	assert_int_equal(st_smtp_client_input(c, (const unsigned char *)"220 mx\r\n250 STARTTLS\r\n220 go\r\n", 30), 30);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	assert_true(st_smtp_client_result(c)->failed);
+	assert_int_equal(st_smtp_client_result(c)->error.cls, ST_ERR_PROTOCOL);
+	assert_string_equal(st_smtp_client_result(c)->error.msg,
+	                    "the server sent 22 bytes before our next command (unrequested pipelining)");
+	st_smtp_client_free(c);
 }
 
 static void test_session_failures(void **state)
@@ -575,6 +586,14 @@ static void test_session_auth(void **state)
 	c = st_smtp_client_new(&p);
 	step(c, "220 mx\r\n", "EHLO c\r\n");
 	step(c, "250-mx\r\n250 AUTH PLAIN\r\n", "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	/* an unexpected challenge is cancelled once; a server that keeps challenging
+	 * is given up on, not answered forever */
+	step(c, "334 more?\r\n", "*\r\n");
+	step(c, "334 more?\r\n", "QUIT\r\n");
+	r = st_smtp_client_result(c);
+	assert_false(r->auth_ok);
+	assert_int_equal(r->error.cls, ST_ERR_REJECTED);
+	assert_string_equal(r->error.msg, "AUTH not cancelled by the server: 334 more?");
 	st_smtp_client_free(c);
 }
 
