@@ -19,6 +19,7 @@ struct run {
 	uv_connect_t connect;
 	bool tls_on;      /* bytes on the wire are TLS records */
 	bool handshaking; /* the handshake is not done yet */
+	bool first_tls_read; /* nothing read from the server since STARTTLS yet */
 	bool closing;
 	uint64_t t0;
 };
@@ -125,6 +126,7 @@ static int start_tls(struct run *r)
 	}
 	r->tls_on = true;
 	r->handshaking = true;
+	r->first_tls_read = r->p->smtp.mode == ST_SMTP_STARTTLS;
 	arm_timer(r); /* the whole handshake is due within the timeout */
 	if (st_tls_handshake(r->res->tls, &err) < 0) {
 		fail(r, ST_ERR_TLS, "%s", err.msg);
@@ -226,6 +228,24 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		st_smtp_client_input(r->res->smtp, (const unsigned char *)buf->base, (size_t)nread);
 		drive(r);
 		return;
+	}
+	if (r->first_tls_read) {
+		/* A TLS server speaks first with a record: handshake (22) or alert (21).
+		 * SMTP text here, in a later read than the 220, is injection all the same:
+		 * count it where the engine counts it and say so, not "bad TLS packet". */
+		unsigned char t = (unsigned char)buf->base[0];
+		r->first_tls_read = false;
+		if (t != 22 && t != 21) {
+			st_smtp_client_input(r->res->smtp, (const unsigned char *)buf->base,
+			                     (size_t)nread);
+			fail(r, ST_ERR_TLS,
+			     "the server sent %zd bytes of plaintext after the STARTTLS 220, "
+			     "not a TLS handshake (response injection)",
+			     nread);
+			st_smtp_client_tls_up(r->res->smtp, false, "plaintext instead of TLS");
+			finish(r);
+			return;
+		}
 	}
 	if (st_tls_input(r->res->tls, (const unsigned char *)buf->base, (size_t)nread)) {
 		fail(r, ST_ERR_PROTOCOL, "too much TLS data at once");

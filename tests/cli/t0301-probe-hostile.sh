@@ -66,4 +66,13 @@ like "$(jq -r '.findings | join("|")' <<<"$out")" "bytes sent after the STARTTLS
 	"and reported as an injection attempt"
 unlike "$(jq -r '.ehlo_tls // [] | join(",")' <<<"$out")" "injected|after STARTTLS" "the injected reply is never taken for the EHLO reply"
 
+hostile latetext
+run timeout 30 "$SMTPTLS" --json probe --no-system-ca --level encrypt "[127.0.0.1]:$port"
+is "$rc" 7 "plaintext in answer to the ClientHello: exit 7"
+is "$(jq -r .error <<<"$out")" \
+	"the server sent 14 bytes of plaintext after the STARTTLS 220, not a TLS handshake (response injection)" \
+	"it is named injection, not a bad TLS packet"
+is "$(jq -r .starttls_injected_bytes <<<"$out")" 14 "the bytes are counted"
+like "$(jq -r '.findings | join("|")' <<<"$out")" "response injection" "and reported as a finding"
+
 done_testing

@@ -7,6 +7,7 @@
 # then exits. Modes: inject (bytes after the STARTTLS 220), endless (a multi-line reply
 # that never ends), longline (a reply line of 100 kB), slow (a banner, then silence),
 # drip (a reply one byte every 100 ms, never complete), early (replies before commands),
+# latetext (plaintext instead of the TLS handshake),
 # escapes (terminal escape sequences in the banner), hangup (closes after the banner).
 import socket
 import ssl
@@ -50,6 +51,16 @@ try:
         # the banner, the EHLO reply and the STARTTLS 220 before any command
         say(b"220 early.test ESMTP\r\n250-early.test\r\n250 STARTTLS\r\n220 go\r\n")
         line()
+    elif mode == "latetext":
+        # plaintext in answer to the ClientHello: injection in a later read
+        say(b"220 late.test ESMTP\r\n")
+        line()
+        say(b"250-late.test\r\n250 STARTTLS\r\n")
+        line()
+        say(b"220 2.0.0 Ready to start TLS\r\n")
+        conn.recv(5)  # the ClientHello has begun
+        say(b"250 injected\r\n")
+        conn.recv(65536)
     elif mode == "hangup":
         say(b"220 hangup.test ESMTP\r\n")
         line()
