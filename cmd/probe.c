@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -855,7 +856,8 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 		status = st_exit_for(sr.error.cls == ST_ERR_NONE ? ST_ERR_CONNECT : sr.error.cls);
 	else if (sr.failed)
 		status = st_exit_for(sr.error.cls);
-	else if (s->failed && (s->error.cls == ST_ERR_REJECTED || s->error.cls == ST_ERR_PROTOCOL))
+	else if (s->failed && (s->error.cls == ST_ERR_REJECTED || s->error.cls == ST_ERR_PROTOCOL ||
+	                       s->error.cls == ST_ERR_USAGE))
 		status = st_exit_for(s->error.cls);
 	else if (!v.met)
 		status = (!sr.tls_done && p->level >= L_ENCRYPT && s->caps.starttls) ? ST_EXIT_TLS
@@ -1094,9 +1096,14 @@ static enum st_exit probe_domain(struct pr_params *p, const char *domain, unsign
 	return status;
 }
 
+static void wipe_params(struct pr_params *p)
+{
+	explicit_bzero(p->auth_password, sizeof(p->auth_password));
+}
+
 int cmd_probe(int argc, char **argv, struct st_global *g)
 {
-	struct pr_params p;
+	struct pr_params p __attribute__((cleanup(wipe_params)));
 	struct sockaddr_storage ss;
 	struct st_error err = {ST_ERR_NONE, ""};
 	char host[256], addr[128], ehlo[256];
@@ -1112,6 +1119,9 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	st_cmd_parse(&cmd_probe_argp, argc, argv, &p, g);
 
 	if (p.auth_user) {
+		/* no core file may carry the secret */
+		struct rlimit no_core = {0, 0};
+		setrlimit(RLIMIT_CORE, &no_core);
 		/* the secret: from a file (first line) or the environment, never argv */
 		const char *env = getenv("SMTPTLS_PASSWORD");
 		if (p.auth_password_file) {
@@ -1125,7 +1135,7 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 			snprintf(p.auth_password, sizeof(p.auth_password), "%.*s",
 			         (int)strcspn(st_buf_str(&b), "\r\n"), st_buf_str(&b));
 			if (b.data)
-				memset(b.data, 0, b.cap);
+				explicit_bzero(b.data, b.cap);
 			st_buf_release(&b);
 		} else if (env) {
 			snprintf(p.auth_password, sizeof(p.auth_password), "%s", env);
@@ -1134,6 +1144,21 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 			             "SMTPTLS_PASSWORD");
 			return ST_EXIT_USAGE;
 		}
+	}
+	if (p.cert) {
+		/* a client certificate that cannot be used is the user's error, found
+		 * before any connection, not a handshake failure at every address */
+		struct st_tls_params tp;
+		struct st_tls *t;
+		memset(&tp, 0, sizeof(tp));
+		tp.cert_file = p.cert;
+		tp.key_file = p.key;
+		t = st_tls_new(&tp, &err);
+		if (!t) {
+			st_out_error("--cert: %s", err.msg);
+			return st_exit_for(err.cls);
+		}
+		st_tls_free(t);
 	}
 	rc = parse_target(p.target, host, sizeof(host), &port);
 	if (rc < 0) {

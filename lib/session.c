@@ -64,6 +64,7 @@ static void write_cb(uv_write_t *req, int status)
 	struct write_req *w = (struct write_req *)req;
 	struct run *r = req->data;
 
+	explicit_bzero(w->buf.base, w->buf.len); /* plaintext AUTH lines pass here */
 	free(w->buf.base);
 	free(w);
 	if (status < 0 && !r->closing) {

@@ -408,6 +408,9 @@ void st_smtp_client_sent(struct st_smtp_client *c, size_t n)
 {
 	c->out_off += n;
 	if (c->out_off >= c->out.len) {
+		/* the buffer may have held AUTH credentials: leave nothing behind */
+		if (c->out.data)
+			explicit_bzero(c->out.data, c->out.cap);
 		st_buf_reset(&c->out);
 		c->out_off = 0;
 		after_write(c);
@@ -516,9 +519,9 @@ static void send_b64(struct st_smtp_client *c, const char *shown, const char *pr
 		send_secret(c, shown, st_buf_str(&line));
 	}
 	if (b.data)
-		memset(b.data, 0, b.cap);
+		explicit_bzero(b.data, b.cap);
 	if (line.data)
-		memset(line.data, 0, line.cap);
+		explicit_bzero(line.data, line.cap);
 	st_buf_release(&b);
 	st_buf_release(&line);
 }
@@ -582,7 +585,7 @@ static void auth_or_mail(struct st_smtp_client *c)
 			         cred.len);
 		}
 		if (cred.data)
-			memset(cred.data, 0, cred.cap);
+			explicit_bzero(cred.data, cred.cap);
 		st_buf_release(&cred);
 	} else {
 		send_line(c, "AUTH LOGIN");

@@ -55,6 +55,10 @@ run timeout 30 "$SMTPTLS" probe --color=never --level may "[127.0.0.1]:$port"
 unlike "$out$err" $'\033|\007' "escape sequences in a banner never reach the terminal"
 like "$out" "banner +220 \\?\\[31mred\\?\\]0;title\\? \\?\\? ESMTP" "they are shown as ?"
 hostile escapes
+SMTPTLS_PASSWORD=hunter2 run timeout 30 "$SMTPTLS" --json probe --auth-user bob --level may "[127.0.0.1]:$port"
+is "$rc" 2 "AUTH asked for, no TLS offered: exit 2 even at level may"
+is "$(jq -r .error <<<"$out")" "AUTH refused by us: no TLS (the secret would go in clear)" "the reason is given"
+hostile escapes
 run timeout 30 "$SMTPTLS" --json probe --level may "[127.0.0.1]:$port"
 is "$(jq -r .banner <<<"$out")" "220 ?[31mred?]0;title? ?? ESMTP" "JSON carries the sanitised banner"
 
@@ -74,5 +78,13 @@ is "$(jq -r .error <<<"$out")" \
 	"it is named injection, not a bad TLS packet"
 is "$(jq -r .starttls_injected_bytes <<<"$out")" 14 "the bytes are counted"
 like "$(jq -r '.findings | join("|")' <<<"$out")" "response injection" "and reported as a finding"
+
+# a client certificate that cannot be used: found before any connection
+run "$SMTPTLS" probe --cert "$T/missing.pem" --key "$P/server.key" "[127.0.0.1]:1"
+is "$rc" 3 "a missing --cert file: exit 3, before connecting"
+like "$err" "--cert: cannot use '$T/missing.pem' with '$P/server.key'" "the files are named"
+run "$SMTPTLS" probe --cert "$P/int.pem" --key "$P/server.key" "[127.0.0.1]:1"
+is "$rc" 3 "a key that is not the certificate's: exit 3"
+unlike "$out" "connect" "and no connection was tried"
 
 done_testing
