@@ -381,7 +381,9 @@ long st_tls_read(struct st_tls *t, void *buf, size_t size, struct st_error *err)
 		}
 		return (long)n;
 	}
-	return 0;
+	/* stopping here would leave the rest unread with nothing to wake us for it */
+	st_error_set(err, ST_ERR_TLS, "more than 256 TLS records in a row without data");
+	return ST_E_IO;
 }
 
 int st_tls_summary(const struct st_tls *t, struct st_tls_summary *s)
