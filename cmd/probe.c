@@ -1048,6 +1048,7 @@ static enum st_exit probe_domain(struct pr_params *p, const char *domain, unsign
 		st_out_error("%s", err.msg);
 		return st_exit_for(err.cls);
 	}
+	st_dns_set_timeout(d, p->timeout_ms);
 	if (st_dns_mx(d, domain, mx, ST_DNS_MX_MAX, &n_mx, &null_mx, &err)) {
 		st_dns_free(d);
 		return dns_failure(p, domain, port, err.msg);
@@ -1188,6 +1189,7 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 			st_out_error("%s", err.msg); /* a bad --dns-server is the user's to fix */
 			return st_exit_for(err.cls);
 		}
+		st_dns_set_timeout(d, p.timeout_ms);
 		if (st_dns_addrs(d, host, addrs, ST_DNS_ADDR_MAX, &n_addr, &err)) {
 			st_dns_free(d);
 			return dns_failure(&p, host, port, err.msg);

@@ -4,9 +4,12 @@
 #include "dns.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <unbound.h>
 
@@ -17,6 +20,7 @@
 
 struct st_dns {
 	struct ub_ctx *ctx;
+	int timeout_ms; /* for each query, the resolver's own retries included */
 };
 
 struct st_dns *st_dns_new(const char *server, struct st_error *err)
@@ -30,6 +34,10 @@ struct st_dns *st_dns_new(const char *server, struct st_error *err)
 		st_error_set(err, ST_ERR_INTERNAL, "cannot start the DNS resolver");
 		return NULL;
 	}
+	d->timeout_ms = 30000;
+	/* answers come to our poll(), so that a silent server costs the timeout,
+	 * not the resolver's patience; a thread, not a forked process, does the work */
+	ub_ctx_async(d->ctx, 1);
 	if (server) {
 		/* ADDR, ADDR@PORT, or ADDR:PORT for IPv4 */
 		const char *colon = strchr(server, ':');
@@ -70,13 +78,69 @@ void st_dns_free(struct st_dns *d)
 	free(d);
 }
 
-/* One query; *res to be freed by the caller. Errors name the name and the reason. */
+void st_dns_set_timeout(struct st_dns *d, int ms)
+{
+	d->timeout_ms = ms > 0 ? ms : 1;
+}
+
+struct answer {
+	bool done;
+	int rc;
+	struct ub_result *res;
+};
+
+static void answered(void *arg, int rc, struct ub_result *res)
+{
+	struct answer *a = arg;
+
+	a->done = true;
+	a->rc = rc;
+	a->res = res;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One query, within the timeout; *res to be freed by the caller. Errors name the
+ * name and the reason. */
 static int query(struct st_dns *d, const char *name, int type, struct ub_result **res,
                  struct st_error *err)
 {
-	int rc = ub_resolve(d->ctx, name, type, CLASS_IN, res);
+	struct answer a = {false, 0, NULL};
+	long long end = now_ms() + d->timeout_ms;
+	int id, rc = ub_resolve_async(d->ctx, name, type, CLASS_IN, &a, answered, &id);
 
+	while (rc == 0 && !a.done) {
+		struct pollfd pfd = {ub_fd(d->ctx), POLLIN, 0};
+		long long left = end - now_ms();
+		int n;
+		if (left <= 0) {
+			ub_cancel(d->ctx, id);
+			st_error_set(err, ST_ERR_DNS, "no DNS answer for '%s' within %d ms", name,
+			             d->timeout_ms);
+			return ST_E_IO;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno != EINTR) {
+			ub_cancel(d->ctx, id);
+			st_error_set(err, ST_ERR_DNS, "cannot look up '%s': %s", name,
+			             strerror(errno));
+			return ST_E_IO;
+		}
+		if (n > 0)
+			rc = ub_process(d->ctx);
+	}
+	if (rc == 0)
+		rc = a.rc;
+	*res = a.res;
 	if (rc != 0) {
+		if (*res)
+			ub_resolve_free(*res);
 		st_error_set(err, ST_ERR_DNS, "cannot look up '%s': %s", name, ub_strerror(rc));
 		return ST_E_IO;
 	}

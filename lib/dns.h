@@ -18,6 +18,8 @@ struct st_dns;
  * for addresses either way. NULL with err (class usage or internal).
  */
 struct st_dns *st_dns_new(const char *server, struct st_error *err);
+/* Give up on a query after MS milliseconds (default 30000). */
+void st_dns_set_timeout(struct st_dns *d, int ms);
 
 void st_dns_free(struct st_dns *d);
 

@@ -79,6 +79,23 @@ is "$(jq -r .error <<<"$out")" \
 is "$(jq -r .starttls_injected_bytes <<<"$out")" 14 "the bytes are counted"
 like "$(jq -r '.findings | join("|")' <<<"$out")" "response injection" "and reported as a finding"
 
+# a DNS server that never answers: --timeout bounds the lookup too
+rm -f "$T/dnsready"
+mkfifo "$T/dnsready"
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print("ready", s.getsockname()[1], flush=True)
+while True:
+    s.recvfrom(4096)
+' >"$T/dnsready" &
+at_exit "kill $! 2>/dev/null"
+read -r -t 10 l dport <"$T/dnsready"
+run timeout 30 "$SMTPTLS" --json probe --timeout 1 --dns-server "127.0.0.1@$dport" silent.test:25
+is "$rc" 4 "a silent DNS server: exit 4, within the timeout"
+like "$out$err" "no DNS answer for 'silent.test' within 1000 ms" "the name and the wait are given"
+
 # a client certificate that cannot be used: found before any connection
 run "$SMTPTLS" probe --cert "$T/missing.pem" --key "$P/server.key" "[127.0.0.1]:1"
 is "$rc" 3 "a missing --cert file: exit 3, before connecting"
