@@ -83,6 +83,9 @@ is "$rc/$(j .level.reason)" "1/Server certificate not verified" "fingerprint lev
 pr --no-system-ca --level encrypt --check-enforcement "[127.0.0.1]:$submission"
 is "$rc/$(j .tls_required)" "0/true" "smtpd_tls_security_level=encrypt: TLS is enforced"
 is "$(j .enforcement_reply)" "530 5.7.0 Must issue a STARTTLS command first" "in Postfix's words"
+SMTPTLS_PASSWORD=x run "$SMTPTLS" --json probe --timeout 20 --ehlo client.test.example --no-system-ca \
+	--level encrypt --check-enforcement --auth-user bob "[127.0.0.1]:$submission"
+is "$(j .tls_required)" "true" "with --auth-user the plaintext check still runs, and never authenticates"
 pr --no-system-ca --level encrypt --check-enforcement "[127.0.0.1]:$starttls"
 is "$(j .tls_required)" "false" "smtpd_tls_security_level=may: not enforced"
 like "$(j '.findings | join("|")')" "TLS is not enforced: MAIL FROM accepted without STARTTLS" "a finding says so"
