@@ -18,9 +18,10 @@ export MAIL_CONFIG=$D/etc
 
 smtps=$(pf_free_port) starttls=$(pf_free_port) plain=$(pf_free_port) reqcc=$(pf_free_port)
 relay=$(pf_free_port) tls12=$(pf_free_port) closed=$(pf_free_port) submission=$(pf_free_port)
-sasl=$(pf_free_port)
+sasl=$(pf_free_port) expired=$(pf_free_port)
 "$SMTPTLS" fingerprint --relay-clientcerts --pubkey "$P/client.pem" >"$D/relay_clientcerts"
 cat "$P/ca.pem" "$P/int.pem" >"$P/ca-int.pem"
+cat "$P/expired.pem" "$P/int.pem" >"$P/expired-chain.pem"
 pf_conf "$D" "smtpd_tls_chain_files=$P/server.key,$P/server-chain.pem" "smtpd_tls_CAfile=$P/ca-int.pem" \
 	"relay_clientcerts=texthash:$D/relay_clientcerts" "default_transport=discard:"
 pf_smtpd_service "$D" "$smtps" -o smtpd_tls_wrappermode=yes -o smtpd_tls_security_level=encrypt
@@ -34,6 +35,8 @@ pf_smtpd_service "$D" "$tls12" -o smtpd_tls_security_level=may -o "smtpd_tls_pro
 pf_smtpd_service "$D" "$submission" -o smtpd_tls_security_level=encrypt
 pf_smtpd_service "$D" "$sasl" -o smtpd_tls_security_level=may -o smtpd_sasl_auth_enable=yes \
 	-o smtpd_tls_auth_only=yes -o smtpd_sasl_local_domain=smtptls-test.example
+pf_smtpd_service "$D" "$expired" -o smtpd_tls_security_level=may \
+	-o "smtpd_tls_chain_files=$P/expired.key,$P/expired-chain.pem"
 pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 
 pr() { run "$SMTPTLS" --json probe --timeout 20 --ehlo client.test.example "$@"; }
@@ -78,6 +81,15 @@ pr --level fingerprint --match "$(tr -d : <<<"$server_fp" | tr A-F a-f)" "[127.0
 is "$rc" 0 "fingerprint level: colons optional, case ignored (Postfix 3.6)"
 pr --level fingerprint --match "AA:BB" "[127.0.0.1]:$starttls"
 is "$rc/$(j .level.reason)" "1/Server certificate not verified" "fingerprint level: no match"
+
+# an expired certificate: Postfix (posttls-finger) and smtptls call it the same
+pr --ca-file "$P/ca.pem" --level secure --match mx.test.example "[127.0.0.1]:$expired"
+is "$rc/$(j .tls.status)/$(j .level.met)" "1/$(finger -l secure "[127.0.0.1]:$expired" mx.test.example | cut -d' ' -f1)/false" \
+	"expired: the status word posttls-finger gives, level secure not met, exit 1"
+is "$(j .level.reason)" "Server certificate not verified" "expired: Postfix's deferral reason"
+like "$(j '.tls.errors | join("|")')" "expired" "and the verification error says the certificate has expired"
+pr --ca-file "$P/ca.pem" --level encrypt "[127.0.0.1]:$expired"
+is "$rc/$(j .level.met)" "0/true" "expired: encrypt does not look at the certificate"
 
 # the enforcement check: MAIL FROM on a second, plaintext connection
 pr --no-system-ca --level encrypt --check-enforcement "[127.0.0.1]:$submission"
