@@ -355,6 +355,11 @@ int st_tls_write(struct st_tls *t, const void *data, size_t len, struct st_error
 	return ST_OK;
 }
 
+gnutls_session_t st_tls_gnutls_session(struct st_tls *t)
+{
+	return t->session;
+}
+
 long st_tls_read(struct st_tls *t, void *buf, size_t size, struct st_error *err)
 {
 	char why[160];

@@ -1,7 +1,8 @@
-/* x509-gnutls.h: the GnuTLS objects behind x509 items, for the lib files that may include GnuTLS */
+/* x509-gnutls.h: the GnuTLS objects behind x509 items and TLS channels, for the lib files that may include GnuTLS */
 #ifndef ST_X509_GNUTLS_H
 #define ST_X509_GNUTLS_H
 
+#include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
 #include "x509.h"
@@ -18,6 +19,11 @@ int st_x509_crt_fingerprint(gnutls_x509_crt_t crt, enum st_digest d, bool pubkey
 
 /* A new copy of an item's certificate (the caller deinits it), or NULL. */
 gnutls_x509_crt_t st_x509_item_crt_copy(const struct st_x509_item *item);
+
+struct st_tls;
+/* The GnuTLS session behind a TLS channel, for what the wrapper does not offer
+ * (tests that play a misbehaving server); borrowed from the channel. */
+gnutls_session_t st_tls_gnutls_session(struct st_tls *t);
 
 /* GnuTLS's words for an error code in house style (lowercase start, no final period), into buf. */
 const char *st_gnutls_reason(int rc, char *buf, size_t size);
