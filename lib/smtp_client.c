@@ -190,14 +190,15 @@ static bool keyword_is(const char *line, const char *kw, const char **arg)
 	return true;
 }
 
-/* Is word one of the space-separated words of list? */
+/* Is word one of the space-separated words of list? Case is ignored, as in EHLO
+ * keywords and SASL mechanism names. */
 static bool has_word(const char *list, const char *word)
 {
 	size_t n = strlen(word);
 
 	while (*list) {
 		size_t k = strcspn(list, " ");
-		if (k == n && strncmp(list, word, n) == 0)
+		if (k == n && strncasecmp(list, word, n) == 0)
 			return true;
 		list += k;
 		while (*list == ' ')
@@ -526,21 +527,6 @@ static void send_b64(struct st_smtp_client *c, const char *shown, const char *pr
 	st_buf_release(&line);
 }
 
-static bool mech_offered(const char *list, const char *mech)
-{
-	size_t n = strlen(mech);
-
-	while (*list) {
-		size_t k = strcspn(list, " ");
-		if (k == n && strncasecmp(list, mech, n) == 0)
-			return true;
-		list += k;
-		while (*list == ' ')
-			list++;
-	}
-	return false;
-}
-
 /* AUTH when asked and allowed, else MAIL or QUIT. */
 static void auth_or_mail(struct st_smtp_client *c)
 {
@@ -557,9 +543,9 @@ static void auth_or_mail(struct st_smtp_client *c)
 		return;
 	}
 	mech = c->p.auth_mech                      ? c->p.auth_mech
-	       : mech_offered(caps->auth, "PLAIN") ? "PLAIN"
+	       : has_word(caps->auth, "PLAIN") ? "PLAIN"
 	                                           : "LOGIN";
-	if (!mech_offered(caps->auth, mech)) {
+	if (!has_word(caps->auth, mech)) {
 		fail(c, ST_ERR_REJECTED, "AUTH %s not offered (offered: %s)", mech,
 		     caps->auth[0] ? caps->auth : "none");
 		quit(c);
