@@ -1,0 +1,159 @@
+/* test-dns.c: lib/dns against DNS servers the test runs on 127.0.0.1: one that answers, one that never does */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dns.h"
+
+/* A UDP socket on 127.0.0.1, its port in *port. */
+static int udp_socket(unsigned *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/*
+ * The answering server, in a child: every name has A 192.0.2.7 and MX 10 pointing
+ * at itself, "gone.test" is NXDOMAIN, AAAA questions get no answer.
+ */
+static void serve(int fd)
+{
+	unsigned char q[512], r[600];
+
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+		size_t end = 12, rl;
+		unsigned type;
+		int nx;
+
+		if (n < 12)
+			continue;
+		while (end < (size_t)n && q[end])
+			end += q[end] + 1u;
+		end += 5; /* the root label, type, class */
+		if (end > (size_t)n)
+			continue;
+		type = (unsigned)q[end - 4] << 8 | q[end - 3];
+		nx = memmem(q + 12, end - 12, "\4gone\4test", 10) != NULL;
+		memcpy(r, q, end);
+		r[2] = 0x81 | (q[2] & 0x01); /* QR, RD as asked */
+		r[3] = nx ? 0x83 : 0x80;     /* RA, NXDOMAIN or NOERROR */
+		r[4] = 0, r[5] = 1;
+		r[6] = 0, r[7] = (!nx && (type == 1 || type == 15)) ? 1 : 0;
+		memset(r + 8, 0, 4);
+		rl = end;
+		if (r[7]) {
+			static const unsigned char a[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7};
+			static const unsigned char mx[] = {0xc0, 12, 0, 15, 0, 1, 0, 0,    0,
+			                                   60,   0,  4, 0,  10, 0xc0, 12};
+			_Static_assert(sizeof(a) == sizeof(mx), "one record length");
+			memcpy(r + rl, type == 1 ? a : mx, sizeof(a));
+			rl += sizeof(a);
+		}
+		sendto(fd, r, rl, 0, (struct sockaddr *)&from, fl);
+	}
+}
+
+static void test_answers(void **state)
+{
+	unsigned port;
+	int fd = udp_socket(&port);
+	pid_t pid;
+	char server[64], addrs[ST_DNS_ADDR_MAX][64];
+	struct st_mx mx[ST_DNS_MX_MAX];
+	struct st_error err;
+	struct st_dns *d;
+	size_t n;
+	bool null_mx;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		serve(fd);
+	close(fd);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
+	d = st_dns_new(server, &err);
+	assert_non_null(d);
+	st_dns_set_timeout(d, 10000);
+	assert_int_equal(st_dns_addrs(d, "mail.test", addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(addrs[0], "192.0.2.7");
+	assert_int_equal(st_dns_mx(d, "example.test", mx, ST_DNS_MX_MAX, &n, &null_mx, &err), 0);
+	assert_int_equal(n, 1);
+	assert_false(null_mx);
+	assert_int_equal(mx[0].pref, 10);
+	assert_string_equal(mx[0].host, "example.test");
+	assert_int_not_equal(st_dns_addrs(d, "gone.test", addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
+	assert_int_equal(err.cls, ST_ERR_DNS);
+	assert_string_equal(err.msg, "'gone.test': no such domain (NXDOMAIN)");
+	st_dns_free(d);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_silent_server(void **state)
+{
+	unsigned port;
+	int fd = udp_socket(&port); /* bound, never read: every query goes unanswered */
+	char server[64], addrs[ST_DNS_ADDR_MAX][64];
+	struct st_error err;
+	struct st_dns *d;
+	size_t n;
+
+	(void)state;
+	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
+	d = st_dns_new(server, &err);
+	assert_non_null(d);
+	st_dns_set_timeout(d, 300);
+	assert_int_not_equal(st_dns_addrs(d, "mail.test", addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
+	assert_int_equal(err.cls, ST_ERR_DNS);
+	assert_string_equal(err.msg, "no DNS answer for 'mail.test' within 300 ms");
+	st_dns_free(d);
+	close(fd);
+}
+
+static void test_bad_server(void **state)
+{
+	struct st_error err;
+
+	(void)state;
+	assert_null(st_dns_new("bad@@x", &err));
+	assert_int_equal(err.cls, ST_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "--dns-server: 'bad@@x' is not a DNS server address"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_answers),
+	    cmocka_unit_test(test_silent_server),
+	    cmocka_unit_test(test_bad_server),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
