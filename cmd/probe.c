@@ -604,6 +604,39 @@ static json_t *caps_json(const struct st_smtp_caps *c)
 }
 
 /* Probe one address of one host; prints its record and returns its exit status. */
+/* The stapled OCSP response: null when the server sent none */
+static json_t *staple_json(const struct st_verify_result *vr)
+{
+	json_t *o;
+	char date[32];
+
+	if (!vr || vr->staple.status == ST_REV_NOT_CHECKED)
+		return json_null();
+	o = json_pack("{s:s, s:s}", "status", st_rev_status_name(vr->staple.status), "detail",
+	              vr->staple.detail);
+	if (vr->staple.status == ST_REV_REVOKED) {
+		st_time_iso(vr->staple.revoked_at, date, sizeof(date));
+		json_object_set_new(o, "revoked_at", json_string(date));
+		json_object_set_new(o, "reason", json_string(st_rev_reason_name(vr->staple.reason)));
+	}
+	return o;
+}
+
+static void staple_text(const struct st_verify_result *vr, char *out, size_t size)
+{
+	char date[32];
+
+	if (!vr || vr->staple.status == ST_REV_NOT_CHECKED)
+		snprintf(out, size, "none");
+	else if (vr->staple.status == ST_REV_REVOKED) {
+		st_time_iso(vr->staple.revoked_at, date, sizeof(date));
+		snprintf(out, size, "REVOKED on %s, reason %s", date,
+		         st_rev_reason_name(vr->staple.reason));
+	} else
+		snprintf(out, size, "%s (%s)", st_rev_status_name(vr->staple.status),
+		         vr->staple.detail);
+}
+
 static enum st_exit probe_one(struct pr_params *p, const char *host, const char *nexthop,
                               unsigned port, struct sockaddr_storage *ssp, const char *addr)
 {
@@ -728,6 +761,7 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			    (p->level == L_VERIFY || p->level == L_SECURE) ? (size_t)n_patterns : 0;
 			vp.at = time(NULL);
 			vp.digest = p->digest;
+			vp.ocsp_staple = st_tls_ocsp_staple(sr.tls, &vp.ocsp_staple_len);
 			if (trust && st_verify_chain(&vp, items, n_items, NULL, 0, &vr, &e) == 0)
 				have_vr = true;
 			/* fingerprint level: the leaf's certificate or public-key digest */
@@ -799,6 +833,15 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 		              s->injected);
 	if (s->ehlo.code == 250 && s->ehlo_tls.code == 250)
 		caps_changes(findings, &s->caps, &s->caps_tls);
+	if (have_vr && vr.staple.status == ST_REV_REVOKED)
+		add_finding_f(findings,
+		              "the stapled OCSP response says the certificate is revoked (%s)",
+		              st_rev_reason_name(vr.staple.reason));
+	else if (have_vr && vr.staple.status == ST_REV_UNKNOWN)
+		add_finding(findings, "the stapled OCSP response does not know the certificate");
+	else if (have_vr && vr.staple.status == ST_REV_UNAVAILABLE)
+		add_finding_f(findings, "the stapled OCSP response is not usable: %s",
+		              vr.staple.detail);
 
 	/* the TLS enforcement check: a second connection, MAIL FROM without STARTTLS */
 	enforced = -1;
@@ -893,6 +936,7 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			json_object_set_new(tls, "version", json_string(sr.tls_summary.version));
 			json_object_set_new(tls, "cipher", json_string(sr.tls_summary.cipher));
 			json_object_set_new(tls, "group", json_string(sr.tls_summary.group));
+			json_object_set_new(tls, "ocsp_staple", staple_json(have_vr ? &vr : NULL));
 			json_object_set_new(tls, "resumed_on_reconnect",
 			                    resumed < 0 ? json_null() : json_boolean(resumed == 1));
 		}
@@ -950,6 +994,8 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			         sr.tls_summary.group);
 			st_out_field("tls", 12, line);
 			st_out_field("status", 12, v.status);
+			staple_text(have_vr ? &vr : NULL, line, sizeof(line));
+			st_out_field("ocsp staple", 12, line);
 			if (sr.tls_summary.client_cert_requested)
 				st_out_field("client cert", 12, "requested by the server");
 			if (p->reconnect)

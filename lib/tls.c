@@ -448,6 +448,18 @@ const unsigned char *st_tls_peer_cert(const struct st_tls *t, unsigned i, size_t
 	return certs[i].data;
 }
 
+const unsigned char *st_tls_ocsp_staple(const struct st_tls *t, size_t *len)
+{
+	gnutls_datum_t d = {NULL, 0};
+
+	if (t->server || gnutls_ocsp_status_request_get(t->session, &d) < 0 || !d.size) {
+		*len = 0;
+		return NULL;
+	}
+	*len = d.size;
+	return d.data;
+}
+
 int st_base64(const void *data, size_t len, struct st_buf *out)
 {
 	gnutls_datum_t in = {(unsigned char *)data, (unsigned)len}, enc = {NULL, 0};

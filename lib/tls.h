@@ -100,6 +100,14 @@ int st_tls_session_data(const struct st_tls *t, struct st_buf *out);
 /* The DER of the peer's certificate number i (0 = its own), borrowed; NULL past the end. */
 const unsigned char *st_tls_peer_cert(const struct st_tls *t, unsigned i, size_t *len);
 
+/*
+ * The OCSP response the server stapled to its certificate (client side; a
+ * GnuTLS client always asks for one), borrowed from the session; NULL with
+ * *len 0 when the server sent none. Not checked: st_ocsp_check_response
+ * does that.
+ */
+const unsigned char *st_tls_ocsp_staple(const struct st_tls *t, size_t *len);
+
 /* Base64 of len bytes into out (reset first), as SMTP AUTH needs; GnuTLS's encoder. */
 int st_base64(const void *data, size_t len, struct st_buf *out);
 

@@ -1491,6 +1491,20 @@ int st_verify_chain(const struct st_verify_params *p, struct st_x509_item *const
 				hard++;
 		check_revocation(p, path, len, trusted && hard == 0, res);
 	}
+	res->staple.reason = -1;
+	if (p->ocsp_staple && p->ocsp_staple_len) {
+		if (len > 1) {
+			st_ocsp_check_response(path[0].crt, path[1].crt, p->at, p->ocsp_staple,
+			                       p->ocsp_staple_len, NULL, "stapled response",
+			                       &res->staple);
+		} else {
+			res->staple.status = ST_REV_UNAVAILABLE;
+			snprintf(res->staple.source, sizeof(res->staple.source), "ocsp");
+			snprintf(res->staple.detail, sizeof(res->staple.detail),
+			         "stapled response: the chain has no issuer of the leaf to check "
+			         "it with");
+		}
+	}
 	errors_before_names = res->n_errors;
 	for (i = 0; i < res->n_errors; i++)
 		if (res->errors[i].code == ST_V_EXPIRES_SOON ||

@@ -71,6 +71,10 @@ struct st_verify_params {
 	bool require_revocation; /* unavailable is a failure, not a warning */
 	struct st_fetch_params fetch;
 	enum st_digest digest; /* for the chain's fingerprints */
+	/* an OCSP response the server stapled in the handshake (DER), checked against
+	 * the leaf and its issuer as the chain was built; NULL: none */
+	const unsigned char *ocsp_staple;
+	size_t ocsp_staple_len;
 };
 
 /* Why a chain fails or warns. The stable names are in st_verr_name. */
@@ -135,6 +139,10 @@ struct st_verify_result {
 	size_t n_chain;
 	char **names; /* the names a peer is matched by: DNS SANs, else the CN */
 	size_t n_names;
+	/* the stapled OCSP response (st_ocsp_check_response, from "stapled response"):
+	 * ST_REV_NOT_CHECKED without one; unavailable when the chain has no issuer for
+	 * the leaf. Reported, never an error of the chain: Postfix does not read staples. */
+	struct st_rev_result staple;
 };
 
 /*

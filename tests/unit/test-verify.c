@@ -315,6 +315,88 @@ static void test_chains(void **state)
 	unload(&inter);
 }
 
+/* an OCSP response stapled in the handshake: checked against the leaf and the issuer
+ * the chain was built with, reported beside the chain, never an error of it */
+static void test_staple(void **state)
+{
+	struct fixture good, key, resp_good, resp_revoked;
+	struct st_trust *ca = trust_from("rev-ca.pem"), *empty = st_trust_new();
+	struct st_verify_params p;
+	struct st_verify_result r;
+	struct st_error err;
+	char path[4096];
+	const char *top = getenv("TOP_SRCDIR");
+	static const unsigned char junk[] = "not an OCSP response";
+
+	(void)state;
+	load("rev-good.pem", &good);
+	load("rev-key.pem", &key);
+	st_buf_init(&resp_good.data, 1 << 20);
+	st_buf_init(&resp_revoked.data, 1 << 20);
+	snprintf(path, sizeof(path), "%s/tests/unit/data/rev-ocsp-good.der", top ? top : ".");
+	assert_int_equal(st_read_file(path, &resp_good.data, &err), 0);
+	snprintf(path, sizeof(path), "%s/tests/unit/data/rev-ocsp-revoked.der", top ? top : ".");
+	assert_int_equal(st_read_file(path, &resp_revoked.data, &err), 0);
+	memset(&p, 0, sizeof(p));
+	p.trust = ca;
+	p.digest = ST_DIGEST_SHA256;
+	p.at = 1795874817 + 3600; /* an hour after the fixtures' responses were made */
+
+	/* no staple: not checked */
+	assert_int_equal(st_verify_chain(&p, good.items, 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.staple.status, ST_REV_NOT_CHECKED);
+	st_verify_result_release(&r);
+	/* a good staple about this leaf, signed by the CA's responder */
+	p.ocsp_staple = resp_good.data.data;
+	p.ocsp_staple_len = resp_good.data.len;
+	assert_int_equal(st_verify_chain(&p, good.items, 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.staple.status, ST_REV_GOOD);
+	assert_string_equal(r.staple.source, "ocsp");
+	assert_non_null(strstr(r.staple.detail, "stapled response"));
+	assert_int_equal(r.status, ST_VERIFY_OK);
+	st_verify_result_release(&r);
+	/* a staple about another certificate: unavailable, and the chain still holds */
+	p.ocsp_staple = resp_revoked.data.data;
+	p.ocsp_staple_len = resp_revoked.data.len;
+	assert_int_equal(st_verify_chain(&p, good.items, 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.staple.status, ST_REV_UNAVAILABLE);
+	assert_int_equal(r.status, ST_VERIFY_OK);
+	st_verify_result_release(&r);
+	/* a staple that says revoked: reported, but Postfix would still call it Trusted */
+	assert_int_equal(st_verify_chain(&p, key.items, 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.staple.status, ST_REV_REVOKED);
+	assert_int_equal(r.staple.reason, 1); /* keyCompromise */
+	assert_string_equal(r.postfix_status, "Trusted");
+	st_verify_result_release(&r);
+	/* after the response's nextUpdate: stale */
+	p.at = 1795874817 + (27000 + 1) * 86400LL;
+	assert_int_equal(st_verify_chain(&p, key.items, 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.staple.status, ST_REV_UNAVAILABLE);
+	st_verify_result_release(&r);
+	p.at = 1795874817 + 3600;
+	/* bytes that are no OCSP response */
+	p.ocsp_staple = junk;
+	p.ocsp_staple_len = sizeof(junk) - 1;
+	assert_int_equal(st_verify_chain(&p, good.items, 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.staple.status, ST_REV_UNAVAILABLE);
+	st_verify_result_release(&r);
+	/* no issuer to check it with (nothing trusted, the leaf alone) */
+	p.trust = empty;
+	p.ocsp_staple = resp_good.data.data;
+	p.ocsp_staple_len = resp_good.data.len;
+	assert_int_equal(st_verify_chain(&p, good.items, 1, NULL, 0, &r, &err), 0);
+	assert_int_equal(r.staple.status, ST_REV_UNAVAILABLE);
+	assert_non_null(strstr(r.staple.detail, "no issuer of the leaf"));
+	st_verify_result_release(&r);
+
+	st_trust_free(ca);
+	st_trust_free(empty);
+	unload(&good);
+	unload(&key);
+	st_buf_release(&resp_good.data);
+	st_buf_release(&resp_revoked.data);
+}
+
 static void test_trust_notes(void **state)
 {
 	struct st_trust *t = trust_from("ec.pem"); /* a leaf in a CA file */
@@ -339,6 +421,7 @@ int main(void)
 	    cmocka_unit_test(test_name_matches),
 	    cmocka_unit_test(test_match_expand),
 	    cmocka_unit_test(test_chains),
+	    cmocka_unit_test(test_staple),
 	    cmocka_unit_test(test_trust_notes),
 	};
 	return cmocka_run_group_tests_name("verify", tests, NULL, NULL);
