@@ -62,6 +62,7 @@ struct pr_params {
 	char auth_password[512];
 	const char *save_chain;
 	bool reconnect;
+	bool interactive;
 };
 
 enum {
@@ -92,6 +93,7 @@ enum {
 	OPT_AUTH_PLAINTEXT,
 	OPT_SAVE_CHAIN,
 	OPT_RECONNECT,
+	OPT_INTERACTIVE,
 };
 
 static const struct argp_option pr_options[] = {
@@ -118,6 +120,10 @@ static const struct argp_option pr_options[] = {
      "TLS protocols in Postfix syntax (>=TLSv1.2, !TLSv1, TLSv1.3 ...)", 1},
     {"check-enforcement", OPT_ENFORCEMENT, NULL, 0,
      "Also connect without TLS and try MAIL FROM: is STARTTLS enforced (530)?", 1},
+    {"interactive", OPT_INTERACTIVE, NULL, 0,
+     "After EHLO (and TLS, and AUTH) send the lines of stdin as they are and show the "
+     "replies; then the report",
+     1},
     {NULL, 0, NULL, 0, "Judgement:", 2},
     {"level", OPT_LEVEL, "LEVEL", 0,
      "Postfix security level to judge by: none, may, encrypt, fingerprint, verify "
@@ -279,6 +285,9 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 	case OPT_RECONNECT:
 		p->reconnect = true;
 		break;
+	case OPT_INTERACTIVE:
+		p->interactive = true;
+		break;
 	case 'd':
 		p->digest = st_parse_digest(state, "--digest", arg);
 		break;
@@ -296,6 +305,9 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--cert and --key go together");
 		if (p->n_rcpt && !p->mail_from)
 			st_usage_error(state, "--rcpt-to needs --mail-from");
+		if (p->interactive && (p->mail_from || p->g->json))
+			st_usage_error(state, "--interactive: the lines of stdin are the conversation: "
+			                      "not with --mail-from, --rcpt-to or --json");
 		if ((p->auth_password_file || p->auth_mech || p->auth_plaintext) && !p->auth_user)
 			st_usage_error(state,
 			               "--auth-password-file, --auth-mech and --auth-plaintext "
@@ -434,8 +446,16 @@ static int resolve(const struct pr_params *p, const char *host, unsigned port,
 
 static void transcript(void *arg, char dir, bool tls, const char *line)
 {
-	const struct st_global *g = arg;
+	const struct pr_params *p = arg;
+	const struct st_global *g = p->g;
 
+	if (p->interactive) {
+		/* the conversation on stdout as it happens, the user's lines too (from a
+		 * pipe they show nowhere else) */
+		printf("%c%s %s\n", dir, tls ? "~" : " ", line);
+		fflush(stdout);
+		return;
+	}
 	if (g->verbose > 0 && !g->json) {
 		char l[4200];
 		snprintf(l, sizeof(l), "%c%s %s", dir, tls ? "~" : " ", line);
@@ -718,7 +738,9 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	sp.smtp.auth_mech = p->auth_mech;
 	sp.smtp.auth_plaintext = p->auth_plaintext;
 	sp.smtp.log = transcript;
-	sp.smtp.log_arg = p->g;
+	sp.smtp.log_arg = p;
+	sp.smtp.interactive = p->interactive;
+	sp.user_fd = 0;
 	sp.tls.priority = prio[0] ? prio : NULL;
 	sp.tls.sni = p->sni ? p->sni : (isalpha((unsigned char)host[0]) ? host : NULL);
 	sp.tls.cert_file = p->cert;
@@ -855,6 +877,7 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 		ep.smtp.rcpt = NULL;
 		ep.smtp.n_rcpt = 0;
 		ep.smtp.log = NULL;
+		ep.smtp.interactive = false;
 		ep.smtp.auth_user = NULL; /* never authenticate on the plaintext check */
 		st_session_run(&ep, &er);
 		es = st_smtp_client_result(er.smtp);
@@ -885,6 +908,7 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			rp.smtp.n_rcpt = 0;
 			rp.smtp.auth_user = NULL;
 			rp.smtp.log = NULL;
+			rp.smtp.interactive = false;
 			rp.tls.resume = data.data;
 			rp.tls.resume_len = data.len;
 			st_session_run(&rp, &rr);
@@ -1135,8 +1159,8 @@ static enum st_exit probe_domain(struct pr_params *p, const char *domain, unsign
 			/* the MX host for the hostname strategy, the domain for nexthop */
 			one = probe_one(p, mx[i].host, domain, port, &ss, addrs[j]);
 			status = st_exit_worse(status, one);
-			if (p->first && one != ST_EXIT_CONNECT)
-				done = true;
+			if ((p->first || p->interactive) && one != ST_EXIT_CONNECT)
+				done = true; /* stdin is one conversation */
 		}
 	}
 	st_dns_free(d);

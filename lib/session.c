@@ -22,6 +22,21 @@ struct run {
 	bool first_tls_read; /* nothing read from the server since STARTTLS yet */
 	bool closing;
 	uint64_t t0;
+	/* interactive: the user's input, read only while the engine wants a line */
+	union {
+		uv_handle_t h;
+		uv_stream_t s;
+		uv_pipe_t pipe;
+		uv_tty_t tty;
+	} user;
+	uv_fs_t user_fs;   /* a regular file is read with uv_fs_read */
+	bool user_stream;  /* user is open (a pipe or a terminal) */
+	bool user_file;    /* user_fd is a regular file */
+	bool user_reading; /* a read of the user's input is under way */
+	bool user_eof;
+	unsigned long user_lines;
+	struct st_buf user_in;
+	char user_space[65536];
 };
 
 struct write_req {
@@ -55,6 +70,10 @@ static void finish(struct run *r)
 	uv_timer_stop(&r->timer);
 	uv_close((uv_handle_t *)&r->timer, NULL);
 	uv_close((uv_handle_t *)&r->tcp, NULL);
+	if (r->user_stream)
+		uv_close(&r->user.h, NULL);
+	if (r->user_file && r->user_reading)
+		uv_cancel((uv_req_t *)&r->user_fs);
 }
 
 static void arm_timer(struct run *r);
@@ -136,6 +155,168 @@ static int start_tls(struct run *r)
 	return flush_tls(r);
 }
 
+/* ---- interactive: the user's lines ---- */
+
+static void user_read(struct run *r);
+static void drive(struct run *r);
+
+/* Give the engine the next whole line of the user's input (or the last, unended one at
+ * the end of the input, or the end itself): 1 when it took something, 0 when there is
+ * nothing to give yet, -1 when the session fails. */
+static int user_line(struct run *r)
+{
+	struct st_buf *in = &r->user_in;
+	unsigned char *nl = in->len ? memchr(in->data, '\n', in->len) : NULL;
+	size_t len;
+
+	if (!nl && !r->user_eof) {
+		if (in->len > ST_SESSION_USER_LINE_MAX)
+			goto toolong;
+		return 0;
+	}
+	if (!nl && !in->len) {
+		st_smtp_client_user_eof(r->res->smtp);
+		return st_smtp_client_want(r->res->smtp) == ST_SMTP_WANT_LINE ? 0 : 1;
+	}
+	len = nl ? (size_t)(nl - in->data) : in->len;
+	r->user_lines++;
+	if (st_smtp_client_user_line(r->res->smtp, (const char *)in->data, len) == ST_E_TOOBIG)
+		goto toolong;
+	len = nl ? len + 1 : len;
+	memmove(in->data, in->data + len, in->len - len);
+	in->len -= len;
+	return 1;
+toolong:
+	fail(r, ST_ERR_INPUT, "line %lu of the input is over %d bytes: not sent", r->user_lines + 1,
+	     ST_SESSION_USER_LINE_MAX);
+	return -1;
+}
+
+static void user_take(struct run *r, const char *data, size_t n)
+{
+	if (st_buf_add(&r->user_in, data, n)) {
+		fail(r, ST_ERR_INPUT, "line %lu of the input is over %d bytes: not sent",
+		     r->user_lines + 1, ST_SESSION_USER_LINE_MAX);
+		finish(r);
+		return;
+	}
+	if (st_smtp_client_want(r->res->smtp) == ST_SMTP_WANT_LINE)
+		drive(r);
+}
+
+static void user_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct run *r = h->data;
+
+	(void)suggested;
+	buf->base = r->user_space;
+	buf->len = sizeof(r->user_space);
+}
+
+static void user_stream_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct run *r = s->data;
+
+	if (r->closing || nread == 0)
+		return;
+	uv_read_stop(s); /* one read per wanted line: the rest waits in the pipe */
+	r->user_reading = false;
+	if (nread < 0) {
+		r->user_eof = true;
+		if (nread != UV_EOF)
+			fail(r, ST_ERR_INPUT, "cannot read the input: %s", uv_strerror((int)nread));
+		if (r->res->failed) {
+			finish(r);
+			return;
+		}
+		drive(r);
+		return;
+	}
+	user_take(r, buf->base, (size_t)nread);
+}
+
+static void user_fs_cb(uv_fs_t *req)
+{
+	struct run *r = req->data;
+	ssize_t n = req->result;
+
+	uv_fs_req_cleanup(req);
+	r->user_reading = false;
+	if (r->closing)
+		return;
+	if (n <= 0) {
+		r->user_eof = true;
+		if (n < 0) {
+			fail(r, ST_ERR_INPUT, "cannot read the input: %s", uv_strerror((int)n));
+			finish(r);
+			return;
+		}
+		drive(r);
+		return;
+	}
+	user_take(r, r->user_space, (size_t)n);
+}
+
+/* Ask for more of the user's input (nothing when a read is under way or it ended). */
+static void user_read(struct run *r)
+{
+	int rc = 0;
+
+	if (r->user_reading || r->user_eof || r->closing)
+		return;
+	r->user_reading = true;
+	if (r->user_file) {
+		uv_buf_t b = uv_buf_init(r->user_space, sizeof(r->user_space));
+		r->user_fs.data = r;
+		rc = uv_fs_read(r->tcp.loop, &r->user_fs, r->p->user_fd, &b, 1, -1, user_fs_cb);
+	} else if (r->user_stream) {
+		rc = uv_read_start(&r->user.s, user_alloc_cb, user_stream_cb);
+	} else {
+		r->user_reading = false;
+		r->user_eof = true;
+		drive(r);
+		return;
+	}
+	if (rc < 0) {
+		r->user_reading = false;
+		fail(r, ST_ERR_INPUT, "cannot read the input: %s", uv_strerror(rc));
+		finish(r);
+	}
+}
+
+/* Open the user's input on the loop: a terminal, a pipe or socket, or a regular file. */
+static int user_open(struct run *r)
+{
+	int fd = r->p->user_fd, rc;
+
+	st_buf_init(&r->user_in, ST_SESSION_USER_LINE_MAX + sizeof(r->user_space) + 2);
+	switch (uv_guess_handle(fd)) {
+	case UV_TTY:
+		rc = uv_tty_init(&r->loop, &r->user.tty, fd, 1);
+		break;
+	case UV_NAMED_PIPE:
+	case UV_TCP:
+		rc = uv_pipe_init(&r->loop, &r->user.pipe, 0);
+		if (rc == 0 && (rc = uv_pipe_open(&r->user.pipe, fd)) < 0)
+			uv_close(&r->user.h, NULL);
+		break;
+	case UV_FILE:
+		r->user_file = true;
+		return 0;
+	default:
+		rc = UV_EINVAL;
+	}
+	if (rc < 0) {
+		st_error_set(&r->res->error, ST_ERR_INPUT, "cannot read the input (fd %d): %s", fd,
+		             uv_strerror(rc));
+		r->res->failed = true;
+		return -1;
+	}
+	r->user.h.data = r;
+	r->user_stream = true;
+	return 0;
+}
+
 /* Do what the SMTP engine wants until it waits for the server. */
 static void drive(struct run *r)
 {
@@ -168,6 +349,16 @@ static void drive(struct run *r)
 		}
 		if (want == ST_SMTP_WANT_CLOSE)
 			break;
+		if (want == ST_SMTP_WANT_LINE) {
+			int rc = user_line(r);
+			if (rc > 0)
+				continue;
+			if (rc < 0)
+				break;
+			uv_timer_stop(&r->timer); /* the user takes their time */
+			user_read(r);
+			return;
+		}
 		return; /* read, or a handshake under way */
 	}
 	finish(r);
@@ -268,6 +459,15 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		r->handshaking = false;
 		r->res->tls_done = true;
 		st_tls_summary(r->res->tls, &r->res->tls_summary);
+		if (r->p->smtp.log) {
+			/* the TLS boundary, marked in the transcript */
+			const struct st_tls_summary *t = &r->res->tls_summary;
+			char l[200];
+			snprintf(l, sizeof(l), "TLS handshake done: %s %s%s%s%s", t->version,
+			         t->cipher, t->group[0] ? " group " : "", t->group,
+			         t->resumed ? " (resumed)" : "");
+			r->p->smtp.log(r->p->smtp.log_arg, '*', true, l);
+		}
 		if (r->p->smtp.mode == ST_SMTP_STARTTLS)
 			st_smtp_client_tls_up(r->res->smtp, true, NULL);
 		/* 421 and friends may come in the same read as the last handshake bytes */
@@ -341,6 +541,14 @@ int st_session_run(const struct st_session_params *p, struct st_session_result *
 	}
 	uv_tcp_init(&r.loop, &r.tcp);
 	uv_timer_init(&r.loop, &r.timer);
+	if (p->smtp.interactive && user_open(&r)) {
+		uv_close((uv_handle_t *)&r.tcp, NULL);
+		uv_close((uv_handle_t *)&r.timer, NULL);
+		uv_run(&r.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&r.loop);
+		st_buf_release(&r.user_in);
+		return ST_E_IO;
+	}
 	r.tcp.data = &r;
 	r.timer.data = &r;
 	r.connect.data = &r;
@@ -353,6 +561,7 @@ int st_session_run(const struct st_session_params *p, struct st_session_result *
 	}
 	uv_run(&r.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&r.loop);
+	st_buf_release(&r.user_in);
 	return res->failed && !res->connected ? ST_E_IO : ST_OK;
 }
 

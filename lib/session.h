@@ -14,6 +14,8 @@ struct st_session_params {
 	struct st_smtp_client_params smtp; /* what to say */
 	struct st_tls_params tls;          /* the client side of TLS (server must be false) */
 	long timeout_ms;                   /* each step: connect, every reply, the handshake */
+	int user_fd; /* with smtp.interactive: where the user's lines come from (a terminal, a
+	                pipe or a file); never timed out, read only while a line is wanted */
 };
 
 struct st_session_result {
@@ -27,6 +29,9 @@ struct st_session_result {
 	double connect_ms;     /* time to connect */
 	double total_ms;       /* time to the end */
 };
+
+/* The longest line a user may give in interactive mode (then the session fails, class input). */
+#define ST_SESSION_USER_LINE_MAX ST_SMTP_LINE_MAX
 
 /*
  * Run one session to its end on a loop of its own (the probe of one address).

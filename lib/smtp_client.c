@@ -301,6 +301,7 @@ enum state {
 	S_DATA_END,
 	S_RSET,
 	S_QUIT,
+	S_USER, /* interactive: the user's lines */
 	S_CLOSED,
 };
 
@@ -315,6 +316,10 @@ struct st_smtp_client {
 	bool auth_cancelled; /* we answered an unexpected 334 with "*" */
 	size_t rcpt_i;
 	size_t rcpt_ok;
+	bool user_data;      /* interactive: the user is typing a message (after 354) */
+	bool user_sent_data; /* interactive: DATA went out, its reply not in yet */
+	bool user_reply_due; /* interactive: a command went out, its reply not in yet */
+	bool user_eof;       /* interactive: the user's input ended: QUIT when the reply is in */
 	struct st_smtp_result res;
 };
 
@@ -326,7 +331,7 @@ const char *st_smtp_stage_name(enum st_smtp_stage s)
 	    [ST_SMTP_STAGE_EHLO_TLS] = "ehlo_tls", [ST_SMTP_STAGE_AUTH] = "auth",
 	    [ST_SMTP_STAGE_MAIL] = "mail",         [ST_SMTP_STAGE_RCPT] = "rcpt",
 	    [ST_SMTP_STAGE_DATA] = "data",         [ST_SMTP_STAGE_QUIT] = "quit",
-	    [ST_SMTP_STAGE_DONE] = "done",
+	    [ST_SMTP_STAGE_DONE] = "done",         [ST_SMTP_STAGE_INTERACTIVE] = "interactive",
 	};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
@@ -399,10 +404,13 @@ const unsigned char *st_smtp_client_output(const struct st_smtp_client *c, size_
 	return c->out.data ? c->out.data + c->out_off : (const unsigned char *)"";
 }
 
-/* After a write: wait for the server, or close once QUIT's reply is in. */
+/* After a write: wait for the server (or, interactive, for the user's next line when
+ * no reply is due), or close once QUIT's reply is in. */
 static void after_write(struct st_smtp_client *c)
 {
-	c->want = c->state == S_CLOSED ? ST_SMTP_WANT_CLOSE : ST_SMTP_WANT_READ;
+	c->want = c->state == S_CLOSED                       ? ST_SMTP_WANT_CLOSE
+	          : c->state == S_USER && !c->user_reply_due ? ST_SMTP_WANT_LINE
+	                                                     : ST_SMTP_WANT_READ;
 }
 
 void st_smtp_client_sent(struct st_smtp_client *c, size_t n)
@@ -496,7 +504,11 @@ static void reply_failed(struct st_smtp_client *c, const char *what, const struc
 
 static void mail_or_quit(struct st_smtp_client *c)
 {
-	if (c->p.mail_from) {
+	if (c->p.interactive) {
+		c->state = S_USER;
+		c->res.stage = ST_SMTP_STAGE_INTERACTIVE;
+		c->want = ST_SMTP_WANT_LINE;
+	} else if (c->p.mail_from) {
 		c->state = S_MAIL;
 		c->res.stage = ST_SMTP_STAGE_MAIL;
 		send_line(c, "MAIL FROM:<%s>", c->p.mail_from);
@@ -799,11 +811,80 @@ static void handle(struct st_smtp_client *c, struct st_smtp_reply *r)
 			c->res.stage = ST_SMTP_STAGE_DONE;
 		c->want = ST_SMTP_WANT_CLOSE;
 		break;
+	case S_USER:
+		/* shown in the transcript; a reply nobody asked for is shown all the same */
+		st_smtp_reply_release(r);
+		if (code == 421) {
+			closing(c);
+			break;
+		}
+		if (c->user_sent_data && code == 354)
+			c->user_data = true;
+		c->user_sent_data = false;
+		c->user_reply_due = false;
+		c->want = ST_SMTP_WANT_LINE;
+		if (c->user_eof)
+			st_smtp_client_user_eof(c);
+		break;
 	case S_TLS:
 	case S_CLOSED:
 		st_smtp_reply_release(r);
 		break;
 	}
+}
+
+int st_smtp_client_user_line(struct st_smtp_client *c, const char *line, size_t len)
+{
+	char shown[ST_SMTP_LINE_MAX + 1];
+	size_t n = 0;
+
+	while (n < len && line[n] != '\r' && line[n] != '\n')
+		n++;
+	if (n > ST_SMTP_LINE_MAX)
+		return ST_E_TOOBIG;
+	if (c->state != S_USER || c->want != ST_SMTP_WANT_LINE)
+		return ST_E_INVALID;
+	memcpy(shown, line, n);
+	shown[n] = '\0';
+	st_sanitize(shown);
+	if (c->p.log)
+		c->p.log(c->p.log_arg, '>', c->tls, shown);
+	if (st_buf_add(&c->out, line, n) || st_buf_add(&c->out, "\r\n", 2)) {
+		fail(c, ST_ERR_INTERNAL, "out of memory");
+		closing(c);
+		return ST_E_NOMEM;
+	}
+	if (c->user_data) {
+		/* a message line: no reply, but for the lone dot that ends it */
+		if (n == 1 && line[0] == '.') {
+			c->user_data = false;
+			c->user_reply_due = true;
+		}
+	} else {
+		size_t v = strcspn(shown, " \t");
+		c->user_reply_due = true;
+		c->user_sent_data = v == 4 && strncasecmp(shown, "DATA", 4) == 0;
+		if (v == 4 && strncasecmp(shown, "QUIT", 4) == 0)
+			c->state = S_QUIT;
+	}
+	c->want = ST_SMTP_WANT_WRITE;
+	return ST_OK;
+}
+
+void st_smtp_client_user_eof(struct st_smtp_client *c)
+{
+	if (c->state != S_USER)
+		return;
+	c->user_eof = true;
+	if (c->user_data && c->want == ST_SMTP_WANT_LINE) {
+		fail(c, ST_ERR_USAGE,
+		     "the input ended inside a message (no line with a lone \".\"): it was not "
+		     "sent");
+		closing(c);
+		return;
+	}
+	if (c->want == ST_SMTP_WANT_LINE)
+		quit(c);
 }
 
 static void log_reply(struct st_smtp_client *c, const struct st_smtp_reply *r)

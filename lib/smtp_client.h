@@ -82,6 +82,7 @@ enum st_smtp_want {
 	ST_SMTP_WANT_WRITE, /* bytes to send (st_smtp_client_output, then st_smtp_client_sent) */
 	ST_SMTP_WANT_TLS,   /* the TLS handshake, then st_smtp_client_tls_up */
 	ST_SMTP_WANT_CLOSE, /* the session is over: close the connection */
+	ST_SMTP_WANT_LINE,  /* interactive: a line from the user (st_smtp_client_user_line) */
 };
 
 /* What a session does. Strings are borrowed for the session's life. */
@@ -100,6 +101,9 @@ struct st_smtp_client_params {
 	const char *auth_pass;
 	const char *auth_mech;
 	bool auth_plaintext;
+	/* interactive: after EHLO (after TLS) and AUTH, instead of MAIL, the user's lines
+	 * are sent as they are, one command at a time, each reply shown in the transcript */
+	bool interactive;
 	/* transcript: every line sent ('>') and received ('<'), tls telling which side of STARTTLS */
 	void (*log)(void *arg, char dir, bool tls, const char *line);
 	void *log_arg;
@@ -118,6 +122,7 @@ enum st_smtp_stage {
 	ST_SMTP_STAGE_DATA,
 	ST_SMTP_STAGE_QUIT,
 	ST_SMTP_STAGE_DONE,
+	ST_SMTP_STAGE_INTERACTIVE,
 };
 
 /* "banner", "ehlo", ... */
@@ -164,6 +169,22 @@ void st_smtp_client_sent(struct st_smtp_client *c, size_t n);
 
 /* The TLS handshake the session asked for is done (ok true) or failed (why). */
 void st_smtp_client_tls_up(struct st_smtp_client *c, bool ok, const char *why);
+
+/*
+ * Interactive: one line the user typed (without its line end; a CR or LF in
+ * it ends it there), when st_smtp_client_want says ST_SMTP_WANT_LINE. It
+ * goes out as it is, with CRLF: nothing in it is a command to us (no "R" to
+ * renegotiate, no "Q" to quit, as openssl s_client has). A command waits for
+ * its reply before the next line is taken; after DATA's 354 the message
+ * lines go out without waiting, up to the lone ".". QUIT ends the session
+ * after its reply. Returns 0, or ST_E_TOOBIG (nothing sent) for a line over
+ * ST_SMTP_LINE_MAX bytes.
+ */
+int st_smtp_client_user_line(struct st_smtp_client *c, const char *line, size_t len);
+
+/* Interactive: the user's input ended. QUIT goes out, unless a message was
+ * being typed: then the connection is closed without ending it (it is not sent). */
+void st_smtp_client_user_eof(struct st_smtp_client *c);
 
 /* The result so far (borrowed from the session). */
 const struct st_smtp_result *st_smtp_client_result(const struct st_smtp_client *c);

@@ -209,4 +209,38 @@ like "$out" "level met" "text: the verdict"
 like "$err" "> +STARTTLS" "-v: the transcript"
 like "$err" ">~ EHLO " "-v: lines after STARTTLS are marked"
 
+# --interactive: the lines of stdin go to the server as they are, after STARTTLS and EHLO;
+# a line starting with R or Q is a command for the server (openssl s_client would
+# renegotiate or quit); the input's end sends QUIT; then the report
+printf 'NOOP\r\nRCPT TO:<x@example.org>\nMAIL FROM:<a@client.test.example>\nRCPT TO:<b@elsewhere.example>\nRSET\n' >"$T/dialogue"
+run timeout 60 "$SMTPTLS" probe --interactive --timeout 20 --no-system-ca --level encrypt \
+	"[127.0.0.1]:$relay" <"$T/dialogue"
+is "$rc" 0 "--interactive from a file: exit 0"
+like "$out" "\\*~ TLS handshake done: TLSv1\\.3 " "the TLS boundary is marked"
+like "$out" ">~ NOOP
+<~ 250 2\\.0\\.0 Ok" "NOOP went inside TLS, CRLF or LF alike, and its reply shows"
+like "$out" ">~ RCPT TO:<x@example.org>
+<~ 503 5\\.5\\.1 Error: need MAIL command" "a line starting with R is sent, not a renegotiation"
+like "$out" "<~ 554 5\\.7\\.1 <b@elsewhere\\.example>: Relay access denied" "Postfix's own relay refusal"
+like "$out" ">~ RSET
+<~ 250 2\\.0\\.0 Ok
+>~ QUIT
+<~ 221 2\\.0\\.0 Bye" "the end of the input sends QUIT"
+like "$out" "level met" "then the report"
+out_file=$out
+run timeout 60 bash -c 'cat "$1" | "$SMTPTLS" probe --interactive --timeout 20 --no-system-ca \
+	--level encrypt "[127.0.0.1]:$2"' - "$T/dialogue" "$relay"
+is "$(grep '^[<>]~' <<<"$out")" "$(grep '^[<>]~' <<<"$out_file")" "from a pipe: the same conversation"
+run timeout 60 "$SMTPTLS" probe --interactive --timeout 20 --no-system-ca \
+	--level encrypt --tls-on-connect "[127.0.0.1]:$smtps" < <(printf 'QUIT\nNOOP\n')
+is "$rc" 0 "implicit TLS, the user's QUIT: exit 0"
+is "$(grep -c '^>~ ' <<<"$out")" 2 "EHLO and the user's QUIT only: nothing after QUIT is sent"
+run timeout 60 "$SMTPTLS" probe --interactive --timeout 20 --no-system-ca --level encrypt \
+	"[127.0.0.1]:$starttls" < <(head -c 5000 /dev/zero | tr '\0' A)
+is "$rc" 3 "a line over 4096 bytes: exit 3"
+like "$out" "error +line 1 of the input is over 4096 bytes: not sent" "it is named, not sent"
+unlike "$out" ">~ AAAA" "and nothing of it went out"
+st --json probe --interactive "[127.0.0.1]:$starttls"
+is "$rc" 2 "--interactive with --json: usage"
+
 done_testing

@@ -274,6 +274,113 @@ static void log_line(void *arg, char dir, bool tls, const char *line)
 static const char *ehlo_tls_offered = "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
 static const char *ehlo_after_tls = "250-mx.example\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n";
 
+/* the user types after EHLO: lines go out as they are, one command per reply, a
+ * message after 354 without waiting, nothing in a line is a command to us */
+static void user(struct st_smtp_client *c, const char *line, const char *want_out)
+{
+	char *out;
+
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_LINE);
+	assert_int_equal(st_smtp_client_user_line(c, line, strlen(line)), 0);
+	out = take_output(c);
+	assert_string_equal(out, want_out);
+	free(out);
+}
+
+/* A session over implicit TLS, past its banner and EHLO. */
+static struct st_smtp_client *opened(const struct st_smtp_client_params *p)
+{
+	struct st_smtp_client *c = st_smtp_client_new(p);
+
+	assert_non_null(c);
+	step(c, "220 mx.example ESMTP\r\n", "EHLO client.example\r\n");
+	step(c, ehlo_after_tls, NULL);
+	return c;
+}
+
+static void test_session_interactive(void **state)
+{
+	struct st_smtp_client_params p = {.mode = ST_SMTP_IMPLICIT,
+	                                  .ehlo_name = "client.example",
+	                                  .mail_from = "ignored@client.example",
+	                                  .interactive = true,
+	                                  .log = log_line};
+	struct st_smtp_client *c;
+	const struct st_smtp_result *r;
+	char big[ST_SMTP_LINE_MAX + 2];
+
+	(void)state;
+	transcript[0] = '\0';
+	c = opened(&p);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_LINE); /* not MAIL: the user */
+	assert_int_equal(st_smtp_client_result(c)->stage, ST_SMTP_STAGE_INTERACTIVE);
+	/* "R..." and "Q..." are commands for the server, not for us */
+	user(c, "RCPT TO:<x@example.org>", "RCPT TO:<x@example.org>\r\n");
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_READ); /* its reply first */
+	assert_int_equal(st_smtp_client_user_line(c, "NOOP", 4), ST_E_INVALID);
+	step(c, "503 5.5.1 Error: need MAIL command\r\n", NULL);
+	user(c, "Quite a line\r\n", "Quite a line\r\n"); /* the line end is ours */
+	step(c, "502 5.5.2 Error: command not recognized\r\n", NULL);
+	user(c, "MAIL FROM:<a@client.example>", "MAIL FROM:<a@client.example>\r\n");
+	step(c, "250 2.1.0 Ok\r\n", NULL);
+	user(c, "rcpt to:<b@mx.example>", "rcpt to:<b@mx.example>\r\n");
+	step(c, "250 2.1.5 Ok\r\n", NULL);
+	user(c, "data", "data\r\n");
+	step(c, "354 End data with <CR><LF>.<CR><LF>\r\n", NULL);
+	/* the message: no reply awaited, "QUIT" in it is text */
+	user(c, "Subject: hi", "Subject: hi\r\n");
+	user(c, "", "\r\n");
+	user(c, "QUIT", "QUIT\r\n");
+	user(c, ".", ".\r\n");
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_READ);
+	step(c, "250 2.0.0 Ok: queued as 4Xyz\r\n", NULL);
+	/* a line over the cap is refused, nothing sent */
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(st_smtp_client_user_line(c, big, strlen(big)), ST_E_TOOBIG);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_LINE);
+	/* the input ends: QUIT, then close */
+	st_smtp_client_user_eof(c);
+	{
+		char *o = take_output(c);
+		assert_string_equal(o, "QUIT\r\n");
+		free(o);
+	}
+	step(c, "221 2.0.0 Bye\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	r = st_smtp_client_result(c);
+	assert_false(r->failed);
+	assert_int_equal(r->mail.code, 0); /* the engine's own MAIL never went out */
+	assert_non_null(strstr(transcript, ">~ RCPT TO:<x@example.org>\n<~ 503 5.5.1"));
+	assert_non_null(strstr(transcript, ">~ QUIT\n>~ .\n<~ 250 2.0.0 Ok: queued"));
+	st_smtp_client_free(c);
+
+	/* the user's QUIT ends it; the input ending inside a message sends nothing more */
+	c = opened(&p);
+	user(c, "QUIT", "QUIT\r\n");
+	step(c, "221 2.0.0 Bye\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	assert_false(st_smtp_client_result(c)->failed);
+	st_smtp_client_free(c);
+	c = opened(&p);
+	user(c, "DATA", "DATA\r\n");
+	/* the input ends before the 354: then the message is empty and unfinished */
+	st_smtp_client_user_eof(c);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_READ);
+	step(c, "354 go ahead\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	r = st_smtp_client_result(c);
+	assert_true(r->failed);
+	assert_non_null(strstr(r->error.msg, "inside a message"));
+	st_smtp_client_free(c);
+	/* a 421 ends it at once */
+	c = opened(&p);
+	user(c, "NOOP", "NOOP\r\n");
+	step(c, "421 4.4.2 mx.example Error: timeout exceeded\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	st_smtp_client_free(c);
+}
+
 static void test_session_starttls_relay(void **state)
 {
 	const char *rcpt[] = {"x@elsewhere.example", "y@mx.example"};
@@ -603,7 +710,8 @@ int main(void)
 	    cmocka_unit_test(test_single_and_multi),       cmocka_unit_test(test_byte_by_byte),
 	    cmocka_unit_test(test_trailing_bytes),         cmocka_unit_test(test_bad_replies),
 	    cmocka_unit_test(test_caps_on_hostile_size),   cmocka_unit_test(test_caps),
-	    cmocka_unit_test(test_session_starttls_relay), cmocka_unit_test(test_session_injection),
+	    cmocka_unit_test(test_session_starttls_relay),
+	    cmocka_unit_test(test_session_interactive), cmocka_unit_test(test_session_injection),
 	    cmocka_unit_test(test_session_failures),       cmocka_unit_test(test_session_data),
 	    cmocka_unit_test(test_session_auth),
 	};
