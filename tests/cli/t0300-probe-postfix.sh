@@ -1,12 +1,13 @@
 #!/bin/bash
 # t0300: probe against a real Postfix smtpd: implicit TLS, STARTTLS, no TLS, a demanded client
-# certificate, relay by client certificate, protocol limits; status words and fingerprints
+# certificate, relay by client certificate, AUTH PLAIN and LOGIN against a sasldb, protocol
+# limits, --interactive; status words and fingerprints
 # compared with posttls-finger against the same ports
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
 . "$TOP_SRCDIR/tests/lib/dns.sh"
-need certtool openssl jq dnsmasq dig
+need certtool openssl jq dnsmasq dig saslpasswd2
 pf_require posttls-finger
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
 P=$T/pki
@@ -33,8 +34,16 @@ pf_smtpd_service "$D" "$relay" -o smtpd_tls_security_level=may -o smtpd_tls_ask_
 	-o "smtpd_relay_restrictions=permit_tls_clientcerts,reject_unauth_destination"
 pf_smtpd_service "$D" "$tls12" -o smtpd_tls_security_level=may -o "smtpd_tls_protocols=<=TLSv1.2"
 pf_smtpd_service "$D" "$submission" -o smtpd_tls_security_level=encrypt
+# SASL from a sasldb of its own: Debian's Postfix reads the Cyrus configuration from
+# $config_directory/sasl/smtpd.conf (cyrus_sasl_config_path is not consulted)
+mkdir -p "$D/etc/sasl"
+printf 'pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: %s\n' \
+	"$D/etc/sasl/sasldb2" >"$D/etc/sasl/smtpd.conf"
+printf 's3cret\n' | saslpasswd2 -f "$D/etc/sasl/sasldb2" -c -p -u smtptls-test.example alice
+chgrp "$(postconf -dh mail_owner)" "$D/etc/sasl/sasldb2" && chmod 640 "$D/etc/sasl/sasldb2"
 pf_smtpd_service "$D" "$sasl" -o smtpd_tls_security_level=may -o smtpd_sasl_auth_enable=yes \
-	-o smtpd_tls_auth_only=yes -o smtpd_sasl_local_domain=smtptls-test.example
+	-o smtpd_tls_auth_only=yes -o smtpd_sasl_local_domain=smtptls-test.example -o mynetworks= \
+	-o smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination
 pf_smtpd_service "$D" "$expired" -o smtpd_tls_security_level=may \
 	-o "smtpd_tls_chain_files=$P/expired.key,$P/expired-chain.pem"
 pf_start "$D" || { diag "Postfix did not start"; exit 1; }
@@ -106,19 +115,36 @@ is "$(j .tls_required)" "null" "without --check-enforcement: not checked (null)"
 pr --level encrypt "[127.0.0.1]:$plain"
 like "$(j '.findings | join("|")')" "STARTTLS not offered" "a server without STARTTLS: a finding"
 
-# AUTH: Postfix offers it only after TLS (smtpd_tls_auth_only); the user name we send in
-# PLAIN and LOGIN is the one Postfix decodes (its SASL has no user database here, so the
-# answer is a failure either way; the engine's exchanges are unit-tested against scripts)
-SMTPTLS_PASSWORD=s3cret run "$SMTPTLS" --json probe --no-system-ca --level encrypt --auth-user alice "[127.0.0.1]:$sasl"
+# AUTH: Postfix offers it only after TLS (smtpd_tls_auth_only), against a real sasldb;
+# relay on that port only for authenticated clients (mynetworks empty)
+SMTPTLS_PASSWORD=s3cret run "$SMTPTLS" --json probe --no-system-ca --level encrypt --auth-user alice \
+	--mail-from alice@smtptls-test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$sasl"
 is "$(j .auth.offered_before_tls)" false "AUTH is not offered before TLS"
-like "$(j .auth.mechanisms)" "PLAIN" "AUTH mechanisms after TLS"
-is "$(j .auth.mechanism)/$(j .auth.ok)" "PLAIN/false" "AUTH PLAIN tried, refused"
-is "$rc" 8 "a refused AUTH: exit 8"
-like "$(cat "$D/maillog")" "SASL PLAIN authentication failed: .*sasl_username=alice@smtptls-test\.example" "Postfix decoded the user name of our AUTH PLAIN"
+is "$(j .auth.mechanisms)" "PLAIN LOGIN" "AUTH mechanisms after TLS, as smtpd.conf's mech_list says"
+is "$(j .auth.mechanism)/$(j .auth.ok)" "PLAIN/true" "AUTH PLAIN with the right password: accepted"
+is "$(j .auth.reply)" "235 2.7.0 Authentication successful" "Postfix's words"
+is "$(j '.rcpt[0].reply')" "250 2.1.5 Ok" "authenticated: Postfix relays for us"
+is "$rc" 0 "AUTH accepted: exit 0"
+like "$(cat "$D/maillog")" "sasl_method=PLAIN, sasl_username=alice@smtptls-test\.example" "Postfix logged our login"
 printf 's3cret\n' >"$T/pw"
-run "$SMTPTLS" --json probe --no-system-ca --level encrypt --auth-user bob --auth-mech LOGIN --auth-password-file "$T/pw" "[127.0.0.1]:$sasl"
-like "$(cat "$D/maillog")" "SASL LOGIN authentication failed: .*sasl_username=bob@smtptls-test\.example" "and of our AUTH LOGIN"
-unlike "$(cat "$D/maillog")$out$err" "s3cret|czNjcmV0" "the password appears nowhere"
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt --auth-user alice --auth-mech LOGIN \
+	--auth-password-file "$T/pw" --mail-from alice@smtptls-test.example --rcpt-to c@elsewhere.example \
+	"[127.0.0.1]:$sasl"
+is "$(j .auth.mechanism)/$(j .auth.ok)/$rc" "LOGIN/true/0" "AUTH LOGIN, the password from a file: accepted"
+is "$(j '.rcpt[0].reply')" "250 2.1.5 Ok" "and Postfix relays"
+like "$(cat "$D/maillog")" "sasl_method=LOGIN, sasl_username=alice@smtptls-test\.example" "Postfix logged it"
+SMTPTLS_PASSWORD=wrong run "$SMTPTLS" --json probe --no-system-ca --level encrypt --auth-user alice \
+	--mail-from alice@smtptls-test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$sasl"
+is "$(j .auth.mechanism)/$(j .auth.ok)" "PLAIN/false" "a wrong password: refused"
+is "$(j .auth.reply)" "535 5.7.8 Error: authentication failed: authentication failure" "Postfix's words"
+is "$rc" 8 "a refused AUTH: exit 8"
+is "$(j '.rcpt | length')" 0 "and no MAIL or RCPT after it"
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt --auth-user bob --auth-mech LOGIN \
+	--auth-password-file "$T/pw" "[127.0.0.1]:$sasl"
+like "$(cat "$D/maillog")" "SASL LOGIN authentication failed: .*sasl_username=bob@smtptls-test\.example" "an unknown user: Postfix decoded our LOGIN name"
+pr --no-system-ca --level encrypt --mail-from a@smtptls-test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$sasl"
+is "$(j '.rcpt[0].reply')" "554 5.7.1 <b@elsewhere.example>: Relay access denied" "without AUTH: no relay"
+unlike "$(cat "$D/maillog")$out$err" "s3cret|czNjcmV0|AGFsaWNlAHMzY3JldA" "the password appears nowhere"
 st probe --auth-user alice "[127.0.0.1]:$sasl"
 is "$rc" 2 "--auth-user without a password: usage status"
 st probe --auth-mech CRAM-MD5 --auth-user a "[127.0.0.1]:$sasl"
