@@ -11,9 +11,13 @@
 #include <uv.h>
 
 struct run {
-	const struct st_session_params *p;
+	const struct st_session_params *p; /* &params */
+	struct st_session_params params;   /* a copy: the caller's may go before we end */
 	struct st_session_result *res;
-	uv_loop_t loop;
+	st_session_done_cb done;
+	void *done_arg;
+	uv_loop_t *loop;
+	int open_handles; /* handles not closed yet: the end comes when none is left */
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_connect_t connect;
@@ -61,19 +65,38 @@ static void fail(struct run *r, enum st_err_class cls, const char *fmt, ...)
 	st_sanitize(r->res->error.msg);
 }
 
+/* Every handle of a run closes here; the last one ends it (and a file read under way
+ * must come back first: it holds the run). */
+static void maybe_done(struct run *r)
+{
+	if (r->open_handles > 0 || (r->user_file && r->user_reading))
+		return;
+	st_buf_release(&r->user_in);
+	r->done(r->res, r->done_arg);
+	free(r);
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+	struct run *r = h->data;
+
+	r->open_handles--;
+	maybe_done(r);
+}
+
 static void finish(struct run *r)
 {
 	if (r->closing)
 		return;
 	r->closing = true;
-	r->res->total_ms = (double)(uv_now(&r->loop) - r->t0);
+	r->res->total_ms = (double)(uv_now(r->loop) - r->t0);
 	uv_timer_stop(&r->timer);
-	uv_close((uv_handle_t *)&r->timer, NULL);
-	uv_close((uv_handle_t *)&r->tcp, NULL);
-	if (r->user_stream)
-		uv_close(&r->user.h, NULL);
 	if (r->user_file && r->user_reading)
 		uv_cancel((uv_req_t *)&r->user_fs);
+	uv_close((uv_handle_t *)&r->timer, closed_cb);
+	uv_close((uv_handle_t *)&r->tcp, closed_cb);
+	if (r->user_stream)
+		uv_close(&r->user.h, closed_cb);
 }
 
 static void arm_timer(struct run *r);
@@ -242,8 +265,10 @@ static void user_fs_cb(uv_fs_t *req)
 
 	uv_fs_req_cleanup(req);
 	r->user_reading = false;
-	if (r->closing)
+	if (r->closing) {
+		maybe_done(r);
 		return;
+	}
 	if (n <= 0) {
 		r->user_eof = true;
 		if (n < 0) {
@@ -268,7 +293,7 @@ static void user_read(struct run *r)
 	if (r->user_file) {
 		uv_buf_t b = uv_buf_init(r->user_space, sizeof(r->user_space));
 		r->user_fs.data = r;
-		rc = uv_fs_read(r->tcp.loop, &r->user_fs, r->p->user_fd, &b, 1, -1, user_fs_cb);
+		rc = uv_fs_read(r->loop, &r->user_fs, r->p->user_fd, &b, 1, -1, user_fs_cb);
 	} else if (r->user_stream) {
 		rc = uv_read_start(&r->user.s, user_alloc_cb, user_stream_cb);
 	} else {
@@ -292,13 +317,16 @@ static int user_open(struct run *r)
 	st_buf_init(&r->user_in, ST_SESSION_USER_LINE_MAX + sizeof(r->user_space) + 2);
 	switch (uv_guess_handle(fd)) {
 	case UV_TTY:
-		rc = uv_tty_init(&r->loop, &r->user.tty, fd, 1);
+		rc = uv_tty_init(r->loop, &r->user.tty, fd, 1);
 		break;
 	case UV_NAMED_PIPE:
 	case UV_TCP:
-		rc = uv_pipe_init(&r->loop, &r->user.pipe, 0);
-		if (rc == 0 && (rc = uv_pipe_open(&r->user.pipe, fd)) < 0)
-			uv_close(&r->user.h, NULL);
+		rc = uv_pipe_init(r->loop, &r->user.pipe, 0);
+		if (rc == 0 && (rc = uv_pipe_open(&r->user.pipe, fd)) < 0) {
+			r->user.h.data = r;
+			r->open_handles++;
+			uv_close(&r->user.h, closed_cb);
+		}
 		break;
 	case UV_FILE:
 		r->user_file = true;
@@ -307,13 +335,12 @@ static int user_open(struct run *r)
 		rc = UV_EINVAL;
 	}
 	if (rc < 0) {
-		st_error_set(&r->res->error, ST_ERR_INPUT, "cannot read the input (fd %d): %s", fd,
-		             uv_strerror(rc));
-		r->res->failed = true;
+		fail(r, ST_ERR_INPUT, "cannot read the input (fd %d): %s", fd, uv_strerror(rc));
 		return -1;
 	}
 	r->user.h.data = r;
 	r->user_stream = true;
+	r->open_handles++;
 	return 0;
 }
 
@@ -366,7 +393,8 @@ static void drive(struct run *r)
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	static char space[65536]; /* one loop thread: one read at a time */
+	/* a loop runs on one thread and read_cb takes the bytes before it returns */
+	static _Thread_local char space[65536];
 
 	buf->base = space;
 	buf->len = sizeof(space);
@@ -510,58 +538,78 @@ static void connect_cb(uv_connect_t *req, int status)
 		return;
 	}
 	r->res->connected = true;
-	r->res->connect_ms = (double)(uv_now(&r->loop) - r->t0);
+	r->res->connect_ms = (double)(uv_now(r->loop) - r->t0);
 	arm_timer(r);
 	uv_read_start((uv_stream_t *)&r->tcp, alloc_cb, read_cb);
 	if (r->p->smtp.mode == ST_SMTP_IMPLICIT && start_tls(r))
 		finish(r);
 }
 
-int st_session_run(const struct st_session_params *p, struct st_session_result *res)
+int st_session_start(uv_loop_t *loop, const struct st_session_params *p,
+                     struct st_session_result *res, st_session_done_cb done, void *arg)
 {
-	struct run r;
+	struct run *r;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	memset(&r, 0, sizeof(r));
-	r.p = p;
-	r.res = res;
+	r = calloc(1, sizeof(*r));
 	res->smtp = st_smtp_client_new(&p->smtp);
-	if (!res->smtp) {
+	if (!r || !res->smtp) {
+		free(r);
 		st_error_set(&res->error, ST_ERR_INTERNAL, "out of memory");
 		res->failed = true;
 		return ST_E_NOMEM;
 	}
-	rc = uv_loop_init(&r.loop);
+	r->params = *p;
+	r->p = &r->params;
+	r->res = res;
+	r->done = done;
+	r->done_arg = arg;
+	r->loop = loop;
+	uv_tcp_init(loop, &r->tcp);
+	uv_timer_init(loop, &r->timer);
+	r->tcp.data = r;
+	r->timer.data = r;
+	r->connect.data = r;
+	r->open_handles = 2;
+	r->t0 = uv_now(loop);
+	if (p->smtp.interactive && user_open(r)) {
+		finish(r);
+		return ST_OK;
+	}
+	arm_timer(r);
+	rc = uv_tcp_connect(&r->connect, &r->tcp, p->addr, connect_cb);
 	if (rc < 0) {
+		fail(r, ST_ERR_CONNECT, "cannot connect: %s", uv_strerror(rc));
+		finish(r);
+	}
+	return ST_OK;
+}
+
+static void run_done(struct st_session_result *res, void *arg)
+{
+	(void)res;
+	*(bool *)arg = true;
+}
+
+int st_session_run(const struct st_session_params *p, struct st_session_result *res)
+{
+	uv_loop_t loop;
+	bool ended = false;
+	int rc = uv_loop_init(&loop);
+
+	if (rc < 0) {
+		memset(res, 0, sizeof(*res));
 		st_error_set(&res->error, ST_ERR_INTERNAL, "cannot start the event loop: %s",
 		             uv_strerror(rc));
 		res->failed = true;
 		return ST_E_IO;
 	}
-	uv_tcp_init(&r.loop, &r.tcp);
-	uv_timer_init(&r.loop, &r.timer);
-	if (p->smtp.interactive && user_open(&r)) {
-		uv_close((uv_handle_t *)&r.tcp, NULL);
-		uv_close((uv_handle_t *)&r.timer, NULL);
-		uv_run(&r.loop, UV_RUN_DEFAULT);
-		uv_loop_close(&r.loop);
-		st_buf_release(&r.user_in);
-		return ST_E_IO;
-	}
-	r.tcp.data = &r;
-	r.timer.data = &r;
-	r.connect.data = &r;
-	r.t0 = uv_now(&r.loop);
-	arm_timer(&r);
-	rc = uv_tcp_connect(&r.connect, &r.tcp, p->addr, connect_cb);
-	if (rc < 0) {
-		fail(&r, ST_ERR_CONNECT, "cannot connect: %s", uv_strerror(rc));
-		finish(&r);
-	}
-	uv_run(&r.loop, UV_RUN_DEFAULT);
-	uv_loop_close(&r.loop);
-	st_buf_release(&r.user_in);
+	rc = st_session_start(&loop, p, res, run_done, &ended);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	if (rc < 0)
+		return rc;
 	return res->failed && !res->connected ? ST_E_IO : ST_OK;
 }
 

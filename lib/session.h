@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include <uv.h>
+
 #include "smtp_client.h"
 #include "tls.h"
 #include "util.h"
@@ -32,6 +34,18 @@ struct st_session_result {
 
 /* The longest line a user may give in interactive mode (then the session fails, class input). */
 #define ST_SESSION_USER_LINE_MAX ST_SMTP_LINE_MAX
+
+typedef void (*st_session_done_cb)(struct st_session_result *res, void *arg);
+
+/*
+ * Start one session on a loop that may drive many: p is copied (its strings
+ * and addr are borrowed until the end), res is filled as it goes. done is
+ * called once, from the loop, when the session has ended and let go of
+ * every handle (also when it failed at once). Returns 0, or ST_E_NOMEM
+ * with res->error set, and then done is never called.
+ */
+int st_session_start(uv_loop_t *loop, const struct st_session_params *p,
+                     struct st_session_result *res, st_session_done_cb done, void *arg);
 
 /*
  * Run one session to its end on a loop of its own (the probe of one address).

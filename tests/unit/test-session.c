@@ -295,6 +295,59 @@ static void test_timeouts_and_refusals(void **state)
 	st_session_result_release(&r);
 }
 
+/* many sessions on one loop: they run side by side, each ends once */
+struct ended {
+	int order[4];
+	int n;
+};
+
+static void on_done(struct st_session_result *res, void *arg)
+{
+	struct ended *e = arg;
+
+	e->order[e->n++] = res->tls_done ? 1 : 0; /* which kind ended, in order */
+}
+
+static void test_many_on_one_loop(void **state)
+{
+	struct st_session_params p;
+	struct st_session_result r[4];
+	struct sockaddr_in a[4];
+	struct ended e = {{0}, 0};
+	pid_t pid[4];
+	uv_loop_t loop;
+	int i;
+
+	(void)state;
+	/* first a server that never answers, then three that do */
+	pid[0] = start(S_SILENT, &a[0]);
+	for (i = 1; i < 4; i++)
+		pid[i] = start(S_STARTTLS, &a[i]);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	for (i = 0; i < 4; i++) {
+		params(&p, &a[i], ST_SMTP_STARTTLS);
+		p.timeout_ms = i == 0 ? 3000 : 20000;
+		/* p is copied: the same struct serves every start */
+		assert_int_equal(st_session_start(&loop, &p, &r[i], on_done, &e), 0);
+	}
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&loop), 0); /* nothing left open */
+	assert_int_equal(e.n, 4);
+	/* the silent one, started first, ended last: the others did not wait for it */
+	assert_int_equal(e.order[0] + e.order[1] + e.order[2], 3);
+	assert_int_equal(e.order[3], 0);
+	assert_true(r[0].failed);
+	assert_string_equal(r[0].error.msg, "no reply within 3000 ms (banner)");
+	for (i = 1; i < 4; i++) {
+		assert_false(r[i].failed);
+		assert_int_equal(st_smtp_client_result(r[i].smtp)->quit.code, 221);
+	}
+	for (i = 0; i < 4; i++) {
+		st_session_result_release(&r[i]);
+		stop(pid[i]);
+	}
+}
+
 int main(void)
 {
 	const char *top = getenv("TOP_SRCDIR");
@@ -303,6 +356,7 @@ int main(void)
 	    cmocka_unit_test(test_implicit),
 	    cmocka_unit_test(test_injection_and_421),
 	    cmocka_unit_test(test_timeouts_and_refusals),
+	    cmocka_unit_test(test_many_on_one_loop),
 	};
 
 	snprintf(cert, sizeof(cert), "%s/tests/unit/data/chain.pem", top ? top : ".");
