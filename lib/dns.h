@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <uv.h>
+
 #include "util.h"
 
 #define ST_DNS_MX_MAX   64
@@ -41,5 +43,29 @@ int st_dns_mx(struct st_dns *d, const char *domain, struct st_mx *out, size_t ma
 /* The IPv4 then IPv6 addresses of host, as text. Class dns when there is none. */
 int st_dns_addrs(struct st_dns *d, const char *host, char (*out)[64], size_t max, size_t *n,
                  struct st_error *err);
+
+/*
+ * The same on a loop that does other work meanwhile (the blocking calls
+ * above run one of their own, and refuse an attached resolver). Attach
+ * first; queries are then started at once, answered from the loop, each
+ * within the timeout; the resolver's descriptor keeps the loop alive only
+ * while queries are pending. Detach (or free) before the loop ends: the
+ * handle closes on the loop. A start that fails returns an error, and its
+ * callback is never called.
+ */
+int st_dns_attach(struct st_dns *d, uv_loop_t *loop, struct st_error *err);
+void st_dns_detach(struct st_dns *d);
+
+/* mx: borrowed for the call; rc and err as st_dns_mx. */
+typedef void (*st_dns_mx_cb)(void *arg, int rc, const struct st_mx *mx, size_t n, bool null_mx,
+                             const struct st_error *err);
+int st_dns_mx_async(struct st_dns *d, const char *domain, st_dns_mx_cb cb, void *arg,
+                    struct st_error *err);
+
+/* addrs (at most ST_DNS_ADDR_MAX, IPv4 first): borrowed for the call; rc and err as st_dns_addrs. */
+typedef void (*st_dns_addrs_cb)(void *arg, int rc, char (*addrs)[64], size_t n,
+                                const struct st_error *err);
+int st_dns_addrs_async(struct st_dns *d, const char *host, st_dns_addrs_cb cb, void *arg,
+                       struct st_error *err);
 
 #endif

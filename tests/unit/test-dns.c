@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +42,8 @@ static int udp_socket(unsigned *port)
 static void serve(int fd)
 {
 	unsigned char q[512], r[600];
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave it behind */
 
 	for (;;) {
 		struct sockaddr_in from;
@@ -137,6 +140,92 @@ static void test_silent_server(void **state)
 	close(fd);
 }
 
+/* ---- on a loop that does other work: queries side by side ---- */
+
+struct seen {
+	char what[8][600];
+	int n;
+};
+
+static void seen_mx(void *arg, int rc, const struct st_mx *mx, size_t n, bool null_mx,
+                    const struct st_error *err)
+{
+	struct seen *s = arg;
+
+	(void)null_mx;
+	snprintf(s->what[s->n++], sizeof(s->what[0]), "mx %d %zu %s", rc, n, rc ? err->msg : mx[0].host);
+}
+
+static void seen_addrs(void *arg, int rc, char (*addrs)[64], size_t n, const struct st_error *err)
+{
+	struct seen *s = arg;
+
+	snprintf(s->what[s->n++], sizeof(s->what[0]), "a %d %zu %s", rc, n, rc ? err->msg : addrs[0]);
+}
+
+static void test_on_a_loop(void **state)
+{
+	unsigned port, silent_port;
+	int fd = udp_socket(&port), silent = udp_socket(&silent_port);
+	pid_t pid;
+	char server[64];
+	struct st_error err;
+	struct st_dns *d, *quiet;
+	struct seen s = {{{0}}, 0};
+	uv_loop_t loop;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		serve(fd);
+	close(fd);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", silent_port);
+	quiet = st_dns_new(server, &err);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
+	d = st_dns_new(server, &err);
+	assert_non_null(d);
+	assert_non_null(quiet);
+	st_dns_set_timeout(d, 10000);
+	st_dns_set_timeout(quiet, 3000);
+	assert_int_equal(st_dns_attach(d, &loop, &err), 0);
+	assert_int_equal(st_dns_attach(quiet, &loop, &err), 0);
+	assert_int_equal(st_dns_attach(d, &loop, &err), ST_E_INVALID); /* once */
+	/* the blocking calls refuse an attached resolver */
+	{
+		char addrs[ST_DNS_ADDR_MAX][64];
+		size_t n;
+		assert_int_equal(st_dns_addrs(d, "x.test", addrs, ST_DNS_ADDR_MAX, &n, &err),
+		                 ST_E_INVALID);
+	}
+	/* the silent server's query first: the others must not wait for it */
+	assert_int_equal(st_dns_addrs_async(quiet, "slow.test", seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_mx_async(d, "example.test", seen_mx, &s, &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "mail.test", seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "gone.test", seen_addrs, &s, &err), 0);
+	/* the loop ends when nothing is pending: the resolvers do not hold it */
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.what[3], "a -4 0 no DNS answer for 'slow.test' within 3000 ms");
+	{
+		int i, mx = 0, a = 0, nx = 0;
+		for (i = 0; i < 3; i++) {
+			mx += strcmp(s.what[i], "mx 0 1 example.test") == 0;
+			a += strcmp(s.what[i], "a 0 1 192.0.2.7") == 0;
+			nx += strcmp(s.what[i], "a -4 0 'gone.test': no such domain (NXDOMAIN)") == 0;
+		}
+		assert_int_equal(mx + a + nx, 3);
+	}
+	st_dns_free(d); /* attached: it goes when its handle has closed */
+	st_dns_free(quiet);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	close(silent);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 static void test_bad_server(void **state)
 {
 	struct st_error err;
@@ -152,6 +241,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_answers),
 	    cmocka_unit_test(test_silent_server),
+	    cmocka_unit_test(test_on_a_loop),
 	    cmocka_unit_test(test_bad_server),
 	};
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,8 +120,10 @@ static void serve(int lfd, enum script sc)
 	struct st_error err;
 	struct st_tls *t;
 	char line[1024];
-	int fd = accept(lfd, NULL, NULL);
+	int fd;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test must not leave it behind */
+	fd = accept(lfd, NULL, NULL);
 	if (fd < 0)
 		_exit(1);
 	if (sc == S_SILENT) {
