@@ -81,6 +81,18 @@ static void serve(int fd)
 	}
 }
 
+/* The answering server on fd, in a child (fd is then closed here). */
+static pid_t serve_in_child(int fd)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		serve(fd);
+	close(fd);
+	return pid;
+}
+
 static void test_answers(void **state)
 {
 	unsigned port;
@@ -94,11 +106,7 @@ static void test_answers(void **state)
 	bool null_mx;
 
 	(void)state;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		serve(fd);
-	close(fd);
+	pid = serve_in_child(fd);
 	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
 	d = st_dns_new(server, &err);
 	assert_non_null(d);
@@ -175,11 +183,7 @@ static void test_on_a_loop(void **state)
 	uv_loop_t loop;
 
 	(void)state;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		serve(fd);
-	close(fd);
+	pid = serve_in_child(fd);
 	assert_int_equal(uv_loop_init(&loop), 0);
 	snprintf(server, sizeof(server), "127.0.0.1@%u", silent_port);
 	quiet = st_dns_new(server, &err);
