@@ -305,6 +305,9 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--cert and --key go together");
 		if (p->n_rcpt && !p->mail_from)
 			st_usage_error(state, "--rcpt-to needs --mail-from");
+		if (p->level == L_FINGERPRINT && !p->match)
+			st_usage_error(state, "--level fingerprint needs --match "
+			                      "DIGEST[:DIGEST...]... (fingerprints)");
 		if (p->interactive && (p->mail_from || p->g->json))
 			st_usage_error(state, "--interactive: the lines of stdin are the conversation: "
 			                      "not with --mail-from, --rcpt-to or --json");
@@ -444,9 +447,66 @@ static int resolve(const struct pr_params *p, const char *host, unsigned port,
 	return 0;
 }
 
+/*
+ * One address to probe. Its sessions (the probe, then the enforcement check
+ * and the reconnection) run on the loop side by side with other addresses';
+ * its report is made after the loop, in MX order.
+ */
+struct job {
+	struct probe_run *run;
+	const char *host;    /* the MX host (the hostname strategy) */
+	const char *nexthop; /* the domain (nexthop) */
+	unsigned port;
+	char addr[64];
+	struct sockaddr_storage ss;
+	struct st_session_params sp;
+	struct st_session_result sr, er, rr;
+	bool started, ran_er, ran_rr, ended;
+	int outstanding; /* sessions under way */
+	struct st_buf resume;
+};
+
+/* One MX host (or the one host given): its addresses, or why there are none. */
+struct slot {
+	struct probe_run *run;
+	char host[256];
+	bool resolved;
+	char dns_error[600]; /* "" unless the lookup failed */
+	struct job *jobs;
+	size_t n_jobs;
+};
+
+/* What runs on the loop for one destination. */
+struct probe_run {
+	struct pr_params *p;
+	uv_loop_t loop;
+	struct st_dns *dns;
+	char domain[256]; /* the destination as given, the nexthop */
+	unsigned port;
+	char dns_error[600]; /* the destination's own lookup failed (MX, null MX) */
+	struct slot *slots;
+	size_t n_slots;
+	int running;
+	int max_running; /* 1 with --first and --interactive: in MX order, one at a time */
+	bool stop;       /* --first: an address answered */
+	char prio[512];
+	struct st_trust *trust;
+};
+
+/* Addresses known so far. */
+static size_t run_jobs(const struct probe_run *run)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < run->n_slots; i++)
+		n += run->slots[i].n_jobs;
+	return n;
+}
+
 static void transcript(void *arg, char dir, bool tls, const char *line)
 {
-	const struct pr_params *p = arg;
+	const struct job *jb = arg;
+	const struct pr_params *p = jb->run->p;
 	const struct st_global *g = p->g;
 
 	if (p->interactive) {
@@ -457,8 +517,13 @@ static void transcript(void *arg, char dir, bool tls, const char *line)
 		return;
 	}
 	if (g->verbose > 0 && !g->json) {
-		char l[4200];
-		snprintf(l, sizeof(l), "%c%s %s", dir, tls ? "~" : " ", line);
+		/* several addresses talk at once: each line says whose it is */
+		char l[4300];
+		if (run_jobs(jb->run) > 1)
+			snprintf(l, sizeof(l), "[%s]:%u %c%s %s", jb->addr, jb->port, dir,
+			         tls ? "~" : " ", line);
+		else
+			snprintf(l, sizeof(l), "%c%s %s", dir, tls ? "~" : " ", line);
 		st_out_note(1, "%s", l);
 	}
 }
@@ -657,15 +722,16 @@ static void staple_text(const struct st_verify_result *vr, char *out, size_t siz
 		         vr->staple.detail);
 }
 
-static enum st_exit probe_one(struct pr_params *p, const char *host, const char *nexthop,
-                              unsigned port, struct sockaddr_storage *ssp, const char *addr)
+static enum st_exit job_report(struct job *jb)
 {
-	struct st_session_params sp;
-	struct st_session_result sr;
+	struct pr_params *p = jb->run->p;
+	const char *host = jb->host, *nexthop = jb->nexthop, *addr = jb->addr;
+	unsigned port = jb->port;
+	struct st_session_result sr = jb->sr;
 	struct st_error err = {ST_ERR_NONE, ""};
-	char prio[512], patterns[MATCH_MAX][256];
+	char patterns[MATCH_MAX][256];
 	const char *pattern_ptrs[MATCH_MAX];
-	struct st_trust *trust = NULL;
+	const struct st_trust *trust = jb->run->trust;
 	struct st_verify_result vr;
 	bool have_vr = false;
 	struct verdict v = {false, "", "none"};
@@ -677,18 +743,9 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	int n_patterns = 0, k;
 	enum st_exit status = ST_EXIT_OK;
 	size_t i;
-	struct sockaddr_storage ss = *ssp;
 	struct st_x509_item *items[16];
 	size_t n_items = 0;
 
-	prio[0] = '\0';
-	if (p->protocols) {
-		int set = st_tls_protocols_parse(p->protocols, &err);
-		if (set < 0 || st_tls_priority(set, NULL, prio, sizeof(prio), &err)) {
-			st_out_error("--protocols: %s", err.msg);
-			return ST_EXIT_USAGE;
-		}
-	}
 	/* match patterns, as Postfix defaults them per level */
 	if (p->level == L_VERIFY || p->level == L_SECURE) {
 		const char *spec = p->match               ? p->match
@@ -700,11 +757,6 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			return ST_EXIT_USAGE;
 		}
 	} else if (p->level == L_FINGERPRINT) {
-		if (!p->match) {
-			st_out_error("--level fingerprint needs --match DIGEST[:DIGEST...]... "
-			             "(fingerprints)");
-			return ST_EXIT_USAGE;
-		}
 		/* digests hold colons: here patterns are separated by '|', ',' or spaces */
 		{
 			const char *q = p->match;
@@ -724,31 +776,6 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	for (k = 0; k < n_patterns; k++)
 		pattern_ptrs[k] = patterns[k];
 
-	memset(&sp, 0, sizeof(sp));
-	sp.addr = (struct sockaddr *)&ss;
-	sp.timeout_ms = p->timeout_ms;
-	sp.smtp.mode = (enum st_smtp_mode)p->mode;
-	sp.smtp.ehlo_name = p->ehlo;
-	sp.smtp.tls_optional = p->level <= L_MAY;
-	sp.smtp.mail_from = p->mail_from;
-	sp.smtp.rcpt = p->rcpt;
-	sp.smtp.n_rcpt = (size_t)p->n_rcpt;
-	sp.smtp.auth_user = p->auth_user;
-	sp.smtp.auth_pass = p->auth_password;
-	sp.smtp.auth_mech = p->auth_mech;
-	sp.smtp.auth_plaintext = p->auth_plaintext;
-	sp.smtp.log = transcript;
-	sp.smtp.log_arg = p;
-	sp.smtp.interactive = p->interactive;
-	sp.user_fd = 0;
-	sp.tls.priority = prio[0] ? prio : NULL;
-	sp.tls.sni = p->sni ? p->sni : (isalpha((unsigned char)host[0]) ? host : NULL);
-	sp.tls.cert_file = p->cert;
-	sp.tls.key_file = p->key;
-	if (p->level == L_NONE)
-		sp.smtp.mode = ST_SMTP_PLAIN;
-
-	st_session_run(&sp, &sr);
 	s = st_smtp_client_result(sr.smtp);
 
 	/* the chain as sent, verified as lib/verify does */
@@ -767,14 +794,6 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 		st_x509_reader_free(r);
 		if (n_items) {
 			struct st_verify_params vp;
-			trust = st_trust_new();
-			for (k = 0; trust && k < p->n_ca_files; k++)
-				if (st_trust_add_file(trust, p->ca_files[k], &e))
-					st_out_warn("%s", e.msg);
-			if (trust && p->ca_path && st_trust_add_dir(trust, p->ca_path, &e))
-				st_out_warn("%s", e.msg);
-			if (trust && !p->n_ca_files && !p->ca_path && !p->no_system)
-				st_trust_add_system(trust, &e);
 			memset(&vp, 0, sizeof(vp));
 			vp.trust = trust;
 			vp.purpose = ST_PURPOSE_SERVER;
@@ -868,19 +887,9 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	/* the TLS enforcement check: a second connection, MAIL FROM without STARTTLS */
 	enforced = -1;
 	enforce_reply[0] = '\0';
-	if (p->check_enforcement && p->mode == ST_SMTP_STARTTLS && sr.connected) {
-		struct st_session_params ep = sp;
-		struct st_session_result er;
-		const struct st_smtp_result *es;
-		ep.smtp.mode = ST_SMTP_PLAIN;
-		ep.smtp.mail_from = "";
-		ep.smtp.rcpt = NULL;
-		ep.smtp.n_rcpt = 0;
-		ep.smtp.log = NULL;
-		ep.smtp.interactive = false;
-		ep.smtp.auth_user = NULL; /* never authenticate on the plaintext check */
-		st_session_run(&ep, &er);
-		es = st_smtp_client_result(er.smtp);
+	if (jb->ran_er) {
+		const struct st_session_result *er = &jb->er;
+		const struct st_smtp_result *es = st_smtp_client_result(er->smtp);
 		if (es->mail.code) {
 			char *t = st_smtp_reply_text(&es->mail);
 			snprintf(enforce_reply, sizeof(enforce_reply), "%s", t ? t : "");
@@ -888,35 +897,15 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 			enforced = es->mail.code == 530 ? 1 : es->mail.code / 100 == 2 ? 0 : -1;
 		} else {
 			snprintf(enforce_reply, sizeof(enforce_reply), "%s",
-			         er.failed ? er.error.msg : es->error.msg);
+			         er->failed ? er->error.msg : es->error.msg);
 		}
 		if (enforced == 0)
 			add_finding(findings,
 			            "TLS is not enforced: MAIL FROM accepted without STARTTLS");
-		st_session_result_release(&er);
 	}
 
 	/* --reconnect: the same session again, offering what the first one left */
-	resumed = -1;
-	if (p->reconnect && sr.tls && sr.tls_done) {
-		struct st_buf data;
-		st_buf_init(&data, 65536);
-		if (st_tls_session_data(sr.tls, &data) == 0 && data.len) {
-			struct st_session_params rp = sp;
-			struct st_session_result rr;
-			rp.smtp.mail_from = NULL;
-			rp.smtp.n_rcpt = 0;
-			rp.smtp.auth_user = NULL;
-			rp.smtp.log = NULL;
-			rp.smtp.interactive = false;
-			rp.tls.resume = data.data;
-			rp.tls.resume_len = data.len;
-			st_session_run(&rp, &rr);
-			resumed = rr.tls_done ? rr.tls_summary.resumed : -1;
-			st_session_result_release(&rr);
-		}
-		st_buf_release(&data);
-	}
+	resumed = jb->ran_rr ? (jb->rr.tls_done ? jb->rr.tls_summary.resumed : -1) : -1;
 
 	/* status: the first failure class, else the verdict */
 	if (!sr.connected)
@@ -1082,9 +1071,7 @@ static enum st_exit probe_one(struct pr_params *p, const char *host, const char 
 	json_decref(findings);
 	if (have_vr)
 		st_verify_result_release(&vr);
-	st_trust_free(trust);
 	st_buf_release(&chain);
-	st_session_result_release(&sr);
 	return status;
 }
 
@@ -1099,71 +1086,319 @@ static enum st_exit dns_failure(const struct pr_params *p, const char *host, uns
 	return ST_EXIT_DNS;
 }
 
-/*
- * A mail domain, as Postfix resolves it: its MX hosts by preference, every
- * address of each (the domain's own addresses when it has no MX), a null MX
- * reported as such. Every host and address is probed unless --first.
- */
-static enum st_exit probe_domain(struct pr_params *p, const char *domain, unsigned port)
-{
-	struct st_mx mx[ST_DNS_MX_MAX];
-	char addrs[ST_DNS_ADDR_MAX][64], msg[600];
-	struct st_error err = {ST_ERR_NONE, ""};
-	struct st_dns *d = st_dns_new(p->dns_server, &err);
-	enum st_exit status = ST_EXIT_OK, one;
-	size_t n_mx = 0, n_addr, i, j;
-	bool null_mx = false, done = false;
+/* ---- the loop: lookups, then every address's sessions side by side ---- */
 
-	if (!d) {
-		st_out_error("%s", err.msg);
-		return st_exit_for(err.cls);
+static void schedule(struct probe_run *run);
+
+static void job_session_done(struct st_session_result *res, void *arg)
+{
+	struct job *jb = arg;
+
+	(void)res;
+	if (--jb->outstanding > 0)
+		return;
+	jb->ended = true;
+	jb->run->running--;
+	schedule(jb->run);
+}
+
+/* Start a follow-up session of a job (the enforcement check, the reconnection). */
+static void job_follow(struct job *jb, struct st_session_params *fp, struct st_session_result *res,
+                       bool *ran)
+{
+	if (st_session_start(&jb->run->loop, fp, res, job_session_done, jb) == 0) {
+		*ran = true;
+		jb->outstanding++;
 	}
-	st_dns_set_timeout(d, p->timeout_ms);
-	if (st_dns_mx(d, domain, mx, ST_DNS_MX_MAX, &n_mx, &null_mx, &err)) {
-		st_dns_free(d);
-		return dns_failure(p, domain, port, err.msg);
+}
+
+static void job_main_done(struct st_session_result *res, void *arg)
+{
+	struct job *jb = arg;
+	struct pr_params *p = jb->run->p;
+
+	if (p->first && res->connected)
+		jb->run->stop = true;
+	/* the TLS enforcement check: a second connection, MAIL FROM without STARTTLS */
+	if (p->check_enforcement && p->mode == ST_SMTP_STARTTLS && res->connected) {
+		struct st_session_params ep = jb->sp;
+		ep.smtp.mode = ST_SMTP_PLAIN;
+		ep.smtp.mail_from = "";
+		ep.smtp.rcpt = NULL;
+		ep.smtp.n_rcpt = 0;
+		ep.smtp.log = NULL;
+		ep.smtp.interactive = false;
+		ep.smtp.auth_user = NULL; /* never authenticate on the plaintext check */
+		job_follow(jb, &ep, &jb->er, &jb->ran_er);
 	}
-	if (null_mx) {
-		snprintf(msg, sizeof(msg), "'%s' has a null MX (RFC 7505): it accepts no mail",
-		         domain);
-		st_dns_free(d);
-		return dns_failure(p, domain, port, msg);
+	/* --reconnect: the same session again, offering what the first one left */
+	if (p->reconnect && res->tls && res->tls_done &&
+	    st_tls_session_data(res->tls, &jb->resume) == 0 && jb->resume.len) {
+		struct st_session_params rp = jb->sp;
+		rp.smtp.mail_from = NULL;
+		rp.smtp.n_rcpt = 0;
+		rp.smtp.auth_user = NULL;
+		rp.smtp.log = NULL;
+		rp.smtp.interactive = false;
+		rp.tls.resume = jb->resume.data;
+		rp.tls.resume_len = jb->resume.len;
+		job_follow(jb, &rp, &jb->rr, &jb->ran_rr);
 	}
-	if (n_mx == 0) {
-		/* no MX: the domain itself, as Postfix does */
-		n_mx = 1;
-		mx[0].pref = 0;
-		snprintf(mx[0].host, sizeof(mx[0].host), "%s", domain);
+	job_session_done(res, arg);
+}
+
+static void job_start(struct job *jb)
+{
+	struct pr_params *p = jb->run->p;
+	struct st_session_params *sp = &jb->sp;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->addr = (struct sockaddr *)&jb->ss;
+	sp->timeout_ms = p->timeout_ms;
+	sp->smtp.mode = p->level == L_NONE ? ST_SMTP_PLAIN : (enum st_smtp_mode)p->mode;
+	sp->smtp.ehlo_name = p->ehlo;
+	sp->smtp.tls_optional = p->level <= L_MAY;
+	sp->smtp.mail_from = p->mail_from;
+	sp->smtp.rcpt = p->rcpt;
+	sp->smtp.n_rcpt = (size_t)p->n_rcpt;
+	sp->smtp.auth_user = p->auth_user;
+	sp->smtp.auth_pass = p->auth_password;
+	sp->smtp.auth_mech = p->auth_mech;
+	sp->smtp.auth_plaintext = p->auth_plaintext;
+	sp->smtp.log = transcript;
+	sp->smtp.log_arg = jb;
+	sp->smtp.interactive = p->interactive;
+	sp->user_fd = 0;
+	sp->tls.priority = jb->run->prio[0] ? jb->run->prio : NULL;
+	sp->tls.sni = p->sni ? p->sni : (isalpha((unsigned char)jb->host[0]) ? jb->host : NULL);
+	sp->tls.cert_file = p->cert;
+	sp->tls.key_file = p->key;
+	st_buf_init(&jb->resume, 65536);
+	jb->started = true;
+	jb->run->running++;
+	jb->outstanding = 1;
+	if (st_session_start(&jb->run->loop, sp, &jb->sr, job_main_done, jb) != 0) {
+		jb->outstanding = 0;
+		jb->ended = true;
+		jb->run->running--;
 	}
-	for (i = 0; i < n_mx && !done; i++) {
-		st_out_note(1, "MX %u %s", mx[i].pref, mx[i].host);
-		if (st_dns_addrs(d, mx[i].host, addrs, ST_DNS_ADDR_MAX, &n_addr, &err)) {
-			status = st_exit_worse(status, dns_failure(p, mx[i].host, port, err.msg));
+}
+
+/* Start what may start: in MX order, within the limit; with --first one at a time and
+ * nothing after an address that answered. */
+static void schedule(struct probe_run *run)
+{
+	size_t i, k;
+
+	for (i = 0; i < run->n_slots; i++) {
+		struct slot *sl = &run->slots[i];
+		if (!sl->resolved) {
+			if (run->max_running == 1)
+				return; /* in order: this host's addresses come first */
 			continue;
 		}
-		for (j = 0; j < n_addr && !done; j++) {
-			struct sockaddr_storage ss;
-			struct addrinfo hints, *ai = NULL;
-			memset(&hints, 0, sizeof(hints));
-			hints.ai_flags = AI_NUMERICHOST;
-			hints.ai_socktype = SOCK_STREAM;
-			if (getaddrinfo(addrs[j], NULL, &hints, &ai) != 0 || !ai)
+		for (k = 0; k < sl->n_jobs; k++) {
+			if (sl->jobs[k].started)
 				continue;
-			memset(&ss, 0, sizeof(ss));
-			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-			freeaddrinfo(ai);
-			if (ss.ss_family == AF_INET6)
-				((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-			else
-				((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-			/* the MX host for the hostname strategy, the domain for nexthop */
-			one = probe_one(p, mx[i].host, domain, port, &ss, addrs[j]);
-			status = st_exit_worse(status, one);
-			if ((p->first || p->interactive) && one != ST_EXIT_CONNECT)
-				done = true; /* stdin is one conversation */
+			if (run->stop || run->running >= run->max_running)
+				return;
+			job_start(&sl->jobs[k]);
 		}
 	}
-	st_dns_free(d);
+}
+
+/* The addresses of a slot are known: one job each. */
+static void slot_addrs(struct probe_run *run, struct slot *sl, char (*addrs)[64], size_t n)
+{
+	size_t k;
+
+	sl->jobs = calloc(n ? n : 1, sizeof(*sl->jobs));
+	for (k = 0; sl->jobs && k < n; k++) {
+		struct job *jb = &sl->jobs[sl->n_jobs];
+		if (resolve_numeric(addrs[k], run->port, &jb->ss))
+			continue;
+		jb->run = run;
+		jb->host = sl->host;
+		jb->nexthop = run->domain;
+		jb->port = run->port;
+		snprintf(jb->addr, sizeof(jb->addr), "%s", addrs[k]);
+		sl->n_jobs++;
+	}
+	if (!sl->jobs)
+		snprintf(sl->dns_error, sizeof(sl->dns_error), "out of memory");
+	sl->resolved = true;
+}
+
+static void slot_answer(void *arg, int rc, char (*addrs)[64], size_t n, const struct st_error *err)
+{
+	struct slot *sl = arg;
+
+	if (rc) {
+		snprintf(sl->dns_error, sizeof(sl->dns_error), "%s", err->msg);
+		sl->resolved = true;
+	} else {
+		slot_addrs(sl->run, sl, addrs, n);
+	}
+	schedule(sl->run);
+}
+
+/* Look up a slot's addresses on the loop. */
+static void slot_lookup(struct slot *sl)
+{
+	struct st_error err;
+
+	st_out_note(1, "looking up %s", sl->host);
+	if (st_dns_addrs_async(sl->run->dns, sl->host, slot_answer, sl, &err)) {
+		snprintf(sl->dns_error, sizeof(sl->dns_error), "%s", err.msg);
+		sl->resolved = true;
+	}
+}
+
+/* A new slot per MX host, or the domain's own when it has no MX, as Postfix does. */
+static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool null_mx,
+                      const struct st_error *err)
+{
+	struct probe_run *run = arg;
+	size_t i;
+
+	if (rc) {
+		snprintf(run->dns_error, sizeof(run->dns_error), "%s", err->msg);
+		return;
+	}
+	if (null_mx) {
+		snprintf(run->dns_error, sizeof(run->dns_error),
+		         "'%s' has a null MX (RFC 7505): it accepts no mail", run->domain);
+		return;
+	}
+	run->slots = calloc(n ? n : 1, sizeof(*run->slots));
+	if (!run->slots) {
+		snprintf(run->dns_error, sizeof(run->dns_error), "out of memory");
+		return;
+	}
+	run->n_slots = n ? n : 1;
+	for (i = 0; i < run->n_slots; i++) {
+		run->slots[i].run = run;
+		snprintf(run->slots[i].host, sizeof(run->slots[i].host), "%s",
+		         n ? mx[i].host : run->domain);
+		if (n)
+			st_out_note(1, "MX %u %s", mx[i].pref, mx[i].host);
+	}
+	for (i = 0; i < run->n_slots; i++)
+		slot_lookup(&run->slots[i]);
+	schedule(run);
+}
+
+/*
+ * Probe a destination: a mail domain (mx: its MX hosts by preference, every
+ * address of each, the domain's own addresses when it has no MX, a null MX
+ * reported as such) or one host, whose address is given (addr) or looked up
+ * (through --dns-server, on the loop). Every host and address is probed,
+ * side by side, unless --first; the reports come after, in MX order.
+ */
+static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned port, bool mx,
+                              const char *addr)
+{
+	struct probe_run run;
+	struct st_error err = {ST_ERR_NONE, ""};
+	enum st_exit status = ST_EXIT_OK;
+	size_t i, k;
+
+	memset(&run, 0, sizeof(run));
+	run.p = p;
+	run.port = port;
+	snprintf(run.domain, sizeof(run.domain), "%s", dest);
+	run.max_running = (p->first || p->interactive) ? 1 : 16;
+	if (p->protocols) {
+		int set = st_tls_protocols_parse(p->protocols, &err);
+		if (set < 0 || st_tls_priority(set, NULL, run.prio, sizeof(run.prio), &err)) {
+			st_out_error("--protocols: %s", err.msg);
+			return ST_EXIT_USAGE;
+		}
+	}
+	/* the trust store, once for every address */
+	run.trust = st_trust_new();
+	if (!run.trust) {
+		st_out_error("out of memory");
+		return ST_EXIT_INTERNAL;
+	}
+	for (i = 0; i < (size_t)p->n_ca_files; i++)
+		if (st_trust_add_file(run.trust, p->ca_files[i], &err))
+			st_out_warn("%s", err.msg);
+	if (p->ca_path && st_trust_add_dir(run.trust, p->ca_path, &err))
+		st_out_warn("%s", err.msg);
+	if (!p->n_ca_files && !p->ca_path && !p->no_system)
+		st_trust_add_system(run.trust, &err);
+	if (uv_loop_init(&run.loop) < 0) {
+		st_trust_free(run.trust);
+		st_out_error("cannot start the event loop");
+		return ST_EXIT_INTERNAL;
+	}
+	if (mx || !addr) {
+		run.dns = st_dns_new(p->dns_server, &err);
+		if (!run.dns || st_dns_attach(run.dns, &run.loop, &err)) {
+			st_out_error("%s", err.msg); /* a bad --dns-server is the user's to fix */
+			status = st_exit_for(err.cls);
+			goto out;
+		}
+		st_dns_set_timeout(run.dns, (int)p->timeout_ms);
+	}
+	if (mx) {
+		if (st_dns_mx_async(run.dns, dest, mx_answer, &run, &err))
+			snprintf(run.dns_error, sizeof(run.dns_error), "%s", err.msg);
+	} else {
+		run.slots = calloc(1, sizeof(*run.slots));
+		if (!run.slots) {
+			st_out_error("out of memory");
+			status = ST_EXIT_INTERNAL;
+			goto out;
+		}
+		run.n_slots = 1;
+		run.slots[0].run = &run;
+		snprintf(run.slots[0].host, sizeof(run.slots[0].host), "%s", dest);
+		if (addr) {
+			char one[1][64];
+			snprintf(one[0], sizeof(one[0]), "%s", addr);
+			slot_addrs(&run, &run.slots[0], one, 1);
+			schedule(&run);
+		} else {
+			slot_lookup(&run.slots[0]);
+		}
+	}
+	uv_run(&run.loop, UV_RUN_DEFAULT);
+
+	/* the reports, in MX order, after every session has ended */
+	if (run.dns_error[0])
+		status = dns_failure(p, dest, port, run.dns_error);
+	for (i = 0; i < run.n_slots; i++) {
+		struct slot *sl = &run.slots[i];
+		if (sl->dns_error[0]) {
+			status = st_exit_worse(status, dns_failure(p, sl->host, port, sl->dns_error));
+			continue;
+		}
+		for (k = 0; k < sl->n_jobs; k++)
+			if (sl->jobs[k].started)
+				status = st_exit_worse(status, job_report(&sl->jobs[k]));
+	}
+out:
+	for (i = 0; i < run.n_slots; i++) {
+		for (k = 0; k < run.slots[i].n_jobs; k++) {
+			struct job *jb = &run.slots[i].jobs[k];
+			if (!jb->started)
+				continue;
+			st_session_result_release(&jb->sr);
+			if (jb->ran_er)
+				st_session_result_release(&jb->er);
+			if (jb->ran_rr)
+				st_session_result_release(&jb->rr);
+			st_buf_release(&jb->resume);
+		}
+		free(run.slots[i].jobs);
+	}
+	free(run.slots);
+	st_dns_free(run.dns);
+	uv_run(&run.loop, UV_RUN_DEFAULT); /* the resolver's handle closes */
+	uv_loop_close(&run.loop);
+	st_trust_free(run.trust);
 	return status;
 }
 
@@ -1249,28 +1484,10 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		p.ehlo = ehlo;
 	}
 	if (rc == 1 || p.mx)
-		return probe_domain(&p, host, port);
-	if (p.dns_server && !is_numeric(host) && !has_resolve(&p, host, port)) {
-		/* the given DNS server answers for a host name too */
-		char addrs[ST_DNS_ADDR_MAX][64];
-		size_t n_addr;
-		struct st_dns *d = st_dns_new(p.dns_server, &err);
-		if (!d) {
-			st_out_error("%s", err.msg); /* a bad --dns-server is the user's to fix */
-			return st_exit_for(err.cls);
-		}
-		st_dns_set_timeout(d, p.timeout_ms);
-		if (st_dns_addrs(d, host, addrs, ST_DNS_ADDR_MAX, &n_addr, &err)) {
-			st_dns_free(d);
-			return dns_failure(&p, host, port, err.msg);
-		}
-		st_dns_free(d);
-		snprintf(addr, sizeof(addr), "%s", addrs[0]);
-		if (resolve_numeric(addr, port, &ss))
-			return dns_failure(&p, host, port, "bad address from DNS");
-		return probe_one(&p, host, host, port, &ss, addr);
-	}
+		return probe_run(&p, host, port, true, NULL);
+	if (p.dns_server && !is_numeric(host) && !has_resolve(&p, host, port))
+		return probe_run(&p, host, port, false, NULL); /* the given DNS server answers */
 	if (resolve(&p, host, port, &ss, addr, sizeof(addr), &err))
 		return dns_failure(&p, host, port, err.msg);
-	return probe_one(&p, host, host, port, &ss, addr);
+	return probe_run(&p, host, port, false, addr);
 }

@@ -201,6 +201,10 @@ dns_a mx.test.example 127.0.0.1
 dns_a other.test.example 127.0.0.1
 dns_a nomx.test 127.0.0.1
 dns_mx nullmx.test 0 .
+dns_mx pair.test 10 pair-a.test
+dns_mx pair.test 20 pair-b.test
+dns_a pair-a.test 127.0.0.2
+dns_a pair-b.test 127.0.0.3
 dns_start "$dnsport" || { diag "dnsmasq did not start"; exit 1; }
 pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mx "example.test:$starttls"
 is "$(j .host | tr '\n' ,)" "mx.test.example,other.test.example," "MX hosts in preference order, every one probed"
@@ -219,6 +223,29 @@ pr --dns-server "127.0.0.1:$dnsport" --mx "nowhere.test:$starttls"
 is "$rc" 4 "no such domain: exit 4"
 pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" "mx.test.example:$starttls"
 is "$rc/$(j .tls.status)" "0/Verified" "host:port through --dns-server"
+
+# every MX host and address side by side on one loop: two servers that greet no one until
+# both have a client are answered only when probed at once (one after the other, the
+# first waits in vain for its banner)
+rendezvous() {
+	local fifo=$T/ready.rv l
+	rm -f "$fifo" && mkfifo "$fifo"
+	python3 "$TOP_SRCDIR/tests/lib/rendezvous-smtp.py" 127.0.0.2 127.0.0.3 >"$fifo" &
+	at_exit "kill $! 2>/dev/null"
+	read -r -t 20 l rvport <"$fifo" && [ "$l" = ready ]
+}
+rendezvous || { diag "the rendezvous server did not start"; exit 1; }
+pr --dns-server "127.0.0.1:$dnsport" --timeout 10 --level may --mx "pair.test:$rvport"
+is "$rc" 0 "two MX hosts probed side by side: exit 0"
+is "$(j .host | tr '\n' ,)" "pair-a.test,pair-b.test," "both reported, in MX order"
+is "$(j .banner | tr '\n' ,)" "220 rendezvous.test ESMTP,220 rendezvous.test ESMTP," "both were greeted: they were connected at once"
+rendezvous || { diag "the rendezvous server did not start"; exit 1; }
+pr --dns-server "127.0.0.1:$dnsport" --timeout 2 --level may --first --mx "pair.test:$rvport"
+is "$rc/$(j .host)" "6/pair-a.test" "--first: one at a time, as posttls-finger: the first waits in vain and is the only one"
+like "$(j .error)" "no reply within 2000 ms \\(banner\\)" "it says so"
+rendezvous || { diag "the rendezvous server did not start"; exit 1; }
+st probe -v --dns-server "127.0.0.1:$dnsport" --timeout 10 --level may --mx "pair.test:$rvport"
+like "$err" "\\[127\\.0\\.0\\.2\\]:$rvport > +EHLO" "-v with several addresses: each transcript line says whose it is"
 
 # no connection, bad destinations
 pr "[127.0.0.1]:$closed"
