@@ -949,6 +949,11 @@ static enum st_exit job_report(struct job *jb)
 			json_object_set_new(tls, "version", json_string(sr.tls_summary.version));
 			json_object_set_new(tls, "cipher", json_string(sr.tls_summary.cipher));
 			json_object_set_new(tls, "group", json_string(sr.tls_summary.group));
+			json_object_set_new(tls, "signature_algorithm",
+			                    sr.tls_summary.sigalg[0] ? json_string(sr.tls_summary.sigalg)
+			                                             : json_null());
+			json_object_set_new(tls, "sni",
+			                    jb->sp.tls.sni ? json_string(jb->sp.tls.sni) : json_null());
 			json_object_set_new(tls, "ocsp_staple", staple_json(have_vr ? &vr : NULL));
 			json_object_set_new(tls, "resumed_on_reconnect",
 			                    resumed < 0 ? json_null() : json_boolean(resumed == 1));
@@ -1006,6 +1011,9 @@ static enum st_exit job_report(struct job *jb)
 			         sr.tls_summary.cipher, sr.tls_summary.group[0] ? " group " : "",
 			         sr.tls_summary.group);
 			st_out_field("tls", 12, line);
+			if (sr.tls_summary.sigalg[0])
+				st_out_field("server sig", 12, sr.tls_summary.sigalg);
+			st_out_field("sni", 12, jb->sp.tls.sni ? jb->sp.tls.sni : "(none sent)");
 			st_out_field("status", 12, v.status);
 			staple_text(have_vr ? &vr : NULL, line, sizeof(line));
 			st_out_field("ocsp staple", 12, line);

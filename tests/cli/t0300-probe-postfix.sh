@@ -68,6 +68,19 @@ is "$("$SMTPTLS" fingerprint -b "$T/saved.pem" | cut -d' ' -f1 | tr '\n' ,)" \
 	"$("$SMTPTLS" fingerprint -b "$P/server-chain.pem" | cut -d' ' -f1 | tr '\n' ,)" "--save-chain writes the chain as sent"
 like "$(j .banner)" "^220 " "the banner"
 is "$(finger -w -l secure "[127.0.0.1]:$smtps" mx.test.example)" "Verified TLS connection established" "posttls-finger agrees: Verified"
+# the server's signature, as posttls-finger logs it
+# ("server-signature ECDSA (prime256v1) server-digest SHA256")
+pf_line=$(timeout 30 posttls-finger -c -w -l secure -F "$P/ca.pem" "[127.0.0.1]:$smtps" mx.test.example 2>&1 | grep 'TLS connection established')
+pr --tls-on-connect --ca-file "$P/ca.pem" --level secure --match mx.test.example "[127.0.0.1]:$smtps"
+sig=$(j .tls.signature_algorithm)
+like "$pf_line" "server-signature ${sig%%-*} " "the server's signature algorithm ($sig) is the one posttls-finger names"
+like "$pf_line" "server-digest ${sig##*-} *\$|server-digest ${sig##*-}\\b" "and its digest"
+like "$(j .tls.group)" "^(X25519|SECP256R1|SECP384R1|X448)$" "the key exchange group (the client's choice among the server's: OpenSSL's differs)"
+is "$(j .tls.sni)" null "no SNI for an address literal"
+pr --tls-on-connect --ca-file "$P/ca.pem" --level secure --resolve "mx.test.example:$smtps:127.0.0.1" "mx.test.example:$smtps"
+is "$(j .tls.sni)" mx.test.example "the host name as SNI"
+pr --tls-on-connect --ca-file "$P/ca.pem" --level encrypt --servername other.example "[127.0.0.1]:$smtps"
+is "$(j .tls.sni)" other.example "--servername as SNI"
 
 # STARTTLS
 pr --ca-file "$P/ca.pem" --level secure --match mx.test.example "[127.0.0.1]:$starttls"
