@@ -63,6 +63,8 @@ struct pr_params {
 	const char *save_chain;
 	bool reconnect;
 	bool interactive;
+	const char *send_file; /* --send: the message, sent with DATA */
+	struct st_buf message;
 };
 
 enum {
@@ -94,6 +96,7 @@ enum {
 	OPT_SAVE_CHAIN,
 	OPT_RECONNECT,
 	OPT_INTERACTIVE,
+	OPT_SEND,
 };
 
 static const struct argp_option pr_options[] = {
@@ -144,6 +147,10 @@ static const struct argp_option pr_options[] = {
     {"key", OPT_KEY, "FILE", 0, "The client certificate's private key", 3},
     {"mail-from", OPT_MAIL_FROM, "ADDR", 0, "Send MAIL FROM:<ADDR> (then RCPT, RSET, QUIT)", 3},
     {"rcpt-to", OPT_RCPT_TO, "ADDR", 0, "Send RCPT TO:<ADDR> (repeatable; needs --mail-from)", 3},
+    {"send", OPT_SEND, "FILE", 0,
+     "Send the message in FILE ('-': standard input) with DATA after the recipients, instead "
+     "of RSET",
+     3},
     {"auth-user", OPT_AUTH_USER, "USER", 0,
      "Try AUTH as USER, the password from --auth-password-file or SMTPTLS_PASSWORD", 3},
     {"auth-password-file", OPT_AUTH_PWFILE, "FILE", 0, "The AUTH password: the first line of FILE",
@@ -288,6 +295,9 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 	case OPT_INTERACTIVE:
 		p->interactive = true;
 		break;
+	case OPT_SEND:
+		p->send_file = arg;
+		break;
 	case 'd':
 		p->digest = st_parse_digest(state, "--digest", arg);
 		break;
@@ -305,6 +315,8 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--cert and --key go together");
 		if (p->n_rcpt && !p->mail_from)
 			st_usage_error(state, "--rcpt-to needs --mail-from");
+		if (p->send_file && !p->n_rcpt)
+			st_usage_error(state, "--send needs --mail-from and --rcpt-to");
 		if (p->level == L_FINGERPRINT && !p->match)
 			st_usage_error(state, "--level fingerprint needs --match "
 			                      "DIGEST[:DIGEST...]... (fingerprints)");
@@ -973,6 +985,10 @@ static enum st_exit job_report(struct job *jb)
 			json_array_append_new(rc_a, json_pack("{s:s, s:o}", "to", p->rcpt[i],
 			                                      "reply", reply_json(&s->rcpt[i])));
 		json_object_set_new(o, "rcpt", rc_a);
+		json_object_set_new(o, "data",
+		                    s->data_end.code ? reply_json(&s->data_end)
+		                    : s->data.code   ? reply_json(&s->data)
+		                                     : json_null());
 		{
 			const struct st_smtp_caps *ac = s->ehlo_tls.code ? &s->caps_tls : &s->caps;
 			json_t *auth = json_object();
@@ -1044,6 +1060,12 @@ static enum st_exit job_report(struct job *jb)
 			snprintf(line, sizeof(line), "<%s> %s", p->rcpt[i], t ? t : "");
 			free(t);
 			st_out_field("rcpt", 12, line);
+		}
+		if (s->data.code) {
+			const struct st_smtp_reply *dr = s->data_end.code ? &s->data_end : &s->data;
+			char *t = st_smtp_reply_text(dr);
+			st_out_field("data", 12, t ? t : "");
+			free(t);
 		}
 		for (i = 0; i < json_array_size(findings); i++)
 			st_out_field("finding", 12, json_string_value(json_array_get(findings, i)));
@@ -1134,6 +1156,7 @@ static void job_main_done(struct st_session_result *res, void *arg)
 		ep.smtp.mail_from = "";
 		ep.smtp.rcpt = NULL;
 		ep.smtp.n_rcpt = 0;
+		ep.smtp.data = NULL;
 		ep.smtp.log = NULL;
 		ep.smtp.interactive = false;
 		ep.smtp.auth_user = NULL; /* never authenticate on the plaintext check */
@@ -1169,6 +1192,8 @@ static void job_start(struct job *jb)
 	sp->smtp.mail_from = p->mail_from;
 	sp->smtp.rcpt = p->rcpt;
 	sp->smtp.n_rcpt = (size_t)p->n_rcpt;
+	sp->smtp.data = p->send_file ? (const char *)p->message.data : NULL;
+	sp->smtp.data_len = p->message.len;
 	sp->smtp.auth_user = p->auth_user;
 	sp->smtp.auth_pass = p->auth_password;
 	sp->smtp.auth_mech = p->auth_mech;
@@ -1412,6 +1437,7 @@ out:
 
 static void wipe_params(struct pr_params *p)
 {
+	st_buf_release(&p->message);
 	explicit_bzero(p->auth_password, sizeof(p->auth_password));
 }
 
@@ -1457,6 +1483,13 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 			st_out_error("--auth-user: no password: give --auth-password-file or set "
 			             "SMTPTLS_PASSWORD");
 			return ST_EXIT_USAGE;
+		}
+	}
+	if (p.send_file) {
+		st_buf_init(&p.message, 64 << 20);
+		if (st_read_file(p.send_file, &p.message, &err)) {
+			st_out_error("--send: %s", err.msg);
+			return ST_EXIT_INPUT;
 		}
 	}
 	if (p.cert) {

@@ -621,8 +621,11 @@ static void send_data(struct st_smtp_client *c)
 		if (*p == '\n') {
 			rc = rc ? rc : st_buf_add(&c->out, "\r\n", 2);
 			bol = true;
-		} else if (*p == '\r' && p + 1 < end && p[1] == '\n') {
-			p++;
+		} else if (*p == '\r') {
+			/* CRLF, and a bare CR too, end a line: nothing bare goes out (a bare
+			 * CR or LF next to a dot is how SMTP smuggling starts) */
+			if (p + 1 < end && p[1] == '\n')
+				p++;
 			rc = rc ? rc : st_buf_add(&c->out, "\r\n", 2);
 			bol = true;
 		} else {

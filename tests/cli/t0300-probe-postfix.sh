@@ -275,6 +275,25 @@ like "$out" "level met" "text: the verdict"
 like "$err" "> +STARTTLS" "-v: the transcript"
 like "$err" ">~ EHLO " "-v: lines after STARTTLS are marked"
 
+# --send: the message goes with DATA after the recipients (never without --send)
+printf 'From: a@client.test.example\nTo: b@elsewhere.example\nSubject: probe\nMessage-ID: <send-%s@client.test.example>\n\nline one\n.line with a dot\n' "$$" >"$T/msg"
+pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example \
+	--send "$T/msg" "[127.0.0.1]:$starttls"
+is "$rc" 0 "--send: exit 0"
+like "$(j .data)" "^250 2\\.0\\.0 Ok: queued as [0-9A-Za-z]+$" "Postfix queued the message"
+qid=$(j .data | sed 's/.* as //')
+like "$(cat "$D/maillog")" "$qid: message-id=<send-$$@client\\.test\\.example>" "the message Postfix queued is ours (its Message-ID)"
+pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$starttls"
+is "$(j .data)" null "without --send: no DATA"
+pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example \
+	--send - "[127.0.0.1]:$starttls" <"$T/msg"
+like "$(j .data)" "^250 " "--send - reads standard input"
+st probe --send "$T/msg" "[127.0.0.1]:$starttls"
+is "$rc" 2 "--send without recipients: usage"
+st probe --mail-from a@b --rcpt-to c@d --send "$T/nonexistent" "[127.0.0.1]:$starttls"
+is "$rc" 3 "--send with a file that is not there: exit 3"
+like "$err" "--send: .*nonexistent" "it names the file"
+
 # --interactive: the lines of stdin go to the server as they are, after STARTTLS and EHLO;
 # a line starting with R or Q is a command for the server (openssl s_client would
 # renegotiate or quit); the input's end sends QUIT; then the report

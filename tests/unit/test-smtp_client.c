@@ -592,7 +592,9 @@ static void test_session_failures(void **state)
 static void test_session_data(void **state)
 {
 	const char *rcpt[] = {"b@mx.example"};
-	const char *msg = "Subject: t\n\n.hidden line\nlast";
+	/* LF, CRLF and bare CR line ends; dots at line starts; a bare CR before a dot (the
+	 * smuggling pattern) leaves as a whole line end, its dot stuffed */
+	const char *msg = "Subject: t\n\r\n.hidden line\rx\r.\rlast";
 	struct st_smtp_client_params p = {.mode = ST_SMTP_IMPLICIT,
 	                                  .ehlo_name = "c",
 	                                  .tls_optional = false,
@@ -612,7 +614,7 @@ static void test_session_data(void **state)
 	step(c, "250 ok\r\n", "RCPT TO:<b@mx.example>\r\n");
 	step(c, "250 ok\r\n", "DATA\r\n");
 	step(c, "354 End data with <CR><LF>.<CR><LF>\r\n",
-	     "Subject: t\r\n\r\n..hidden line\r\nlast\r\n.\r\n");
+	     "Subject: t\r\n\r\n..hidden line\r\nx\r\n..\r\nlast\r\n.\r\n");
 	step(c, "250 2.0.0 Ok: queued as ABC\r\n", "QUIT\r\n");
 	step(c, "221 bye\r\n", NULL);
 	assert_false(st_smtp_client_result(c)->failed);
