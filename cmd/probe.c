@@ -757,6 +757,7 @@ static enum st_exit job_report(struct job *jb)
 	size_t i;
 	struct st_x509_item *items[16];
 	size_t n_items = 0;
+	bool no_ccert, dropped, ccert_demanded = false;
 
 	/* match patterns, as Postfix defaults them per level */
 	if (p->level == L_VERIFY || p->level == L_SECURE) {
@@ -830,6 +831,18 @@ static enum st_exit job_report(struct job *jb)
 		}
 	}
 
+	/* a session the server ended right after the handshake (a TLS 1.3 server judges
+	 * the client certificate after it: an alert, or Postfix's 421), and whether it
+	 * asked for a certificate we did not give */
+	{
+		int after = p->mode == ST_SMTP_IMPLICIT ? s->ehlo.code : s->ehlo_tls.code;
+		no_ccert = sr.tls && sr.tls_summary.client_cert_requested && !p->cert;
+		dropped = sr.tls_done && after != 250 && p->mode != ST_SMTP_PLAIN &&
+		          (sr.failed || s->failed);
+		if (no_ccert && (dropped || (!sr.tls_done && sr.failed)))
+			ccert_demanded = true;
+	}
+
 	/* the status word and the verdict, as Postfix's smtp client */
 	if (!sr.tls_done)
 		v.status = "none";
@@ -858,6 +871,12 @@ static enum st_exit job_report(struct job *jb)
 		} else if (!sr.tls_done) {
 			v.met = false;
 			snprintf(v.reason, sizeof(v.reason), "Cannot start TLS: handshake failure");
+		} else if (dropped) {
+			v.met = false;
+			snprintf(v.reason, sizeof(v.reason), "%s",
+			         ccert_demanded
+			             ? "the server demands a client certificate and none was given"
+			             : "the session ended right after the TLS handshake");
 		} else if (p->level == L_ENCRYPT) {
 			v.met = true;
 			snprintf(v.reason, sizeof(v.reason), "delivered with TLS (%s)", v.status);
@@ -886,6 +905,10 @@ static enum st_exit job_report(struct job *jb)
 		              s->injected);
 	if (s->ehlo.code == 250 && s->ehlo_tls.code == 250)
 		caps_changes(findings, &s->caps, &s->caps_tls);
+	if (ccert_demanded)
+		add_finding(findings,
+		            "the server demands a client certificate and none was given (--cert, "
+		            "--key)");
 	if (have_vr && vr.staple.status == ST_REV_REVOKED)
 		add_finding_f(findings,
 		              "the stapled OCSP response says the certificate is revoked (%s)",
@@ -920,7 +943,9 @@ static enum st_exit job_report(struct job *jb)
 	resumed = jb->ran_rr ? (jb->rr.tls_done ? jb->rr.tls_summary.resumed : -1) : -1;
 
 	/* status: the first failure class, else the verdict */
-	if (!sr.connected)
+	if (ccert_demanded && !(s->failed && s->error.cls == ST_ERR_REJECTED))
+		status = ST_EXIT_TLS; /* the TLS session dropped for want of a certificate */
+	else if (!sr.connected)
 		status = st_exit_for(sr.error.cls == ST_ERR_NONE ? ST_ERR_CONNECT : sr.error.cls);
 	else if (sr.failed)
 		status = st_exit_for(sr.error.cls);
@@ -955,7 +980,7 @@ static enum st_exit job_report(struct job *jb)
 		                    enforce_reply[0] ? json_string(enforce_reply) : json_null());
 		json_object_set_new(o, "findings", json_incref(findings));
 		json_object_set_new(o, "client_cert_requested",
-		                    sr.tls_done ? json_boolean(sr.tls_summary.client_cert_requested)
+		                    sr.tls ? json_boolean(sr.tls_summary.client_cert_requested)
 		                                : json_null());
 		if (sr.tls_done) {
 			json_object_set_new(tls, "version", json_string(sr.tls_summary.version));

@@ -478,6 +478,9 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			if (rc < 0) {
 				fail(r, ST_ERR_TLS, "%s", err.msg);
 				st_smtp_client_tls_up(r->res->smtp, false, err.msg);
+				/* what is known of a failed handshake: whether the server
+				 * asked for a client certificate, above all */
+				st_tls_summary(r->res->tls, &r->res->tls_summary);
 			}
 			finish(r);
 			return;

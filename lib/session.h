@@ -25,7 +25,7 @@ struct st_session_result {
 	struct st_tls *tls;          /* owned, NULL when TLS never started */
 	bool connected;
 	bool tls_done;
-	struct st_tls_summary tls_summary;
+	struct st_tls_summary tls_summary; /* after a failed handshake, what it got to */
 	bool failed;           /* the session could not run to its end */
 	struct st_error error; /* why: class connect (refused, timed out), tls, protocol... */
 	double connect_ms;     /* time to connect */

@@ -379,6 +379,13 @@ long st_tls_read(struct st_tls *t, void *buf, size_t size, struct st_error *err)
 			st_error_set(err, ST_ERR_TLS, "the peer closed the TLS session");
 			return ST_E_IO;
 		}
+		if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+			/* TLS 1.3 servers judge a client certificate after our Finished:
+			 * "Certificate is required" arrives here, not in the handshake */
+			st_error_set(err, ST_ERR_TLS, "TLS read failed: the peer sent alert '%s'",
+			             gnutls_alert_get_name(gnutls_alert_get(t->session)));
+			return ST_E_IO;
+		}
 		if (n < 0) {
 			st_error_set(err, ST_ERR_TLS, "TLS read failed: %s",
 			             st_gnutls_reason((int)n, why, sizeof(why)));

@@ -1,6 +1,7 @@
 #!/bin/bash
-# t0302: OCSP staples: probe reads what a real openssl s_server staples (behind an SMTP
-# front), checks it against the leaf and its issuer, and agrees with openssl s_client
+# t0302: TLS corner cases with a real openssl s_server behind an SMTP front: OCSP staples
+# (read, checked against the leaf and its issuer, as openssl s_client sees them), and a
+# client certificate demanded in the handshake (TLS 1.2) or after it (TLS 1.3)
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/revocation.sh"
 need openssl python3 jq
@@ -82,5 +83,18 @@ probe --tls-on-connect --match good.test.example "[127.0.0.1]:$port"
 is "$rc" 0 "implicit TLS with a staple: exit 0"
 is "$(jq -r .mode <<<"$out")" implicit "mode implicit"
 is "$(jq -r .tls.ocsp_staple.status <<<"$out")" good "the staple is good"
+
+# a client certificate demanded at the TLS level (s_server -Verify): TLS 1.3 servers say so
+# after the handshake (alert "certificate required"), TLS 1.2 ones end the handshake
+front good -Verify 1 -CAfile "$P/ca.pem" || { diag "the front did not start"; exit 1; }
+probe --level encrypt "[127.0.0.1]:$port"
+is "$rc" 7 "TLS 1.3, no client certificate for a server that demands one: exit 7"
+is "$(jq -r .client_cert_requested <<<"$out")" true "the request is reported"
+is "$(jq -r .level.reason <<<"$out")" "the server demands a client certificate and none was given" "the verdict says why"
+like "$(jq -r .error <<<"$out")" "alert 'Certificate is required'" "the alert is named"
+like "$(jq -r '.findings[]' <<<"$out")" "demands a client certificate and none was given" "a finding"
+probe --level encrypt --protocols '<=TLSv1.2' "[127.0.0.1]:$port"
+is "$rc/$(jq -r .client_cert_requested <<<"$out")" "7/true" "TLS 1.2: exit 7, the request reported although the handshake failed"
+like "$(jq -r '.findings[]' <<<"$out")" "demands a client certificate and none was given" "the same finding"
 
 done_testing
