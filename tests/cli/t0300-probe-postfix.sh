@@ -7,7 +7,7 @@
 . "$TOP_SRCDIR/tests/lib/pki.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
 . "$TOP_SRCDIR/tests/lib/dns.sh"
-need certtool openssl jq dnsmasq dig saslpasswd2
+need certtool openssl jq dnsmasq dig saslpasswd2 script
 pf_require posttls-finger
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
 P=$T/pki
@@ -327,5 +327,12 @@ like "$out" "error +line 1 of the input is over 4096 bytes: not sent" "it is nam
 unlike "$out" ">~ AAAA" "and nothing of it went out"
 st --json probe --interactive "[127.0.0.1]:$starttls"
 is "$rc" 2 "--interactive with --json: usage"
+# from a terminal (script(1) gives it one): the same conversation
+out=$(printf 'NOOP\nQUIT\n' | timeout 60 script -qec "$SMTPTLS probe --interactive --timeout 20 \
+	--no-system-ca --level encrypt [127.0.0.1]:$starttls" /dev/null | tr -d '\r')
+like "$out" ">~ NOOP
+<~ 250 2\\.0\\.0 Ok
+>~ QUIT
+<~ 221 2\\.0\\.0 Bye" "--interactive from a terminal"
 
 done_testing
