@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <argp.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -410,6 +411,16 @@ int main(int argc, char **argv)
 
 	/* a closed pipe becomes EPIPE on write, which st_out_finish reports */
 	signal(SIGPIPE, SIG_IGN);
+	/* started with stdin, stdout or stderr closed: /dev/null there, so that no file or
+	 * socket we open later takes their number (libuv refuses a loop on fd 0-2) */
+	for (i = 0; i < 3; i++) {
+		if (fcntl(i, F_GETFD) >= 0)
+			continue;
+		if (open("/dev/null", i ? O_WRONLY : O_RDONLY) != i)
+			return ST_EXIT_INTERNAL;
+		if (i == 1)
+			st_out_stdout_closed(); /* what we write is lost: exit 9 */
+	}
 	argv[0] = (char *)"smtptls"; /* messages name the program, not its path */
 	argp_err_exit_status = ST_EXIT_USAGE;
 

@@ -146,6 +146,12 @@ bool st_out_failed(void)
 	return write_failed;
 }
 
+void st_out_stdout_closed(void)
+{
+	write_failed = true;
+	write_errno = EBADF;
+}
+
 enum st_exit st_out_finish(void)
 {
 	int err = 0;

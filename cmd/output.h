@@ -48,4 +48,7 @@ bool st_out_failed(void);
  */
 enum st_exit st_out_finish(void);
 
+/* Standard output was closed when we started (it is /dev/null now): say so at the end. */
+void st_out_stdout_closed(void);
+
 #endif

@@ -476,6 +476,15 @@ struct job {
 	bool started, ran_er, ran_rr, ended;
 	int outstanding; /* sessions under way */
 	struct st_buf resume;
+	/* the chain as sent (its items borrow chain's bytes) and its verification */
+	bool verified;
+	struct st_buf chain;
+	struct st_x509_item *items[16];
+	size_t n_items;
+	struct st_verify_result vr;
+	bool have_vr;
+	bool fp_met; /* fingerprint level: a digest matched */
+	char usage_error[300];
 };
 
 /* One MX host (or the one host given): its addresses, or why there are none. */
@@ -734,102 +743,145 @@ static void staple_text(const struct st_verify_result *vr, char *out, size_t siz
 		         vr->staple.detail);
 }
 
-static enum st_exit job_report(struct job *jb)
+/* Postfix match patterns for a job, as Postfix defaults them per level; digests at
+ * fingerprint (they hold colons: there '|', ',' or spaces separate them). */
+static int job_patterns(struct job *jb, char (*patterns)[256], struct st_error *err)
 {
 	struct pr_params *p = jb->run->p;
-	const char *host = jb->host, *nexthop = jb->nexthop, *addr = jb->addr;
-	unsigned port = jb->port;
-	struct st_session_result sr = jb->sr;
-	struct st_error err = {ST_ERR_NONE, ""};
-	char patterns[MATCH_MAX][256];
-	const char *pattern_ptrs[MATCH_MAX];
-	const struct st_trust *trust = jb->run->trust;
-	struct st_verify_result vr;
-	bool have_vr = false;
-	struct verdict v = {false, "", "none"};
-	const struct st_smtp_result *s;
-	struct st_buf chain;
-	json_t *findings;
-	int enforced, resumed;
-	char enforce_reply[600];
-	int n_patterns = 0, k;
-	enum st_exit status = ST_EXIT_OK;
-	size_t i;
-	struct st_x509_item *items[16];
-	size_t n_items = 0;
-	bool no_ccert, dropped, ccert_demanded = false;
+	int n = 0;
 
-	/* match patterns, as Postfix defaults them per level */
 	if (p->level == L_VERIFY || p->level == L_SECURE) {
 		const char *spec = p->match               ? p->match
 		                   : p->level == L_VERIFY ? "hostname"
 		                                          : "nexthop:dot-nexthop";
-		n_patterns = st_match_expand(spec, host, nexthop, patterns, MATCH_MAX, &err);
-		if (n_patterns < 0) {
-			st_out_error("--match: %s", err.msg);
-			return ST_EXIT_USAGE;
+		return st_match_expand(spec, jb->host, jb->nexthop, patterns, MATCH_MAX, err);
+	}
+	if (p->level == L_FINGERPRINT) {
+		const char *q = p->match;
+		while (*q && n < MATCH_MAX) {
+			size_t len;
+			while (*q && strchr("|, \t", *q))
+				q++;
+			len = strcspn(q, "|, \t");
+			if (!len)
+				break;
+			snprintf(patterns[n++], 256, "%.*s", (int)(len < 255 ? len : 255), q);
+			q += len;
 		}
-	} else if (p->level == L_FINGERPRINT) {
-		/* digests hold colons: here patterns are separated by '|', ',' or spaces */
-		{
-			const char *q = p->match;
-			while (*q && n_patterns < MATCH_MAX) {
-				size_t len;
-				while (*q && strchr("|, \t", *q))
-					q++;
-				len = strcspn(q, "|, \t");
-				if (!len)
-					break;
-				snprintf(patterns[n_patterns++], 256, "%.*s",
-				         (int)(len < 255 ? len : 255), q);
-				q += len;
-			}
-		}
+	}
+	return n;
+}
+
+/* The chain as sent, verified as lib/verify does, and at fingerprint level matched:
+ * once per job, when the handshake is done (before anything that matters is sent). */
+static void job_verify(struct job *jb, struct st_tls *tls)
+{
+	struct pr_params *p = jb->run->p;
+	char patterns[MATCH_MAX][256];
+	const char *pattern_ptrs[MATCH_MAX];
+	struct st_error e = {ST_ERR_NONE, ""};
+	struct st_buf *chain = &jb->chain;
+	struct st_x509_reader *r;
+	struct st_x509_item *it;
+	const unsigned char *der;
+	size_t len, i;
+	int n_patterns, k;
+
+	jb->verified = true;
+	n_patterns = job_patterns(jb, patterns, &e);
+	if (n_patterns < 0) {
+		snprintf(jb->usage_error, sizeof(jb->usage_error), "%s", e.msg);
+		return;
 	}
 	for (k = 0; k < n_patterns; k++)
 		pattern_ptrs[k] = patterns[k];
-
-	s = st_smtp_client_result(sr.smtp);
-
-	/* the chain as sent, verified as lib/verify does */
-	st_buf_init(&chain, 1 << 22);
-	if (sr.tls && sr.tls_done) {
-		size_t len;
-		const unsigned char *der;
-		struct st_x509_reader *r;
-		struct st_x509_item *it;
-		struct st_error e;
-		for (i = 0; i < 16 && (der = st_tls_peer_cert(sr.tls, (unsigned)i, &len)); i++)
-			st_buf_add(&chain, der, len);
-		r = chain.len ? st_x509_reader_new("peer", chain.data, chain.len) : NULL;
-		while (r && n_items < 16 && st_x509_reader_next(r, &it, &e) > 0)
-			items[n_items++] = it;
-		st_x509_reader_free(r);
-		if (n_items) {
-			struct st_verify_params vp;
-			memset(&vp, 0, sizeof(vp));
-			vp.trust = trust;
-			vp.purpose = ST_PURPOSE_SERVER;
-			vp.match = pattern_ptrs;
-			vp.n_match =
-			    (p->level == L_VERIFY || p->level == L_SECURE) ? (size_t)n_patterns : 0;
-			vp.at = time(NULL);
-			vp.digest = p->digest;
-			vp.ocsp_staple = st_tls_ocsp_staple(sr.tls, &vp.ocsp_staple_len);
-			if (trust && st_verify_chain(&vp, items, n_items, NULL, 0, &vr, &e) == 0)
-				have_vr = true;
-			/* fingerprint level: the leaf's certificate or public-key digest */
-			if (p->level == L_FINGERPRINT) {
-				char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
-				st_x509_item_fingerprint(items[0], p->digest, false, fp);
-				st_x509_item_fingerprint(items[0], p->digest, true, pfp);
-				for (k = 0; k < n_patterns && !v.met; k++)
-					if (digest_matches(fp, patterns[k]) ||
-					    digest_matches(pfp, patterns[k]))
-						v.met = true;
-			}
-		}
+	st_buf_init(chain, 1 << 22);
+	for (i = 0; i < 16 && (der = st_tls_peer_cert(tls, (unsigned)i, &len)); i++)
+		st_buf_add(chain, der, len);
+	r = chain->len ? st_x509_reader_new("peer", chain->data, chain->len) : NULL;
+	while (r && jb->n_items < 16 && st_x509_reader_next(r, &it, &e) > 0)
+		jb->items[jb->n_items++] = it;
+	st_x509_reader_free(r);
+	if (!jb->n_items)
+		return;
+	{
+		struct st_verify_params vp;
+		memset(&vp, 0, sizeof(vp));
+		vp.trust = jb->run->trust;
+		vp.purpose = ST_PURPOSE_SERVER;
+		vp.match = pattern_ptrs;
+		vp.n_match = (p->level == L_VERIFY || p->level == L_SECURE) ? (size_t)n_patterns : 0;
+		vp.at = time(NULL);
+		vp.digest = p->digest;
+		vp.ocsp_staple = st_tls_ocsp_staple(tls, &vp.ocsp_staple_len);
+		if (vp.trust && st_verify_chain(&vp, jb->items, jb->n_items, NULL, 0, &jb->vr, &e) == 0)
+			jb->have_vr = true;
 	}
+	/* fingerprint level: the leaf's certificate or public-key digest */
+	if (p->level == L_FINGERPRINT) {
+		char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
+		st_x509_item_fingerprint(jb->items[0], p->digest, false, fp);
+		st_x509_item_fingerprint(jb->items[0], p->digest, true, pfp);
+		for (k = 0; k < n_patterns && !jb->fp_met; k++)
+			if (digest_matches(fp, patterns[k]) || digest_matches(pfp, patterns[k]))
+				jb->fp_met = true;
+	}
+}
+
+/*
+ * Right after the handshake: does the server meet the level? When it does not
+ * (fingerprint, verify, secure), Postfix would send it nothing: no AUTH secret,
+ * no message, no line of the user's goes to it either (EHLO still does, for the
+ * report).
+ */
+static int job_tls_check(void *arg, struct st_tls *tls, char *why, size_t size)
+{
+	struct job *jb = arg;
+	struct pr_params *p = jb->run->p;
+	bool ok;
+
+	job_verify(jb, tls);
+	if (p->level < L_FINGERPRINT)
+		return 0;
+	ok = p->level == L_FINGERPRINT ? jb->fp_met
+	                               : jb->have_vr && strcmp(jb->vr.postfix_status, "Verified") == 0;
+	if (ok)
+		return 0;
+	snprintf(why, size, "the server certificate does not meet --level %s",
+	         level_names[p->level]);
+	return 1;
+}
+
+static enum st_exit job_report(struct job *jb)
+{
+	struct pr_params *p = jb->run->p;
+	const char *host = jb->host, *addr = jb->addr;
+	unsigned port = jb->port;
+	struct st_session_result sr = jb->sr;
+	struct st_x509_item **items = jb->items;
+	struct st_verify_result *vrp = &jb->vr;
+	bool have_vr = false;
+	struct verdict v = {false, "", "none"};
+	const struct st_smtp_result *s;
+	json_t *findings;
+	int enforced, resumed;
+	char enforce_reply[600];
+	enum st_exit status = ST_EXIT_OK;
+	size_t i;
+	size_t n_items;
+	bool no_ccert, dropped, ccert_demanded = false;
+
+	if (jb->usage_error[0]) {
+		st_out_error("--match: %s", jb->usage_error);
+		return ST_EXIT_USAGE;
+	}
+	s = st_smtp_client_result(sr.smtp);
+	/* the chain as sent, verified (at the handshake, or now) */
+	if (sr.tls && sr.tls_done && !jb->verified)
+		job_verify(jb, sr.tls);
+	n_items = jb->n_items;
+	have_vr = jb->have_vr;
+	v.met = jb->fp_met;
 
 	/* a session the server ended right after the handshake (a TLS 1.3 server judges
 	 * the client certificate after it: an alert, or Postfix's 421), and whether it
@@ -846,12 +898,12 @@ static enum st_exit job_report(struct job *jb)
 	/* the status word and the verdict, as Postfix's smtp client */
 	if (!sr.tls_done)
 		v.status = "none";
-	else if (!chain.len)
+	else if (!n_items)
 		v.status = "Anonymous";
 	else if (p->level == L_FINGERPRINT)
 		v.status = v.met ? "Verified" : "Untrusted";
 	else
-		v.status = have_vr ? vr.postfix_status : "Untrusted";
+		v.status = have_vr ? vrp->postfix_status : "Untrusted";
 	switch (p->level) {
 	case L_NONE:
 	case L_MAY:
@@ -905,19 +957,24 @@ static enum st_exit job_report(struct job *jb)
 		              s->injected);
 	if (s->ehlo.code == 250 && s->ehlo_tls.code == 250)
 		caps_changes(findings, &s->caps, &s->caps_tls);
+	if (s->held && (p->auth_user || p->mail_from || p->interactive))
+		add_finding_f(findings,
+		              "%s: nothing went to it after EHLO (no AUTH, MAIL, message or line "
+		              "of the user's), as Postfix would send it nothing",
+		              s->held_why);
 	if (ccert_demanded)
 		add_finding(findings,
 		            "the server demands a client certificate and none was given (--cert, "
 		            "--key)");
-	if (have_vr && vr.staple.status == ST_REV_REVOKED)
+	if (have_vr && vrp->staple.status == ST_REV_REVOKED)
 		add_finding_f(findings,
 		              "the stapled OCSP response says the certificate is revoked (%s)",
-		              st_rev_reason_name(vr.staple.reason));
-	else if (have_vr && vr.staple.status == ST_REV_UNKNOWN)
+		              st_rev_reason_name(vrp->staple.reason));
+	else if (have_vr && vrp->staple.status == ST_REV_UNKNOWN)
 		add_finding(findings, "the stapled OCSP response does not know the certificate");
-	else if (have_vr && vr.staple.status == ST_REV_UNAVAILABLE)
+	else if (have_vr && vrp->staple.status == ST_REV_UNAVAILABLE)
 		add_finding_f(findings, "the stapled OCSP response is not usable: %s",
-		              vr.staple.detail);
+		              vrp->staple.detail);
 
 	/* the TLS enforcement check: a second connection, MAIL FROM without STARTTLS */
 	enforced = -1;
@@ -991,7 +1048,7 @@ static enum st_exit job_report(struct job *jb)
 			                                             : json_null());
 			json_object_set_new(tls, "sni",
 			                    jb->sp.tls.sni ? json_string(jb->sp.tls.sni) : json_null());
-			json_object_set_new(tls, "ocsp_staple", staple_json(have_vr ? &vr : NULL));
+			json_object_set_new(tls, "ocsp_staple", staple_json(have_vr ? vrp : NULL));
 			json_object_set_new(tls, "resumed_on_reconnect",
 			                    resumed < 0 ? json_null() : json_boolean(resumed == 1));
 		}
@@ -1001,8 +1058,8 @@ static enum st_exit job_report(struct job *jb)
 		json_object_set_new(tls, "chain", ch);
 		{
 			json_t *errs = json_array();
-			for (i = 0; have_vr && i < vr.n_errors; i++)
-				json_array_append_new(errs, json_string(vr.errors[i].message));
+			for (i = 0; have_vr && i < vrp->n_errors; i++)
+				json_array_append_new(errs, json_string(vrp->errors[i].message));
 			json_object_set_new(tls, "errors", errs);
 		}
 		json_object_set_new(o, "tls", sr.tls_done ? tls : (json_decref(tls), json_null()));
@@ -1056,7 +1113,7 @@ static enum st_exit job_report(struct job *jb)
 				st_out_field("server sig", 12, sr.tls_summary.sigalg);
 			st_out_field("sni", 12, jb->sp.tls.sni ? jb->sp.tls.sni : "(none sent)");
 			st_out_field("status", 12, v.status);
-			staple_text(have_vr ? &vr : NULL, line, sizeof(line));
+			staple_text(have_vr ? vrp : NULL, line, sizeof(line));
 			st_out_field("ocsp staple", 12, line);
 			if (sr.tls_summary.client_cert_requested)
 				st_out_field("client cert", 12, "requested by the server");
@@ -1070,8 +1127,8 @@ static enum st_exit job_report(struct job *jb)
 		}
 		for (i = 0; i < n_items; i++)
 			cert_text(items[i], i, p->digest);
-		for (i = 0; have_vr && i < vr.n_errors; i++)
-			st_out_field("problem", 12, vr.errors[i].message);
+		for (i = 0; have_vr && i < vrp->n_errors; i++)
+			st_out_field("problem", 12, vrp->errors[i].message);
 		if (p->auth_user) {
 			char *t = st_smtp_reply_text(&s->auth);
 			snprintf(line, sizeof(line), "%s as %s: %s",
@@ -1121,12 +1178,7 @@ static enum st_exit job_report(struct job *jb)
 		}
 		st_buf_release(&pem);
 	}
-	for (i = 0; i < n_items; i++)
-		st_x509_item_free(items[i]);
 	json_decref(findings);
-	if (have_vr)
-		st_verify_result_release(&vr);
-	st_buf_release(&chain);
 	return status;
 }
 
@@ -1167,12 +1219,33 @@ static void job_follow(struct job *jb, struct st_session_params *fp, struct st_s
 	}
 }
 
+/* The message was taken (2xx) or refused for good (5xx): no other address gets it. */
+static bool message_settled(const struct st_smtp_result *s)
+{
+	size_t i, refused = 0;
+
+	if (s->data_end.code)
+		return s->data_end.code / 100 != 4;
+	if (s->data.code)
+		return s->data.code / 100 == 5;
+	if (s->mail.code / 100 == 5)
+		return true;
+	for (i = 0; i < s->n_rcpt; i++)
+		refused += s->rcpt[i].code / 100 == 5;
+	return s->n_rcpt && refused == s->n_rcpt;
+}
+
 static void job_main_done(struct st_session_result *res, void *arg)
 {
 	struct job *jb = arg;
 	struct pr_params *p = jb->run->p;
 
-	if (p->first && res->connected)
+	/* one address only: --first and --interactive stop at the first that answers;
+	 * a message (--send) goes, as Postfix sends it, to the first that takes it or
+	 * refuses it for good */
+	if ((p->first || p->interactive) && res->connected)
+		jb->run->stop = true;
+	if (p->send_file && message_settled(st_smtp_client_result(res->smtp)))
 		jb->run->stop = true;
 	/* the TLS enforcement check: a second connection, MAIL FROM without STARTTLS */
 	if (p->check_enforcement && p->mode == ST_SMTP_STARTTLS && res->connected) {
@@ -1185,6 +1258,7 @@ static void job_main_done(struct st_session_result *res, void *arg)
 		ep.smtp.log = NULL;
 		ep.smtp.interactive = false;
 		ep.smtp.auth_user = NULL; /* never authenticate on the plaintext check */
+		ep.tls_check = NULL;
 		job_follow(jb, &ep, &jb->er, &jb->ran_er);
 	}
 	/* --reconnect: the same session again, offering what the first one left */
@@ -1198,6 +1272,7 @@ static void job_main_done(struct st_session_result *res, void *arg)
 		rp.smtp.interactive = false;
 		rp.tls.resume = jb->resume.data;
 		rp.tls.resume_len = jb->resume.len;
+		rp.tls_check = NULL;
 		job_follow(jb, &rp, &jb->rr, &jb->ran_rr);
 	}
 	job_session_done(res, arg);
@@ -1217,7 +1292,7 @@ static void job_start(struct job *jb)
 	sp->smtp.mail_from = p->mail_from;
 	sp->smtp.rcpt = p->rcpt;
 	sp->smtp.n_rcpt = (size_t)p->n_rcpt;
-	sp->smtp.data = p->send_file ? (const char *)p->message.data : NULL;
+	sp->smtp.data = !p->send_file ? NULL : p->message.data ? (const char *)p->message.data : "";
 	sp->smtp.data_len = p->message.len;
 	sp->smtp.auth_user = p->auth_user;
 	sp->smtp.auth_pass = p->auth_password;
@@ -1231,6 +1306,8 @@ static void job_start(struct job *jb)
 	sp->tls.sni = p->sni ? p->sni : (isalpha((unsigned char)jb->host[0]) ? jb->host : NULL);
 	sp->tls.cert_file = p->cert;
 	sp->tls.key_file = p->key;
+	sp->tls_check = job_tls_check;
+	sp->tls_check_arg = jb;
 	st_buf_init(&jb->resume, 65536);
 	jb->started = true;
 	jb->run->running++;
@@ -1365,7 +1442,7 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 	run.p = p;
 	run.port = port;
 	snprintf(run.domain, sizeof(run.domain), "%s", dest);
-	run.max_running = (p->first || p->interactive) ? 1 : 16;
+	run.max_running = (p->first || p->interactive || p->send_file) ? 1 : 16;
 	if (p->protocols) {
 		int set = st_tls_protocols_parse(p->protocols, &err);
 		if (set < 0 || st_tls_priority(set, NULL, run.prio, sizeof(run.prio), &err)) {
@@ -1444,6 +1521,11 @@ out:
 			if (!jb->started)
 				continue;
 			st_session_result_release(&jb->sr);
+			for (size_t m = 0; m < jb->n_items; m++)
+				st_x509_item_free(jb->items[m]);
+			if (jb->have_vr)
+				st_verify_result_release(&jb->vr);
+			st_buf_release(&jb->chain);
 			if (jb->ran_er)
 				st_session_result_release(&jb->er);
 			if (jb->ran_rr)

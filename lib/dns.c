@@ -24,6 +24,7 @@ struct st_dns {
 	uv_poll_t poll;  /* ub_fd, watched while queries are pending */
 	bool polling;
 	int pending;
+	struct dq *queries; /* pending, to end them all on detach */
 	bool free_when_detached;
 };
 
@@ -100,6 +101,7 @@ typedef void (*dq_cb)(struct dq *q, int rc, struct ub_result *res, const struct 
 
 struct dq {
 	struct st_dns *d;
+	struct dq *prev, *next; /* the resolver's pending queries */
 	int id;
 	int type;
 	bool done;
@@ -130,6 +132,12 @@ static void dq_end(struct dq *q, int rc, struct ub_result *res, const struct st_
 
 	q->done = true;
 	uv_timer_stop(&q->timer);
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		d->queries = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
 	if (--d->pending == 0 && d->polling) {
 		uv_poll_stop(&d->poll);
 		d->polling = false;
@@ -211,6 +219,10 @@ static int dq_start(struct st_dns *d, const char *name, int type, dq_cb cb, void
 	}
 	uv_timer_init(d->loop, &q->timer);
 	q->timer.data = q;
+	q->next = d->queries;
+	if (q->next)
+		q->next->prev = q;
+	d->queries = q;
 	uv_timer_start(&q->timer, dq_timeout, (uint64_t)d->timeout_ms, 0);
 	if (d->pending++ == 0 && !d->polling) {
 		uv_poll_start(&d->poll, UV_READABLE, poll_cb);
@@ -253,6 +265,15 @@ void st_dns_detach(struct st_dns *d)
 {
 	if (!d || !d->loop || uv_is_closing((uv_handle_t *)&d->poll))
 		return;
+	/* queries still pending end now, each with its callback: nothing may answer
+	 * them later (nobody polls) and their timers must not outlive us */
+	while (d->queries) {
+		struct dq *q = d->queries;
+		struct st_error err;
+		ub_cancel(d->ctx, q->id);
+		st_error_set(&err, ST_ERR_DNS, "the lookup of '%s' was cancelled", q->name);
+		dq_end(q, ST_E_IO, NULL, &err);
+	}
 	uv_close((uv_handle_t *)&d->poll, detached);
 }
 

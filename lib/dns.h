@@ -50,8 +50,9 @@ int st_dns_addrs(struct st_dns *d, const char *host, char (*out)[64], size_t max
  * first; queries are then started at once, answered from the loop, each
  * within the timeout; the resolver's descriptor keeps the loop alive only
  * while queries are pending. Detach (or free) before the loop ends: the
- * handle closes on the loop. A start that fails returns an error, and its
- * callback is never called.
+ * handle closes on the loop, and queries still pending end at once, their
+ * callbacks called with an error ("cancelled"). A start that fails returns
+ * an error, and its callback is never called; every other gets one call.
  */
 int st_dns_attach(struct st_dns *d, uv_loop_t *loop, struct st_error *err);
 void st_dns_detach(struct st_dns *d);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <uv.h>
 
 struct run {
@@ -189,25 +191,30 @@ static void drive(struct run *r);
 static int user_line(struct run *r)
 {
 	struct st_buf *in = &r->user_in;
-	unsigned char *nl = in->len ? memchr(in->data, '\n', in->len) : NULL;
-	size_t len;
+	size_t len = 0, end;
 
-	if (!nl && !r->user_eof) {
-		if (in->len > ST_SESSION_USER_LINE_MAX)
+	/* a line ends at LF, CRLF, or a CR that no LF follows */
+	while (len < in->len && in->data[len] != '\n' && in->data[len] != '\r')
+		len++;
+	if (len == in->len || (in->data[len] == '\r' && len + 1 == in->len && !r->user_eof)) {
+		/* no whole line yet (a CR at the end may be half a CRLF) */
+		if (len > ST_SESSION_USER_LINE_MAX)
 			goto toolong;
-		return 0;
+		if (!r->user_eof)
+			return 0;
+		if (!in->len) {
+			st_smtp_client_user_eof(r->res->smtp);
+			return st_smtp_client_want(r->res->smtp) == ST_SMTP_WANT_LINE ? 0 : 1;
+		}
 	}
-	if (!nl && !in->len) {
-		st_smtp_client_user_eof(r->res->smtp);
-		return st_smtp_client_want(r->res->smtp) == ST_SMTP_WANT_LINE ? 0 : 1;
-	}
-	len = nl ? (size_t)(nl - in->data) : in->len;
-	r->user_lines++;
+	end = len;
+	if (end < in->len)
+		end += (in->data[end] == '\r' && end + 1 < in->len && in->data[end + 1] == '\n') ? 2 : 1;
 	if (st_smtp_client_user_line(r->res->smtp, (const char *)in->data, len) == ST_E_TOOBIG)
 		goto toolong;
-	len = nl ? len + 1 : len;
-	memmove(in->data, in->data + len, in->len - len);
-	in->len -= len;
+	r->user_lines++;
+	memmove(in->data, in->data + end, in->len - end);
+	in->len -= end;
 	return 1;
 toolong:
 	fail(r, ST_ERR_INPUT, "line %lu of the input is over %d bytes: not sent", r->user_lines + 1,
@@ -328,14 +335,26 @@ static int user_open(struct run *r)
 			uv_close(&r->user.h, closed_cb);
 		}
 		break;
-	case UV_FILE:
-		r->user_file = true;
-		return 0;
+	case UV_FILE: {
+		/* a regular file; a device here (a tty is UV_TTY) could block a worker for ever */
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			r->user_file = true;
+			return 0;
+		}
+		rc = UV_EINVAL;
+		break;
+	}
 	default:
 		rc = UV_EINVAL;
 	}
 	if (rc < 0) {
-		fail(r, ST_ERR_INPUT, "cannot read the input (fd %d): %s", fd, uv_strerror(rc));
+		if (rc == UV_EINVAL)
+			fail(r, ST_ERR_INPUT,
+			     "the input (fd %d) is no terminal, pipe or regular file", fd);
+		else
+			fail(r, ST_ERR_INPUT, "cannot read the input (fd %d): %s", fd,
+			     uv_strerror(rc));
 		return -1;
 	}
 	r->user.h.data = r;
@@ -490,6 +509,11 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		r->handshaking = false;
 		r->res->tls_done = true;
 		st_tls_summary(r->res->tls, &r->res->tls_summary);
+		if (r->p->tls_check) {
+			char why[256] = "";
+			if (r->p->tls_check(r->p->tls_check_arg, r->res->tls, why, sizeof(why)))
+				st_smtp_client_hold(r->res->smtp, why);
+		}
 		if (r->p->smtp.log) {
 			/* the TLS boundary, marked in the transcript */
 			const struct st_tls_summary *t = &r->res->tls_summary;

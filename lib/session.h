@@ -16,6 +16,10 @@ struct st_session_params {
 	struct st_smtp_client_params smtp; /* what to say */
 	struct st_tls_params tls;          /* the client side of TLS (server must be false) */
 	long timeout_ms;                   /* each step: connect, every reply, the handshake */
+	/* called once the handshake is done, before the engine goes on: nonzero (with why)
+	 * holds the session at EHLO: no AUTH, MAIL, message or user line goes out */
+	int (*tls_check)(void *arg, struct st_tls *tls, char *why, size_t size);
+	void *tls_check_arg;
 	int user_fd; /* with smtp.interactive: where the user's lines come from (a terminal, a
 	                pipe or a file); never timed out, read only while a line is wanted */
 };

@@ -545,6 +545,10 @@ static void auth_or_mail(struct st_smtp_client *c)
 	const struct st_smtp_caps *caps = c->tls ? &c->res.caps_tls : &c->res.caps;
 	const char *mech;
 
+	if (c->res.held) {
+		quit(c);
+		return;
+	}
 	if (!c->p.auth_user) {
 		mail_or_quit(c);
 		return;
@@ -941,6 +945,13 @@ size_t st_smtp_client_input(struct st_smtp_client *c, const unsigned char *data,
 		}
 	}
 	return off;
+}
+
+void st_smtp_client_hold(struct st_smtp_client *c, const char *why)
+{
+	c->res.held = true;
+	snprintf(c->res.held_why, sizeof(c->res.held_why), "%s", why ? why : "");
+	st_sanitize(c->res.held_why);
 }
 
 void st_smtp_client_eof(struct st_smtp_client *c, const char *why)

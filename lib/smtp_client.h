@@ -137,6 +137,8 @@ struct st_smtp_result {
 	size_t n_rcpt;
 	struct st_smtp_caps caps, caps_tls;
 	bool used_helo;           /* EHLO was refused and HELO used */
+	bool held;                /* st_smtp_client_hold: nothing after EHLO went out */
+	char held_why[256];
 	bool tls_up;              /* the TLS handshake was reported done */
 	size_t injected;          /* bytes the server sent after its STARTTLS 220, before TLS */
 	enum st_smtp_stage stage; /* the last stage reached */
@@ -185,6 +187,10 @@ int st_smtp_client_user_line(struct st_smtp_client *c, const char *line, size_t 
 /* Interactive: the user's input ended. QUIT goes out, unless a message was
  * being typed: then the connection is closed without ending it (it is not sent). */
 void st_smtp_client_user_eof(struct st_smtp_client *c);
+
+/* Go no further than EHLO: no AUTH, MAIL, message or user line is sent, QUIT follows
+ * EHLO (the server failed a check of its certificate); why is kept in the result. */
+void st_smtp_client_hold(struct st_smtp_client *c, const char *why);
 
 /* The result so far (borrowed from the session). */
 const struct st_smtp_result *st_smtp_client_result(const struct st_smtp_client *c);

@@ -33,4 +33,11 @@ fi
 is "$?" 0 "a normal run exits 0"
 is "$(cat "$T/err")" "" "a normal run prints nothing on stderr"
 
+# started with standard streams closed: no crash, a closed stdout is a write failure
+"$SMTPTLS" fingerprint "$TOP_SRCDIR/tests/unit/data/ec.pem" >&- 2>"$T/err"
+is "$?" 9 "stdout closed at start: exit status 9"
+like "$(cat "$T/err")" "cannot write to standard output: Bad file descriptor" "and it is said"
+run "$SMTPTLS" probe --timeout 5 "[127.0.0.1]:1" <&-
+is "$rc" 5 "stdin closed at start: the probe runs (exit 5: nothing listens on port 1)"
+
 done_testing

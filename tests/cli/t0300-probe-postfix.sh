@@ -294,6 +294,30 @@ st probe --mail-from a@b --rcpt-to c@d --send "$T/nonexistent" "[127.0.0.1]:$sta
 is "$rc" 3 "--send with a file that is not there: exit 3"
 like "$err" "--send: .*nonexistent" "it names the file"
 
+# one address only where it matters: a message goes to the first MX host that takes it
+# (as Postfix sends it), the interactive conversation to the first that answers
+printf 'Subject: once\nMessage-ID: <once-%s@client.test.example>\n\nbody\n' "$$" >"$T/once"
+pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mail-from a@client.test.example \
+	--rcpt-to b@elsewhere.example --send "$T/once" --mx "example.test:$starttls"
+is "$rc/$(j .host)" "0/mx.test.example" "--send to a domain of two MX hosts: the first takes it, the second is not asked"
+is "$(grep -c "message-id=<once-$$@client" "$D/maillog")" 1 "Postfix got the message once"
+run timeout 60 "$SMTPTLS" probe --interactive --timeout 20 --dns-server "127.0.0.1:$dnsport" \
+	--ca-file "$P/ca.pem" --mx "example.test:$starttls" < <(printf 'NOOP\n')
+is "$(grep -c 'level met' <<<"$out")" 1 "--interactive to a domain of two MX hosts: one conversation"
+# at verify, a server that fails it gets nothing after EHLO: no message, no AUTH secret
+printf 'Subject: never\nMessage-ID: <never-%s@client.test.example>\n\nbody\n' "$$" >"$T/never"
+pr --no-system-ca --level verify --mail-from a@client.test.example --rcpt-to b@elsewhere.example \
+	--send "$T/never" "[127.0.0.1]:$starttls"
+is "$rc/$(j .level.met)/$(j .data)" "1/false/null" "an unverified server at verify: not met, no DATA"
+is "$(j '.rcpt | length')" 0 "not even MAIL and RCPT"
+like "$(j '.findings | join("|")')" "does not meet --level verify: nothing went to it after EHLO" "a finding says so"
+is "$(grep -c "never-$$@client" "$D/maillog")" 0 "Postfix never saw the message"
+SMTPTLS_PASSWORD=s3cret run "$SMTPTLS" --json probe --no-system-ca --level verify --auth-user alice "[127.0.0.1]:$sasl"
+is "$(j .auth.mechanism)/$(j .auth.ok)" "/false" "nor the AUTH secret"
+pr --no-system-ca --level verify --mail-from a@client.test.example --rcpt-to b@elsewhere.example \
+	--send /dev/null --ca-file "$P/ca.pem" --match mx.test.example "[127.0.0.1]:$starttls"
+like "$(j .data)" "^250 " "a verified server gets it; an empty --send file is an empty message, still sent"
+
 # --interactive: the lines of stdin go to the server as they are, after STARTTLS and EHLO;
 # a line starting with R or Q is a command for the server (openssl s_client would
 # renegotiate or quit); the input's end sends QUIT; then the report
@@ -321,9 +345,9 @@ run timeout 60 "$SMTPTLS" probe --interactive --timeout 20 --no-system-ca \
 is "$rc" 0 "implicit TLS, the user's QUIT: exit 0"
 is "$(grep -c '^>~ ' <<<"$out")" 2 "EHLO and the user's QUIT only: nothing after QUIT is sent"
 run timeout 60 "$SMTPTLS" probe --interactive --timeout 20 --no-system-ca --level encrypt \
-	"[127.0.0.1]:$starttls" < <(head -c 5000 /dev/zero | tr '\0' A)
+	"[127.0.0.1]:$starttls" < <(printf 'NOOP\n'; head -c 5000 /dev/zero | tr '\0' A)
 is "$rc" 3 "a line over 4096 bytes: exit 3"
-like "$out" "error +line 1 of the input is over 4096 bytes: not sent" "it is named, not sent"
+like "$out" "error +line 2 of the input is over 4096 bytes: not sent" "it is named (by its number), not sent"
 unlike "$out" ">~ AAAA" "and nothing of it went out"
 st --json probe --interactive "[127.0.0.1]:$starttls"
 is "$rc" 2 "--interactive with --json: usage"

@@ -373,6 +373,17 @@ static void test_session_interactive(void **state)
 	assert_true(r->failed);
 	assert_non_null(strstr(r->error.msg, "inside a message"));
 	st_smtp_client_free(c);
+	/* held (the certificate failed the level): EHLO, then QUIT; no line of the user's */
+	c = st_smtp_client_new(&p);
+	step(c, "220 mx.example ESMTP\r\n", "EHLO client.example\r\n");
+	st_smtp_client_hold(c, "the server certificate does not meet --level verify");
+	step(c, ehlo_after_tls, "QUIT\r\n");
+	step(c, "221 2.0.0 Bye\r\n", NULL);
+	assert_int_equal(st_smtp_client_want(c), ST_SMTP_WANT_CLOSE);
+	assert_true(st_smtp_client_result(c)->held);
+	assert_string_equal(st_smtp_client_result(c)->held_why,
+	                    "the server certificate does not meet --level verify");
+	st_smtp_client_free(c);
 	/* a 421 ends it at once */
 	c = opened(&p);
 	user(c, "NOOP", "NOOP\r\n");
