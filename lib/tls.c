@@ -480,6 +480,23 @@ int st_base64(const void *data, size_t len, struct st_buf *out)
 	return rc;
 }
 
+int st_base64_decode(const char *text, size_t len, struct st_buf *out)
+{
+	gnutls_datum_t in = {(unsigned char *)text, (unsigned)len}, dec = {NULL, 0};
+	int rc;
+
+	st_buf_reset(out);
+	if (len == 0)
+		return ST_OK;
+	if (gnutls_base64_decode2(&in, &dec) < 0)
+		return ST_E_PARSE;
+	rc = st_buf_add(out, dec.data, dec.size);
+	if (dec.data)
+		explicit_bzero(dec.data, dec.size); /* it may be a password */
+	gnutls_free(dec.data);
+	return rc;
+}
+
 int st_tls_session_data(const struct st_tls *t, struct st_buf *out)
 {
 	gnutls_datum_t d = {NULL, 0};

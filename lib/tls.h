@@ -111,4 +111,8 @@ const unsigned char *st_tls_ocsp_staple(const struct st_tls *t, size_t *len);
 /* Base64 of len bytes into out (reset first), as SMTP AUTH needs; GnuTLS's encoder. */
 int st_base64(const void *data, size_t len, struct st_buf *out);
 
+/* Base64 (RFC 4648, as SMTP AUTH sends it) of len bytes of text, decoded into out (reset
+ * first); "" decodes to nothing. ST_E_PARSE when it is not base64. */
+int st_base64_decode(const char *text, size_t len, struct st_buf *out);
+
 #endif
