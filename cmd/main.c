@@ -146,7 +146,8 @@ static const struct st_command commands[] = {
      "@file", cmd_verify},
     {"fingerprint", "Fingerprints in Postfix formats, TLSA records", &cmd_fingerprint_argp,
      cmd_fingerprint_values, "@file", cmd_fingerprint},
-    {"serve", "Run a TLS SMTP relay server for tests", NULL, NULL, "", NULL},
+    {"serve", "Run a TLS SMTP server for tests", &cmd_serve_argp, cmd_serve_values, "",
+     cmd_serve},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

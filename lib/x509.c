@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
@@ -1298,5 +1299,135 @@ int st_x509_item_pem(const struct st_x509_item *item, struct st_buf *out)
 		return ST_E_CRYPTO;
 	rc = st_buf_add(out, pem.data, pem.size);
 	gnutls_free(pem.data);
+	return rc;
+}
+
+/* ---- a throwaway PKI ---- */
+
+static int new_key(gnutls_x509_privkey_t *k)
+{
+	if (gnutls_x509_privkey_init(k) < 0)
+		return -1;
+	if (gnutls_x509_privkey_generate(*k, GNUTLS_PK_ECDSA,
+	                                 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0) {
+		gnutls_x509_privkey_deinit(*k);
+		*k = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The fields every certificate here has: version, serial, validity, CN, key, key id. */
+static int new_crt(gnutls_x509_crt_t *c, gnutls_x509_privkey_t k, const char *cn, int days)
+{
+	unsigned char serial[16], id[64];
+	size_t id_len = sizeof(id);
+	time_t now = time(NULL);
+
+	if (gnutls_x509_crt_init(c) < 0)
+		return -1;
+	if (gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial)) < 0)
+		return -1;
+	serial[0] &= 0x7f; /* a positive INTEGER */
+	serial[0] |= 0x01;
+	if (gnutls_x509_crt_set_version(*c, 3) < 0 ||
+	    gnutls_x509_crt_set_serial(*c, serial, sizeof(serial)) < 0 ||
+	    gnutls_x509_crt_set_activation_time(*c, now - 3600) < 0 ||
+	    gnutls_x509_crt_set_expiration_time(*c, now + (time_t)days * 86400) < 0 ||
+	    gnutls_x509_crt_set_dn_by_oid(*c, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+	                                  (unsigned)strlen(cn)) < 0 ||
+	    gnutls_x509_crt_set_key(*c, k) < 0 ||
+	    gnutls_x509_privkey_get_key_id(k, GNUTLS_KEYID_USE_SHA1, id, &id_len) < 0 ||
+	    gnutls_x509_crt_set_subject_key_id(*c, id, id_len) < 0)
+		return -1;
+	return 0;
+}
+
+static int add_pem(gnutls_x509_crt_t c, struct st_buf *out)
+{
+	gnutls_datum_t d = {NULL, 0};
+	int rc;
+
+	if (gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_PEM, &d) < 0)
+		return -1;
+	rc = st_buf_add(out, d.data, d.size);
+	gnutls_free(d.data);
+	return rc;
+}
+
+int st_x509_make_throwaway(const char *const *names, size_t n_names, int days,
+                           struct st_buf *ca_pem, struct st_buf *chain_pem,
+                           struct st_buf *key_pem, struct st_error *err)
+{
+	gnutls_x509_privkey_t ca_key = NULL, key = NULL;
+	gnutls_x509_crt_t ca = NULL, crt = NULL;
+	gnutls_datum_t d = {NULL, 0};
+	unsigned char id[64], ip[16];
+	size_t id_len = sizeof(id), i;
+	const char *what = "a key";
+	int rc = ST_E_CRYPTO;
+
+	st_buf_reset(ca_pem);
+	st_buf_reset(chain_pem);
+	st_buf_reset(key_pem);
+	if (!n_names || n_names > 16) {
+		st_error_set(err, ST_ERR_USAGE, "a throwaway certificate needs 1 to 16 names");
+		return ST_E_INVALID;
+	}
+	if (new_key(&ca_key) || new_key(&key))
+		goto out;
+	what = "the CA certificate";
+	if (new_crt(&ca, ca_key, "smtptls throwaway CA", days) ||
+	    gnutls_x509_crt_set_basic_constraints(ca, 1, 0) < 0 ||
+	    gnutls_x509_crt_set_key_usage(ca, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN) < 0 ||
+	    gnutls_x509_crt_sign2(ca, ca, ca_key, GNUTLS_DIG_SHA256, 0) < 0)
+		goto out;
+	what = "the server certificate";
+	if (new_crt(&crt, key, names[0], days) ||
+	    gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0 ||
+	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
+	    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0 ||
+	    gnutls_x509_privkey_get_key_id(ca_key, GNUTLS_KEYID_USE_SHA1, id, &id_len) < 0 ||
+	    gnutls_x509_crt_set_authority_key_id(crt, id, id_len) < 0)
+		goto out;
+	for (i = 0; i < n_names; i++) {
+		int r;
+		if (inet_pton(AF_INET, names[i], ip) == 1)
+			r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4,
+			                                         GNUTLS_FSAN_APPEND);
+		else if (inet_pton(AF_INET6, names[i], ip) == 1)
+			r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
+			                                         GNUTLS_FSAN_APPEND);
+		else
+			r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, names[i],
+			                                         (unsigned)strlen(names[i]),
+			                                         GNUTLS_FSAN_APPEND);
+		if (r < 0)
+			goto out;
+	}
+	if (gnutls_x509_crt_sign2(crt, ca, ca_key, GNUTLS_DIG_SHA256, 0) < 0)
+		goto out;
+	what = "the PEM";
+	if (add_pem(ca, ca_pem) || add_pem(crt, chain_pem) || add_pem(ca, chain_pem) ||
+	    gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
+	                                      &d) < 0 ||
+	    st_buf_add(key_pem, d.data, d.size))
+		goto out;
+	rc = ST_OK;
+out:
+	if (d.data) {
+		explicit_bzero(d.data, d.size);
+		gnutls_free(d.data);
+	}
+	if (rc)
+		st_error_set(err, ST_ERR_INTERNAL, "cannot make %s of the throwaway PKI", what);
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	if (ca)
+		gnutls_x509_crt_deinit(ca);
+	if (key)
+		gnutls_x509_privkey_deinit(key);
+	if (ca_key)
+		gnutls_x509_privkey_deinit(ca_key);
 	return rc;
 }

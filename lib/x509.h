@@ -153,6 +153,18 @@ int st_x509_item_tlsa_data(const struct st_x509_item *item, enum st_tlsa_selecto
  */
 int st_x509_name_canon(const unsigned char *dn, size_t len, struct st_buf *out);
 
+/*
+ * A throwaway PKI for a test server: an ECDSA P-256 CA ("smtptls throwaway CA", valid
+ * for days days from an hour ago) and a server certificate it signs for names (DNS
+ * names, or IP addresses written as such; the first is also the CN; at most 16), with
+ * serverAuth. PEM out: the CA certificate, the server chain (server then CA), the
+ * server's key (PKCS#8). Each buffer is reset first. err names what failed (class
+ * internal).
+ */
+int st_x509_make_throwaway(const char *const *names, size_t n_names, int days,
+                           struct st_buf *ca_pem, struct st_buf *chain_pem,
+                           struct st_buf *key_pem, struct st_error *err);
+
 /* OpenSSL's subject name hash (the HHHHHHHH of a CApath link) of a canonical name. */
 unsigned long st_x509_name_hash(const struct st_buf *canon);
 

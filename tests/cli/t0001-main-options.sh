@@ -28,7 +28,7 @@ like "$err" "did you mean 'verify'" "unknown command: suggestion for an abbrevia
 st zzzzzzzz
 unlike "$err" "did you mean" "unknown command: no far-fetched suggestion"
 
-for c in policy serve; do
+for c in policy; do
 	st "$c" --json something
 	is "$rc" 2 "$c (not built yet) exits with the usage status"
 	like "$err" "'$c' is not built yet" "$c says it is not built yet"

@@ -1,0 +1,1062 @@
+/* serve.c: the serve command: an SMTP server for tests, with TLS, relay control, a Maildir and a JSON log */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <argp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "server.h"
+#include "x509.h"
+
+#define LIST_MAX 64
+
+struct net {
+	int family;
+	unsigned char addr[16];
+	unsigned bits;
+};
+
+enum restriction {
+	R_PERMIT_MYNETWORKS,
+	R_PERMIT_SASL,
+	R_PERMIT_TLS_CLIENTCERTS,
+	R_REJECT_UNAUTH_DESTINATION,
+	R_REJECT,
+};
+
+static const char *const restriction_names[] = {
+    "permit_mynetworks", "permit_sasl_authenticated", "permit_tls_clientcerts",
+    "reject_unauth_destination", "reject"};
+
+struct sv_params {
+	struct st_global *g;
+	struct st_listen listen[LIST_MAX];
+	size_t n_listen;
+	const char *hostname;
+	const char *cert, *key;
+	const char *self_signed; /* names, comma separated; NULL: the default names */
+	const char *ca_out;
+	const char *maildir;
+	const char *log;
+	const char *ready_file;
+	bool encrypt;
+	size_t max_size;
+	long exit_after;
+	bool ask_ccert;
+	const char *relay_clientcerts;
+	enum st_digest fp_digest;
+	char *domains[LIST_MAX];
+	size_t n_domains;
+	struct net nets[LIST_MAX];
+	size_t n_nets;
+	enum restriction restrictions[16];
+	size_t n_restrictions;
+	long idle_timeout;
+};
+
+enum {
+	OPT_LISTEN = 0x500,
+	OPT_HOSTNAME,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_SELF_SIGNED,
+	OPT_CA_OUT,
+	OPT_MAILDIR,
+	OPT_LOG,
+	OPT_READY_FILE,
+	OPT_LEVEL,
+	OPT_MAX_SIZE,
+	OPT_EXIT_AFTER,
+	OPT_ASK_CCERT,
+	OPT_RELAY_CLIENTCERTS,
+	OPT_FP_DIGEST,
+	OPT_DOMAINS,
+	OPT_MYNETWORKS,
+	OPT_RESTRICTIONS,
+	OPT_IDLE_TIMEOUT,
+};
+
+static const struct argp_option sv_options[] = {
+    {NULL, 0, NULL, 0, "Listeners and TLS:", 1},
+    {"listen", OPT_LISTEN, "[ADDR:]PORT[/MODE]", 0,
+     "Listen there; MODE smtp (STARTTLS offered, the default), submission (STARTTLS "
+     "required) or smtps (implicit TLS); port 0 picks a free one. Repeatable. Default: "
+     "127.0.0.1:2525/smtp and 127.0.0.1:2465/smtps",
+     1},
+    {"hostname", OPT_HOSTNAME, "NAME", 0, "The server's name (default: this machine's)", 1},
+    {"cert", OPT_CERT, "FILE", 0, "The server's certificate (the chain may follow it)", 1},
+    {"key", OPT_KEY, "FILE", 0, "The server's private key", 1},
+    {"self-signed", OPT_SELF_SIGNED, "NAMES", OPTION_ARG_OPTIONAL,
+     "A throwaway CA and a certificate for NAMES (comma separated; default: the host name, "
+     "localhost, 127.0.0.1, ::1), made at start: the default without --cert",
+     1},
+    {"ca-out", OPT_CA_OUT, "FILE", 0, "Write the throwaway CA there, for clients to trust", 1},
+    {"security-level", OPT_LEVEL, "LEVEL", 0,
+     "may (default) or encrypt: 530 for MAIL and the rest before STARTTLS, as Postfix", 1},
+    {"ask-ccert", OPT_ASK_CCERT, NULL, 0, "Ask TLS clients for a certificate", 1},
+    {NULL, 0, NULL, 0, "Relay control (Postfix semantics):", 2},
+    {"relay-restrictions", OPT_RESTRICTIONS, "LIST", 0,
+     "In order: permit_mynetworks, permit_sasl_authenticated, permit_tls_clientcerts, "
+     "reject_unauth_destination, reject (default: permit_mynetworks, "
+     "permit_sasl_authenticated, reject_unauth_destination)",
+     2},
+    {"mynetworks", OPT_MYNETWORKS, "CIDR...", 0,
+     "Networks permit_mynetworks trusts (comma separated; default none)", 2},
+    {"domains", OPT_DOMAINS, "DOMAIN...", 0,
+     "Final destinations: their recipients are always accepted (comma separated)", 2},
+    {"relay-clientcerts", OPT_RELAY_CLIENTCERTS, "FILE", 0,
+     "Fingerprints permit_tls_clientcerts relays for, in Postfix relay_clientcerts format", 2},
+    {"fingerprint-digest", OPT_FP_DIGEST, "NAME", 0,
+     "Digest of those fingerprints (default sha256)", 2},
+    {NULL, 0, NULL, 0, "Mail and log:", 3},
+    {"maildir", OPT_MAILDIR, "DIR", 0, "Deliver to this Maildir (default ./smtptls-mail)", 3},
+    {"log", OPT_LOG, "FILE", 0, "One JSON object per line and event ('-': standard output)", 3},
+    {"ready-file", OPT_READY_FILE, "FILE", 0, "Write the ready line there too", 3},
+    {"max-size", OPT_MAX_SIZE, "BYTES", 0, "The message size limit (default 10240000)", 3},
+    {"exit-after", OPT_EXIT_AFTER, "N", 0, "Stop after N messages", 3},
+    {"idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", 0, "Idle client timeout (default 300)", 3},
+    {NULL, 0, NULL, 0, NULL, 0},
+};
+
+const struct st_optvals cmd_serve_values[] = {
+    {"security-level", "may encrypt"},
+    {"cert", "@file"},
+    {"key", "@file"},
+    {"ca-out", "@file"},
+    {"maildir", "@dir"},
+    {"log", "@file"},
+    {"ready-file", "@file"},
+    {"relay-clientcerts", "@file"},
+    {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
+    {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
+                           "reject_unauth_destination reject"},
+    {NULL, NULL},
+};
+
+static int parse_listen(const char *arg, struct st_listen *l)
+{
+	char buf[128], *mode, *port, *end;
+	long v;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", arg);
+	l->mode = ST_LISTEN_SMTP;
+	mode = strrchr(buf, '/');
+	if (mode) {
+		*mode++ = '\0';
+		if (!strcmp(mode, "smtps"))
+			l->mode = ST_LISTEN_SMTPS;
+		else if (!strcmp(mode, "submission"))
+			l->mode = ST_LISTEN_SUBMISSION;
+		else if (strcmp(mode, "smtp"))
+			return -1;
+	}
+	snprintf(l->addr, sizeof(l->addr), "127.0.0.1");
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		*close = '\0';
+		if (strlen(buf + 1) >= sizeof(l->addr))
+			return -1;
+		snprintf(l->addr, sizeof(l->addr), "%.63s", buf + 1);
+		port = close + 2;
+	} else if ((port = strrchr(buf, ':'))) {
+		*port++ = '\0';
+		if (strlen(buf) >= sizeof(l->addr))
+			return -1;
+		snprintf(l->addr, sizeof(l->addr), "%.63s", buf);
+	} else {
+		port = buf;
+	}
+	v = strtol(port, &end, 10);
+	if (!*port || *end || v < 0 || v > 65535)
+		return -1;
+	l->port = (unsigned)v;
+	{
+		unsigned char b[16];
+		if (inet_pton(strchr(l->addr, ':') ? AF_INET6 : AF_INET, l->addr, b) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_net(const char *s, struct net *n)
+{
+	char buf[80], *slash, *end;
+	long bits;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	n->family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(n->family, buf, n->addr) != 1)
+		return -1;
+	bits = n->family == AF_INET ? 32 : 128;
+	if (slash) {
+		long b = strtol(slash, &end, 10);
+		if (!*slash || *end || b < 0 || b > bits)
+			return -1;
+		bits = b;
+	}
+	n->bits = (unsigned)bits;
+	return 0;
+}
+
+/* Split a comma or space separated list, calling add for each word; -1 when it refuses one. */
+static int each_word(const char *list, int (*add)(void *ctx, const char *w), void *ctx)
+{
+	char buf[4096], *w, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (w = strtok_r(buf, ", \t", &save); w; w = strtok_r(NULL, ", \t", &save))
+		if (add(ctx, w))
+			return -1;
+	return 0;
+}
+
+static int add_domain(void *ctx, const char *w)
+{
+	struct sv_params *p = ctx;
+
+	if (p->n_domains >= LIST_MAX)
+		return -1;
+	p->domains[p->n_domains++] = strdup(w);
+	return 0;
+}
+
+static int add_net(void *ctx, const char *w)
+{
+	struct sv_params *p = ctx;
+
+	if (p->n_nets >= LIST_MAX || parse_net(w, &p->nets[p->n_nets]))
+		return -1;
+	p->n_nets++;
+	return 0;
+}
+
+static int add_restriction(void *ctx, const char *w)
+{
+	struct sv_params *p = ctx;
+	size_t i;
+
+	for (i = 0; i < sizeof(restriction_names) / sizeof(restriction_names[0]); i++)
+		if (!strcmp(w, restriction_names[i]) && p->n_restrictions < 16) {
+			p->restrictions[p->n_restrictions++] = (enum restriction)i;
+			return 0;
+		}
+	return -1;
+}
+
+static error_t sv_parse(int key, char *arg, struct argp_state *state)
+{
+	struct sv_params *p = state->input;
+	char *end;
+	long long v;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = p->g;
+		break;
+	case OPT_LISTEN:
+		if (p->n_listen >= LIST_MAX || parse_listen(arg, &p->listen[p->n_listen]))
+			st_usage_error(state,
+			               "--listen: '%s' is not [ADDR:]PORT[/smtp|submission|smtps] "
+			               "(ADDR numeric, IPv6 in brackets)",
+			               arg);
+		p->n_listen++;
+		break;
+	case OPT_HOSTNAME:
+		if (!*arg || strlen(arg) > 255 || strpbrk(arg, " \t\r\n"))
+			st_usage_error(state, "--hostname: '%s' is not a host name", arg);
+		p->hostname = arg;
+		break;
+	case OPT_CERT:
+		p->cert = arg;
+		break;
+	case OPT_KEY:
+		p->key = arg;
+		break;
+	case OPT_SELF_SIGNED:
+		p->self_signed = arg ? arg : "";
+		break;
+	case OPT_CA_OUT:
+		p->ca_out = arg;
+		break;
+	case OPT_MAILDIR:
+		if (!*arg || strlen(arg) > 3800)
+			st_usage_error(state, "--maildir: '%.40s...' is not a usable directory name", arg);
+		p->maildir = arg;
+		break;
+	case OPT_LOG:
+		p->log = arg;
+		break;
+	case OPT_READY_FILE:
+		p->ready_file = arg;
+		break;
+	case OPT_LEVEL:
+		if (strcmp(arg, "may") && strcmp(arg, "encrypt"))
+			st_usage_error(state, "--security-level: '%s' is not may or encrypt", arg);
+		p->encrypt = !strcmp(arg, "encrypt");
+		break;
+	case OPT_MAX_SIZE:
+		v = strtoll(arg, &end, 10);
+		if (!*arg || *end || v < 1 || v > (1LL << 30))
+			st_usage_error(state, "--max-size: '%s' is not 1 to 1073741824 bytes", arg);
+		p->max_size = (size_t)v;
+		break;
+	case OPT_EXIT_AFTER:
+		v = strtoll(arg, &end, 10);
+		if (!*arg || *end || v < 1)
+			st_usage_error(state, "--exit-after: '%s' is not a number of messages", arg);
+		p->exit_after = (long)v;
+		break;
+	case OPT_IDLE_TIMEOUT:
+		v = strtoll(arg, &end, 10);
+		if (!*arg || *end || v < 1 || v > 86400)
+			st_usage_error(state, "--idle-timeout: '%s' is not 1-86400 seconds", arg);
+		p->idle_timeout = (long)v;
+		break;
+	case OPT_ASK_CCERT:
+		p->ask_ccert = true;
+		break;
+	case OPT_RELAY_CLIENTCERTS:
+		p->relay_clientcerts = arg;
+		break;
+	case OPT_FP_DIGEST:
+		p->fp_digest = st_parse_digest(state, "--fingerprint-digest", arg);
+		break;
+	case OPT_DOMAINS:
+		if (each_word(arg, add_domain, p))
+			st_usage_error(state, "--domains: at most %d domains", LIST_MAX);
+		break;
+	case OPT_MYNETWORKS:
+		if (each_word(arg, add_net, p))
+			st_usage_error(state, "--mynetworks: '%s' is not a list of addresses or CIDR "
+			                      "networks",
+			               arg);
+		break;
+	case OPT_RESTRICTIONS:
+		p->n_restrictions = 0;
+		if (each_word(arg, add_restriction, p) || !p->n_restrictions)
+			st_usage_error(state,
+			               "--relay-restrictions: '%s' is not a list of "
+			               "permit_mynetworks, permit_sasl_authenticated, "
+			               "permit_tls_clientcerts, reject_unauth_destination, reject",
+			               arg);
+		break;
+	case ARGP_KEY_ARG:
+		st_usage_error(state, "serve takes no arguments (got '%s')", arg);
+		break;
+	case ARGP_KEY_END:
+		if (!!p->cert != !!p->key)
+			st_usage_error(state, "--cert and --key go together");
+		if (p->cert && p->self_signed)
+			st_usage_error(state, "--self-signed or --cert, not both");
+		if (p->ca_out && p->cert)
+			st_usage_error(state, "--ca-out goes with --self-signed");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+const struct argp cmd_serve_argp = {
+    sv_options,
+    sv_parse,
+    "",
+    "Run an SMTP server for tests: STARTTLS and implicit TLS, client certificates, relay by "
+    "certificate fingerprint as Postfix's permit_tls_clientcerts, Postfix's reply texts, a "
+    "Maildir, a JSON log. Prints 'ready MODE ADDR:PORT...' when it listens.\v"
+    "Exit status: 0 after SIGTERM/SIGINT or --exit-after, 2 usage, 3 unusable files, 10 "
+    "internal. See smtptls-serve(1).",
+    st_global_children,
+    NULL,
+    NULL};
+
+/* ---- the running server ---- */
+
+struct sv {
+	struct sv_params *p;
+	uv_loop_t loop;
+	struct st_server *server;
+	uv_signal_t sigterm, sigint;
+	FILE *log;
+	char tmpdir[64]; /* the throwaway chain and key */
+	char **fps;      /* relay_clientcerts fingerprints */
+	size_t n_fps;
+	long messages;
+	unsigned long seq;
+	bool stopping;
+};
+
+/* One JSON line, flushed: tests read the log while we run. */
+static void log_event(struct sv *v, json_t *o)
+{
+	char *s;
+	struct timespec ts;
+	char when[40];
+
+	if (!v->log) {
+		json_decref(o);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", gmtime(&ts.tv_sec));
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ", ts.tv_nsec / 1000000);
+	json_object_set_new(o, "time", json_string(when));
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (s) {
+		fprintf(v->log, "%s\n", s);
+		fflush(v->log);
+		free(s);
+	}
+	json_decref(o);
+}
+
+static json_t *conn_json(const char *event, const struct st_conn_info *i)
+{
+	return json_pack("{s:s, s:I, s:s, s:i}", "event", event, "conn", (json_int_t)i->id, "client",
+	                 i->peer, "port", (int)i->peer_port);
+}
+
+static bool in_nets(const struct sv_params *p, const char *peer)
+{
+	unsigned char a[16];
+	size_t i;
+	int fam = strchr(peer, ':') ? AF_INET6 : AF_INET;
+
+	if (inet_pton(fam, peer, a) != 1)
+		return false;
+	for (i = 0; i < p->n_nets; i++) {
+		const struct net *n = &p->nets[i];
+		unsigned full = n->bits / 8, rest = n->bits % 8;
+		if (n->family != fam || memcmp(a, n->addr, full))
+			continue;
+		if (rest && ((a[full] ^ n->addr[full]) & (0xff << (8 - rest))))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+static bool final_destination(const struct sv_params *p, const char *rcpt)
+{
+	const char *at = strrchr(rcpt, '@');
+	size_t i;
+
+	if (!at)
+		return true; /* a local part alone is ours, as Postfix's local domain */
+	for (i = 0; i < p->n_domains; i++)
+		if (!strcasecmp(at + 1, p->domains[i]))
+			return true;
+	return false;
+}
+
+/* The client certificate's public-key, then certificate, fingerprint in the table. */
+static bool ccert_listed(const struct sv *v, const struct st_conn_info *i, char *fp_out,
+                         size_t size)
+{
+	struct st_x509_reader *r;
+	struct st_x509_item *it = NULL;
+	struct st_error e;
+	char fp[2][ST_FINGERPRINT_MAX];
+	bool found = false;
+	size_t k, pass;
+
+	fp_out[0] = '\0';
+	if (!i->ccert)
+		return false;
+	r = st_x509_reader_new("client certificate", i->ccert, i->ccert_len);
+	if (!r || st_x509_reader_next(r, &it, &e) <= 0) {
+		st_x509_reader_free(r);
+		return false;
+	}
+	st_x509_item_fingerprint(it, v->p->fp_digest, true, fp[0]);
+	st_x509_item_fingerprint(it, v->p->fp_digest, false, fp[1]);
+	snprintf(fp_out, size, "%s", fp[1]);
+	for (pass = 0; pass < 2 && !found; pass++)
+		for (k = 0; k < v->n_fps && !found; k++)
+			found = !strcasecmp(v->fps[k], fp[pass]);
+	st_x509_item_free(it);
+	st_x509_reader_free(r);
+	return found;
+}
+
+/* Postfix's smtpd_relay_restrictions, in order; NULL: accepted, else the reply. */
+static const char *relay_check(struct sv *v, const struct st_conn_info *i, const char *rcpt,
+                               char *buf, size_t size)
+{
+	size_t k;
+	char fp[ST_FINGERPRINT_MAX];
+
+	for (k = 0; k < v->p->n_restrictions; k++) {
+		switch (v->p->restrictions[k]) {
+		case R_PERMIT_MYNETWORKS:
+			if (in_nets(v->p, i->peer))
+				return NULL;
+			break;
+		case R_PERMIT_SASL:
+			if (i->smtp.auth_user[0])
+				return NULL;
+			break;
+		case R_PERMIT_TLS_CLIENTCERTS:
+			if (i->tls && ccert_listed(v, i, fp, sizeof(fp)))
+				return NULL;
+			break;
+		case R_REJECT_UNAUTH_DESTINATION:
+			if (!final_destination(v->p, rcpt)) {
+				snprintf(buf, size, "554 5.7.1 <%s>: Relay access denied", rcpt);
+				return buf;
+			}
+			break;
+		case R_REJECT:
+			snprintf(buf, size, "554 5.7.1 <%s>: Relay access denied", rcpt);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/* ---- the Maildir, written off the loop thread ---- */
+
+struct delivery {
+	uv_work_t work;
+	struct sv *v;
+	struct st_conn *conn;
+	unsigned long conn_id;
+	char qid[32];
+	struct st_buf msg; /* the Received header, then the message */
+	char file[320];
+	int err;
+	const char *what;
+};
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+static void deliver_work(uv_work_t *w)
+{
+	struct delivery *d = w->data;
+	char tmp[4400], dir[4400];
+	const char *md = d->v->p->maildir;
+	size_t off = 0;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", md, d->file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		d->err = errno, d->what = "create";
+		return;
+	}
+	while (off < d->msg.len) {
+		ssize_t n = write(fd, d->msg.data + off, d->msg.len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			d->err = n < 0 ? errno : EIO, d->what = "write";
+			close(fd);
+			unlink(tmp);
+			return;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) || close(fd)) {
+		d->err = errno, d->what = "fsync";
+		unlink(tmp);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/new/%s", md, d->file);
+	if (rename(tmp, dir)) {
+		d->err = errno, d->what = "rename";
+		unlink(tmp);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/new", md);
+	if (fsync_dir(dir))
+		d->err = errno, d->what = "fsync the directory";
+}
+
+static void sv_stop(struct sv *v);
+
+static void deliver_done(uv_work_t *w, int status)
+{
+	struct delivery *d = w->data;
+	struct sv *v = d->v;
+
+	if (status == 0 && !d->err) {
+		json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s}", "event", "data", "conn",
+		                      (json_int_t)d->conn_id, "queue_id", d->qid, "size",
+		                      (json_int_t)d->msg.len, "file", d->file);
+		log_event(v, o);
+		st_server_answer(d->conn, true, d->qid);
+		v->messages++;
+		if (v->p->exit_after && v->messages >= v->p->exit_after)
+			sv_stop(v);
+	} else {
+		char why[300];
+		snprintf(why, sizeof(why), "cannot %s in the Maildir '%s': %s",
+		         d->what ? d->what : "write", v->p->maildir, strerror(d->err ? d->err : EIO));
+		st_out_error("%s", why);
+		log_event(v, json_pack("{s:s, s:s}", "event", "error", "error", why));
+		st_server_answer(d->conn, false, "451 4.3.0 Error: queue file write error");
+	}
+	st_buf_release(&d->msg);
+	free(d);
+}
+
+static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *i)
+{
+	struct delivery *d = calloc(1, sizeof(*d));
+	char date[64], host[256];
+	time_t now = time(NULL);
+	struct tm tm;
+	unsigned char rnd[6];
+	size_t k;
+
+	if (!d) {
+		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
+		return;
+	}
+	d->v = v;
+	d->conn = c;
+	d->conn_id = i->id;
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd)); /* the sequence number still makes it unique */
+	snprintf(d->qid, sizeof(d->qid), "%02X%02X%02X%02X%02X%02X%lX", rnd[0], rnd[1], rnd[2],
+	         rnd[3], rnd[4], rnd[5], ++v->seq);
+	snprintf(host, sizeof(host), "%s", v->p->hostname);
+	for (k = 0; host[k]; k++)
+		if (host[k] == '/' || host[k] == ':')
+			host[k] = '_';
+	snprintf(d->file, sizeof(d->file), "%ld.%s.%s", (long)now, d->qid, host);
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	st_buf_init(&d->msg, i->message_len + 4096);
+	/* the Received header, as Postfix's smtpd_tls_received_header writes it; a Maildir
+	 * holds Unix line ends */
+	st_buf_addf(&d->msg, "Received: from %s (%s [%s])\n", i->smtp.helo[0] ? i->smtp.helo : "unknown",
+	            "unknown", i->peer);
+	if (i->tls) {
+		st_buf_addf(&d->msg, "\t(using %s with cipher %s)\n", i->tls_summary.version,
+		            i->tls_summary.cipher);
+		if (!i->tls_summary.client_cert_requested)
+			st_buf_addf(&d->msg, "\t(No client certificate requested)\n");
+		else if (!i->ccert)
+			st_buf_addf(&d->msg, "\t(No client certificate presented)\n");
+		else {
+			char fp[ST_FINGERPRINT_MAX];
+			ccert_listed(v, i, fp, sizeof(fp));
+			st_buf_addf(&d->msg, "\t(Client certificate fingerprint %s, not verified)\n", fp);
+		}
+	}
+	st_buf_addf(&d->msg, "\tby %s (smtptls) with %s id %s\n", v->p->hostname,
+	            i->tls ? (i->smtp.auth_user[0] ? "ESMTPSA" : "ESMTPS")
+	                   : (i->smtp.esmtp ? "ESMTP" : "SMTP"),
+	            d->qid);
+	if (i->smtp.n_rcpt == 1)
+		st_buf_addf(&d->msg, "\tfor <%s>; %s\n", i->smtp.rcpt[0], date);
+	else
+		st_buf_addf(&d->msg, "\t; %s\n", date);
+	{
+		/* CRLF becomes LF; anything else, a bare CR too, stays as it came */
+		size_t start = 0;
+		for (k = 0; k + 1 < i->message_len; k++)
+			if (i->message[k] == '\r' && i->message[k + 1] == '\n') {
+				st_buf_add(&d->msg, i->message + start, k - start);
+				start = k + 1;
+			}
+		st_buf_add(&d->msg, i->message + start, i->message_len - start);
+	}
+	d->work.data = d;
+	if (uv_queue_work(&v->loop, &d->work, deliver_work, deliver_done) < 0) {
+		st_buf_release(&d->msg);
+		free(d);
+		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
+	}
+}
+
+/* ---- decisions and events ---- */
+
+static void decide(void *arg, struct st_conn *c, const struct st_srv_request *req,
+                   const struct st_conn_info *i)
+{
+	struct sv *v = arg;
+	char buf[600];
+	const char *refused;
+
+	switch (req->event) {
+	case ST_SRV_MAIL:
+		log_event(v, json_pack("{s:s, s:I, s:s, s:s, s:I}", "event", "mail", "conn",
+		                       (json_int_t)i->id, "helo", i->smtp.helo, "from", req->arg,
+		                       "size", (json_int_t)req->size));
+		st_server_answer(c, true, NULL);
+		break;
+	case ST_SRV_RCPT:
+		refused = relay_check(v, i, req->arg, buf, sizeof(buf));
+		log_event(v, json_pack("{s:s, s:I, s:s, s:b, s:s}", "event", "rcpt", "conn",
+		                       (json_int_t)i->id, "to", req->arg, "accepted", refused == NULL,
+		                       "reply", refused ? refused : "250 2.1.5 Ok"));
+		st_server_answer(c, refused == NULL, refused);
+		break;
+	case ST_SRV_DATA:
+		st_server_answer(c, true, NULL);
+		break;
+	case ST_SRV_END:
+		deliver(v, c, i);
+		break;
+	case ST_SRV_AUTH: /* not offered yet */
+	default:
+		st_server_answer(c, false, NULL);
+		break;
+	}
+}
+
+static void on_event(void *arg, const char *name, const struct st_conn_info *i)
+{
+	struct sv *v = arg;
+	json_t *o = conn_json(name, i);
+
+	if (!strcmp(name, "connect")) {
+		json_object_set_new(o, "listener", json_string(st_listen_mode_name(i->listen->mode)));
+		json_object_set_new(o, "server_port", json_integer(i->listen->port));
+	} else if (!strcmp(name, "starttls")) {
+		json_object_set_new(o, "version", json_string(i->tls_summary.version));
+		json_object_set_new(o, "cipher", json_string(i->tls_summary.cipher));
+		if (i->ccert) {
+			char fp[ST_FINGERPRINT_MAX];
+			bool listed = ccert_listed(v, i, fp, sizeof(fp));
+			json_object_set_new(o, "client_cert", json_pack("{s:s, s:b}", "fingerprint", fp,
+			                                                "listed", listed));
+		} else {
+			json_object_set_new(o, "client_cert", json_null());
+		}
+	} else if (!strcmp(name, "reject")) {
+		json_object_set_new(o, "reply", json_string(i->smtp.last_reply));
+	} else if (!strcmp(name, "disconnect")) {
+		json_object_set_new(o, "reason", json_string(i->reason ? i->reason : ""));
+		json_object_set_new(o, "messages", json_integer(i->smtp.messages));
+	}
+	log_event(v, o);
+}
+
+/* ---- start and stop ---- */
+
+static void stopped(void *arg)
+{
+	struct sv *v = arg;
+
+	uv_close((uv_handle_t *)&v->sigterm, NULL);
+	uv_close((uv_handle_t *)&v->sigint, NULL);
+}
+
+static void sv_stop(struct sv *v)
+{
+	if (v->stopping)
+		return;
+	v->stopping = true;
+	log_event(v, json_pack("{s:s, s:I}", "event", "stop", "messages", (json_int_t)v->messages));
+	st_server_stop(v->server, stopped, v);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	(void)sig;
+	sv_stop(h->data);
+}
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char buf[4400], *p;
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	for (p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, mode) && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(buf, mode) && errno != EEXIST ? -1 : 0;
+}
+
+static int write_file(const char *path, const struct st_buf *b, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	size_t off = 0;
+
+	if (fd < 0)
+		return -1;
+	while (off < b->len) {
+		ssize_t n = write(fd, b->data + off, b->len - off);
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return close(fd);
+}
+
+/* The throwaway PKI: chain and key in a private directory, the CA where --ca-out says. */
+static int make_pki(struct sv *v, char *cert, char *key, size_t size)
+{
+	struct sv_params *p = v->p;
+	const char *names[16];
+	char list[1024], *w, *save = NULL;
+	size_t n = 0;
+	struct st_buf ca, chain, k;
+	struct st_error err;
+	int rc = -1;
+
+	if (p->self_signed && *p->self_signed) {
+		snprintf(list, sizeof(list), "%s", p->self_signed);
+		for (w = strtok_r(list, ", ", &save); w && n < 16; w = strtok_r(NULL, ", ", &save))
+			names[n++] = w;
+	} else {
+		names[n++] = p->hostname;
+		if (strcmp(p->hostname, "localhost"))
+			names[n++] = "localhost";
+		names[n++] = "127.0.0.1";
+		names[n++] = "::1";
+	}
+	st_buf_init(&ca, 1 << 16);
+	st_buf_init(&chain, 1 << 16);
+	st_buf_init(&k, 1 << 16);
+	if (st_x509_make_throwaway(names, n, 30, &ca, &chain, &k, &err)) {
+		st_out_error("--self-signed: %s", err.msg);
+		goto out;
+	}
+	snprintf(v->tmpdir, sizeof(v->tmpdir), "/tmp/smtptls-serve.XXXXXX");
+	if (!mkdtemp(v->tmpdir)) {
+		st_out_error("--self-signed: cannot make a private directory: %s", strerror(errno));
+		v->tmpdir[0] = '\0';
+		goto out;
+	}
+	snprintf(cert, size, "%s/chain.pem", v->tmpdir);
+	snprintf(key, size, "%s/key.pem", v->tmpdir);
+	if (write_file(cert, &chain, 0600) || write_file(key, &k, 0600)) {
+		st_out_error("--self-signed: cannot write in '%s': %s", v->tmpdir, strerror(errno));
+		goto out;
+	}
+	if (p->ca_out && write_file(p->ca_out, &ca, 0644)) {
+		st_out_error("--ca-out: cannot write '%s': %s", p->ca_out, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (k.data)
+		explicit_bzero(k.data, k.cap);
+	st_buf_release(&ca);
+	st_buf_release(&chain);
+	st_buf_release(&k);
+	return rc;
+}
+
+/* relay_clientcerts: "fingerprint value" lines, # comments, blank lines */
+static int load_fps(struct sv *v, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	unsigned lineno = 0;
+
+	if (!f) {
+		st_out_error("--relay-clientcerts: cannot read '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *w = line + strspn(line, " \t"), **grown;
+		size_t n = strcspn(w, " \t\r\n");
+		lineno++;
+		if (!n || *w == '#')
+			continue;
+		if (n >= ST_FINGERPRINT_MAX) {
+			st_out_error("%s:%u: '%.*s' is not a fingerprint", path, lineno, (int)n, w);
+			fclose(f);
+			return -1;
+		}
+		w[n] = '\0';
+		grown = realloc(v->fps, (v->n_fps + 1) * sizeof(*grown));
+		if (!grown || !(grown[v->n_fps] = strdup(w))) {
+			v->fps = grown ? grown : v->fps;
+			fclose(f);
+			return -1;
+		}
+		v->fps = grown;
+		v->n_fps++;
+	}
+	fclose(f);
+	return 0;
+}
+
+int cmd_serve(int argc, char **argv, struct st_global *g)
+{
+	struct sv_params p;
+	struct sv v;
+	struct st_server_params sp;
+	struct st_error err;
+	char host[256], cert[128] = "", key[128] = "", sub[4200];
+	enum st_exit status = ST_EXIT_OK;
+	size_t i;
+	static const char *const md_dirs[] = {"tmp", "new", "cur"};
+
+	memset(&p, 0, sizeof(p));
+	memset(&v, 0, sizeof(v));
+	p.g = g;
+	p.maildir = "./smtptls-mail";
+	p.fp_digest = ST_DIGEST_SHA256;
+	p.idle_timeout = 300;
+	add_restriction(&p, "permit_mynetworks");
+	add_restriction(&p, "permit_sasl_authenticated");
+	add_restriction(&p, "reject_unauth_destination");
+	st_cmd_parse(&cmd_serve_argp, argc, argv, &p, g);
+	v.p = &p;
+	signal(SIGPIPE, SIG_IGN);
+	if (!p.hostname) {
+		if (gethostname(host, sizeof(host)) || !host[0])
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		p.hostname = host;
+	}
+	if (!p.n_listen) {
+		parse_listen("127.0.0.1:2525/smtp", &p.listen[p.n_listen++]);
+		parse_listen("127.0.0.1:2465/smtps", &p.listen[p.n_listen++]);
+	}
+	/* everything that can be refused is, before anything listens */
+	for (i = 0; i < 3; i++) {
+		snprintf(sub, sizeof(sub), "%s/%s", p.maildir, md_dirs[i]);
+		if (mkdir_p(sub, 0700)) {
+			st_out_error("--maildir: cannot make '%s': %s", sub, strerror(errno));
+			return ST_EXIT_INPUT;
+		}
+	}
+	if (p.relay_clientcerts && load_fps(&v, p.relay_clientcerts)) {
+		status = ST_EXIT_INPUT;
+		goto out;
+	}
+	if (p.log) {
+		v.log = strcmp(p.log, "-") ? fopen(p.log, "a") : stdout;
+		if (!v.log) {
+			st_out_error("--log: cannot open '%s': %s", p.log, strerror(errno));
+			status = ST_EXIT_INPUT;
+			goto out;
+		}
+	}
+	if (p.cert) {
+		snprintf(cert, sizeof(cert), "%s", p.cert);
+		snprintf(key, sizeof(key), "%s", p.key);
+	} else if (make_pki(&v, cert, key, sizeof(cert))) {
+		status = ST_EXIT_INPUT;
+		goto out;
+	}
+	memset(&sp, 0, sizeof(sp));
+	sp.hostname = p.hostname;
+	sp.listen = p.listen;
+	sp.n_listen = p.n_listen;
+	sp.tls.server = true;
+	sp.tls.cert_file = p.cert ? p.cert : cert;
+	sp.tls.key_file = p.cert ? p.key : key;
+	sp.tls.request_client_cert = p.ask_ccert;
+	sp.tls_required = p.encrypt;
+	sp.max_size = p.max_size;
+	sp.idle_timeout_ms = p.idle_timeout * 1000;
+	sp.decide = decide;
+	sp.event = on_event;
+	sp.arg = &v;
+	{
+		/* the credentials, tried once: a bad file is the user's to fix, not every client's */
+		struct st_tls *t = st_tls_new(&sp.tls, &err);
+		if (!t) {
+			st_out_error("--cert: %s", err.msg);
+			status = st_exit_for(err.cls == ST_ERR_USAGE ? ST_ERR_INPUT : err.cls);
+			goto out;
+		}
+		st_tls_free(t);
+	}
+	if (uv_loop_init(&v.loop)) {
+		status = ST_EXIT_INTERNAL;
+		goto out;
+	}
+	v.server = st_server_start(&v.loop, &sp, &err);
+	if (!v.server) {
+		st_out_error("%s", err.msg);
+		uv_loop_close(&v.loop);
+		status = st_exit_for(err.cls);
+		goto out;
+	}
+	uv_signal_init(&v.loop, &v.sigterm);
+	uv_signal_init(&v.loop, &v.sigint);
+	v.sigterm.data = v.sigint.data = &v;
+	uv_signal_start(&v.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&v.sigint, on_signal, SIGINT);
+	/* ready: every listener is up; scripts wait for this line */
+	{
+		struct st_buf ready;
+		st_buf_init(&ready, 1 << 16);
+		st_buf_addf(&ready, "ready");
+		for (i = 0; i < p.n_listen; i++)
+			st_buf_addf(&ready, strchr(p.listen[i].addr, ':') ? " %s [%s]:%u" : " %s %s:%u",
+			            st_listen_mode_name(p.listen[i].mode), p.listen[i].addr,
+			            p.listen[i].port);
+		st_buf_addf(&ready, "\n");
+		if (p.ready_file) {
+			char tmp[1100];
+			snprintf(tmp, sizeof(tmp), "%s.tmp", p.ready_file);
+			if (write_file(tmp, &ready, 0644) || rename(tmp, p.ready_file))
+				st_out_warn("--ready-file: cannot write '%s': %s", p.ready_file,
+				            strerror(errno));
+		}
+		fputs(st_buf_str(&ready), stdout);
+		fflush(stdout);
+		{
+			char listen[4096];
+			snprintf(listen, sizeof(listen), "%s", st_buf_str(&ready) + 6);
+			listen[strcspn(listen, "\n")] = '\0';
+			log_event(&v, json_pack("{s:s, s:s}", "event", "ready", "listen", listen));
+		}
+		st_buf_release(&ready);
+	}
+	uv_run(&v.loop, UV_RUN_DEFAULT);
+	st_server_free(v.server);
+	uv_loop_close(&v.loop);
+out:
+	if (v.tmpdir[0]) {
+		unlink(cert);
+		unlink(key);
+		rmdir(v.tmpdir);
+	}
+	if (v.log && v.log != stdout)
+		fclose(v.log);
+	for (i = 0; i < v.n_fps; i++)
+		free(v.fps[i]);
+	free(v.fps);
+	for (i = 0; i < p.n_domains; i++)
+		free(p.domains[i]);
+	return status;
+}

@@ -1,0 +1,594 @@
+/* server.c: an SMTP server on a libuv loop: listeners, connections, TLS and the server engine; decisions are the caller's */
+#include "config.h"
+
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lst {
+	struct st_server *srv;
+	struct st_listen *l;
+	uv_tcp_t tcp;
+};
+
+struct st_server {
+	struct st_server_params p;
+	uv_loop_t *loop;
+	struct lst *lst;
+	size_t n_lst;
+	int open_handles; /* listeners and connections not closed yet */
+	unsigned conns;
+	unsigned long next_id;
+	struct st_conn *all; /* connections, to count them per client */
+	bool stopping;
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+struct st_conn {
+	struct st_server *srv;
+	struct st_conn *prev, *next;
+	const struct st_listen *listen;
+	unsigned long id;
+	char peer[64];
+	unsigned peer_port;
+	uv_tcp_t tcp;
+	uv_timer_t idle;
+	int handles; /* tcp and idle: freed when both have closed */
+	struct st_smtp_server *smtp;
+	struct st_tls *tls;
+	bool tls_on, handshaking, closing, asked, close_after_write;
+	int writes; /* writes in flight */
+	struct st_buf held;    /* client bytes the engine could not take yet */
+	struct st_buf message; /* the message being received */
+	char reason[64];
+};
+
+struct wreq {
+	uv_write_t req;
+	char *data;
+};
+
+const char *st_listen_mode_name(enum st_listen_mode m)
+{
+	return m == ST_LISTEN_SMTPS ? "smtps" : m == ST_LISTEN_SUBMISSION ? "submission" : "smtp";
+}
+
+static void info_of(struct st_conn *c, struct st_conn_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->id = c->id;
+	snprintf(i->peer, sizeof(i->peer), "%s", c->peer);
+	i->peer_port = c->peer_port;
+	i->listen = c->listen;
+	st_smtp_server_state(c->smtp, &i->smtp);
+	i->tls = c->tls_on && !c->handshaking;
+	if (i->tls) {
+		st_tls_summary(c->tls, &i->tls_summary);
+		i->ccert = st_tls_peer_cert(c->tls, 0, &i->ccert_len);
+	}
+	i->message = c->message.data;
+	i->message_len = c->message.len;
+	i->reason = c->reason;
+}
+
+static void event(struct st_conn *c, const char *name)
+{
+	struct st_conn_info i;
+
+	if (!c->srv->p.event)
+		return;
+	info_of(c, &i);
+	c->srv->p.event(c->srv->p.arg, name, &i);
+}
+
+static void maybe_done(struct st_server *s)
+{
+	if (s->stopping && s->open_handles == 0 && s->done) {
+		void (*done)(void *) = s->done;
+		s->done = NULL;
+		done(s->done_arg);
+	}
+}
+
+static void conn_free(struct st_conn *c)
+{
+	struct st_server *s = c->srv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	st_smtp_server_free(c->smtp);
+	st_tls_free(c->tls);
+	st_buf_release(&c->held);
+	st_buf_release(&c->message);
+	free(c);
+	s->conns--;
+	s->open_handles--;
+	maybe_done(s);
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+	struct st_conn *c = h->data;
+
+	if (--c->handles > 0)
+		return;
+	if (c->asked)
+		return; /* a decision is under way (a message being stored): its answer frees us */
+	conn_free(c);
+}
+
+static void conn_close(struct st_conn *c, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (!c->reason[0])
+		snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	event(c, "disconnect");
+	uv_timer_stop(&c->idle);
+	uv_close((uv_handle_t *)&c->idle, conn_closed);
+	uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	struct st_conn *c = req->data;
+
+	free(w->data);
+	free(w);
+	c->writes--;
+	if (c->closing)
+		return;
+	if (status < 0)
+		conn_close(c, "write failed");
+	else if (c->close_after_write && c->writes == 0)
+		conn_close(c, c->reason[0] ? c->reason : "quit");
+}
+
+static int send_raw(struct st_conn *c, const unsigned char *d, size_t n)
+{
+	struct wreq *w;
+	uv_buf_t b;
+
+	if (!n || c->closing)
+		return 0;
+	w = malloc(sizeof(*w));
+	if (!w || !(w->data = malloc(n))) {
+		free(w);
+		conn_close(c, "out of memory");
+		return -1;
+	}
+	memcpy(w->data, d, n);
+	w->req.data = c;
+	b = uv_buf_init(w->data, (unsigned)n);
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) < 0) {
+		free(w->data);
+		free(w);
+		conn_close(c, "write failed");
+		return -1;
+	}
+	c->writes++;
+	return 0;
+}
+
+static void flush_tls(struct st_conn *c)
+{
+	size_t n;
+	const unsigned char *o = st_tls_output(c->tls, &n);
+
+	if (send_raw(c, o, n) == 0)
+		st_tls_output_done(c->tls, n);
+}
+
+/* The engine's replies to the client, through TLS when it is on. */
+static void flush(struct st_conn *c)
+{
+	size_t n;
+	const unsigned char *o = st_smtp_server_output(c->smtp, &n);
+	struct st_error err;
+
+	if (!n || c->closing)
+		return;
+	if (c->tls_on) {
+		if (st_tls_write(c->tls, o, n, &err)) {
+			conn_close(c, "TLS write failed");
+			return;
+		}
+		flush_tls(c);
+	} else if (send_raw(c, o, n)) {
+		return;
+	}
+	st_smtp_server_sent(c->smtp, n);
+}
+
+static void start_tls(struct st_conn *c)
+{
+	struct st_error err;
+	struct st_tls_params tp = c->srv->p.tls;
+
+	tp.server = true;
+	c->tls = st_tls_new(&tp, &err);
+	if (!c->tls) {
+		conn_close(c, "TLS not available");
+		return;
+	}
+	c->tls_on = true;
+	c->handshaking = true;
+}
+
+static void feed(struct st_conn *c, const unsigned char *d, size_t n);
+
+/* Do what the engine wants until it waits for the client or for a decision. */
+static void pump(struct st_conn *c)
+{
+	while (!c->closing) {
+		struct st_srv_request req;
+		enum st_srv_event ev = st_smtp_server_next(c->smtp, &req);
+		struct st_srv_state st;
+
+		st_smtp_server_state(c->smtp, &st);
+		if (ev == ST_SRV_CLOSE) {
+			flush(c);
+			if (!c->reason[0])
+				snprintf(c->reason, sizeof(c->reason), "%.63s",
+				         strncmp(st.last_reply, "221", 3) == 0 ? "quit" : st.last_reply);
+			c->close_after_write = true;
+			if (c->writes == 0)
+				conn_close(c, c->reason);
+			return;
+		}
+		if (ev == ST_SRV_TLS) {
+			flush(c); /* the 220, in plaintext */
+			start_tls(c);
+			return;
+		}
+		if (ev == ST_SRV_NONE) {
+			flush(c);
+			if (c->held.len) {
+				/* the engine has room again */
+				struct st_buf h = c->held;
+				st_buf_init(&c->held, h.max);
+				feed(c, h.data, h.len);
+				st_buf_release(&h);
+				if (c->held.len)
+					return;
+				continue;
+			}
+			return;
+		}
+		/* a decision: asked once, answered by st_server_answer */
+		if (c->asked)
+			return;
+		c->asked = true;
+		flush(c);
+		{
+			struct st_conn_info i;
+			info_of(c, &i);
+			c->srv->p.decide(c->srv->p.arg, c, &req, &i);
+		}
+		return;
+	}
+}
+
+void st_server_answer(struct st_conn *c, bool ok, const char *text)
+{
+	struct st_srv_request req;
+	enum st_srv_event ev = st_smtp_server_next(c->smtp, &req);
+
+	if (!c->asked)
+		return;
+	c->asked = false;
+	if (c->closing) {
+		if (c->handles == 0)
+			conn_free(c); /* the client left while we decided */
+		return;
+	}
+	if (ev == ST_SRV_DATA)
+		st_buf_reset(&c->message); /* a message refused for its size left a part */
+	st_smtp_server_answer(c->smtp, ok, text);
+	if (ev == ST_SRV_END)
+		st_buf_reset(&c->message);
+	if (!ok)
+		event(c, "reject");
+	pump(c);
+}
+
+/* Client plaintext to the engine; what it cannot take yet is held. */
+static void feed(struct st_conn *c, const unsigned char *d, size_t n)
+{
+	size_t took = st_smtp_server_input(c->smtp, d, n);
+
+	if (took < n && st_buf_add(&c->held, d + took, n - took)) {
+		conn_close(c, "the client sent too much without reading replies");
+		return;
+	}
+	pump(c);
+}
+
+static void on_body(void *arg, const unsigned char *d, size_t n)
+{
+	struct st_conn *c = arg;
+
+	st_buf_add(&c->message, d, n); /* the engine keeps to max_size */
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static _Thread_local char space[65536]; /* read_cb takes it all before returning */
+
+	(void)h;
+	(void)suggested;
+	buf->base = space;
+	buf->len = sizeof(space);
+}
+
+static void idle_cb(uv_timer_t *t)
+{
+	struct st_conn *c = t->data;
+
+	snprintf(c->reason, sizeof(c->reason), "timeout");
+	st_smtp_server_timeout(c->smtp);
+	pump(c);
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct st_conn *c = stream->data;
+	struct st_error err;
+
+	if (c->closing)
+		return;
+	if (nread < 0) {
+		st_smtp_server_eof(c->smtp);
+		conn_close(c, nread == UV_EOF ? "closed by the client" : uv_strerror((int)nread));
+		return;
+	}
+	if (nread == 0)
+		return;
+	uv_timer_again(&c->idle);
+	if (!c->tls_on) {
+		feed(c, (const unsigned char *)buf->base, (size_t)nread);
+		return;
+	}
+	if (st_tls_input(c->tls, (const unsigned char *)buf->base, (size_t)nread)) {
+		conn_close(c, "too much TLS data at once");
+		return;
+	}
+	if (c->handshaking) {
+		int rc = st_tls_handshake(c->tls, &err);
+		flush_tls(c);
+		if (rc < 0) {
+			snprintf(c->reason, sizeof(c->reason), "%.63s", err.msg);
+			st_smtp_server_tls_up(c->smtp, false, NULL);
+			conn_close(c, c->reason);
+			return;
+		}
+		if (rc == 0)
+			return;
+		c->handshaking = false;
+		{
+			struct st_conn_info i;
+			const char *refuse = NULL;
+			info_of(c, &i);
+			if (c->srv->p.tls_verdict)
+				refuse = c->srv->p.tls_verdict(c->srv->p.arg, &i);
+			event(c, "starttls");
+			if (c->listen->mode == ST_LISTEN_SMTPS)
+				st_smtp_server_greet(c->smtp, refuse);
+			else
+				st_smtp_server_tls_up(c->smtp, true, refuse);
+		}
+		pump(c);
+	}
+	for (;;) {
+		unsigned char plain[16384];
+		long n = st_tls_read(c->tls, plain, sizeof(plain), &err);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			st_smtp_server_eof(c->smtp);
+			conn_close(c, "TLS closed");
+			return;
+		}
+		feed(c, plain, (size_t)n);
+		if (c->closing)
+			return;
+	}
+	flush_tls(c); /* session tickets, alerts */
+}
+
+static unsigned per_client(const struct st_server *s, const char *peer)
+{
+	const struct st_conn *c;
+	unsigned n = 0;
+
+	for (c = s->all; c; c = c->next)
+		n += strcmp(c->peer, peer) == 0 && !c->closing;
+	return n;
+}
+
+static void accept_cb(uv_stream_t *ls, int status)
+{
+	struct lst *l = ls->data;
+	struct st_server *s = l->srv;
+	struct st_conn *c;
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	struct st_smtp_server_params sp;
+	const char *refuse = NULL;
+
+	if (status < 0 || s->stopping)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->srv = s;
+	c->listen = l->l;
+	c->id = ++s->next_id;
+	uv_tcp_init(s->loop, &c->tcp);
+	uv_timer_init(s->loop, &c->idle);
+	c->tcp.data = c->idle.data = c;
+	c->handles = 2;
+	s->open_handles++;
+	s->conns++;
+	c->next = s->all;
+	if (c->next)
+		c->next->prev = c;
+	s->all = c;
+	st_buf_init(&c->held, 4 * ST_SRV_IN_MAX);
+	st_buf_init(&c->message, s->p.max_size ? s->p.max_size : 10240000);
+	memset(&sp, 0, sizeof(sp));
+	sp.hostname = s->p.hostname;
+	sp.implicit_tls = l->l->mode == ST_LISTEN_SMTPS;
+	sp.starttls = !sp.implicit_tls && s->p.tls.cert_file;
+	sp.tls_required = l->l->mode == ST_LISTEN_SUBMISSION || s->p.tls_required;
+	sp.auth = s->p.auth;
+	sp.auth_plaintext = s->p.auth_plaintext;
+	sp.max_size = s->p.max_size;
+	sp.max_rcpt = s->p.max_rcpt;
+	sp.body = on_body;
+	sp.body_arg = c;
+	c->smtp = st_smtp_server_new(&sp);
+	if (!c->smtp || uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+		snprintf(c->reason, sizeof(c->reason), "cannot accept");
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->idle, conn_closed);
+		uv_close((uv_handle_t *)&c->tcp, conn_closed);
+		return;
+	}
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
+			c->peer_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		} else {
+			uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
+			c->peer_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	event(c, "connect");
+	uv_timer_start(&c->idle, idle_cb, (uint64_t)s->p.idle_timeout_ms,
+	               (uint64_t)s->p.idle_timeout_ms);
+	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+	if (s->conns > s->p.max_conns)
+		refuse = "too many connections";
+	else if (per_client(s, c->peer) > s->p.max_per_client)
+		refuse = "too many connections from your address";
+	if (refuse || l->l->mode != ST_LISTEN_SMTPS) {
+		/* a refusal comes in plaintext even on smtps: no handshake is spent on it */
+		if (refuse) {
+			char line[200];
+			snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n", s->p.hostname, refuse);
+			send_raw(c, (const unsigned char *)line, strlen(line));
+			snprintf(c->reason, sizeof(c->reason), "%s", refuse);
+			c->close_after_write = true;
+			return;
+		}
+		st_smtp_server_greet(c->smtp, NULL);
+		pump(c);
+		return;
+	}
+	start_tls(c); /* smtps: the client speaks first, with its ClientHello */
+}
+
+struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params *p,
+                                  struct st_error *err)
+{
+	struct st_server *s = calloc(1, sizeof(*s));
+	size_t i;
+
+	if (!s || !(s->lst = calloc(p->n_listen ? p->n_listen : 1, sizeof(*s->lst)))) {
+		free(s);
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	s->p = *p;
+	s->loop = loop;
+	if (!s->p.idle_timeout_ms)
+		s->p.idle_timeout_ms = 300000;
+	if (!s->p.max_conns)
+		s->p.max_conns = 1000;
+	if (!s->p.max_per_client)
+		s->p.max_per_client = 50;
+	for (i = 0; i < p->n_listen; i++) {
+		struct st_listen *l = &p->listen[i];
+		struct lst *x = &s->lst[i];
+		struct sockaddr_storage ss;
+		int rc, len = sizeof(ss);
+		x->srv = s;
+		x->l = l;
+		if (strchr(l->addr, ':'))
+			rc = uv_ip6_addr(l->addr, (int)l->port, (struct sockaddr_in6 *)&ss);
+		else
+			rc = uv_ip4_addr(l->addr, (int)l->port, (struct sockaddr_in *)&ss);
+		if (rc == 0) {
+			uv_tcp_init(loop, &x->tcp);
+			x->tcp.data = x;
+			s->n_lst++;
+			s->open_handles++;
+			rc = uv_tcp_bind(&x->tcp, (struct sockaddr *)&ss,
+			                 strchr(l->addr, ':') ? UV_TCP_IPV6ONLY : 0);
+			if (rc == 0)
+				rc = uv_listen((uv_stream_t *)&x->tcp, 511, accept_cb);
+			if (rc == 0 && uv_tcp_getsockname(&x->tcp, (struct sockaddr *)&ss, &len) == 0)
+				l->port = ntohs(ss.ss_family == AF_INET6
+				                    ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				                    : ((struct sockaddr_in *)&ss)->sin_port);
+		}
+		if (rc < 0) {
+			st_error_set(err, ST_ERR_USAGE, "--listen %s%s%s:%u: %s",
+			             strchr(l->addr, ':') ? "[" : "", l->addr,
+			             strchr(l->addr, ':') ? "]" : "", l->port, uv_strerror(rc));
+			/* close what was opened, on the caller's loop, before it goes on */
+			st_server_stop(s, NULL, NULL);
+			while (s->open_handles)
+				uv_run(loop, UV_RUN_ONCE);
+			st_server_free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+static void lst_closed(uv_handle_t *h)
+{
+	struct lst *x = h->data;
+
+	x->srv->open_handles--;
+	maybe_done(x->srv);
+}
+
+void st_server_stop(struct st_server *s, void (*done)(void *arg), void *arg)
+{
+	size_t i;
+
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	s->done = done;
+	s->done_arg = arg;
+	for (i = 0; i < s->n_lst; i++)
+		uv_close((uv_handle_t *)&s->lst[i].tcp, lst_closed);
+	maybe_done(s);
+}
+
+void st_server_free(struct st_server *s)
+{
+	if (!s)
+		return;
+	free(s->lst);
+	free(s);
+}
+
+unsigned st_server_connections(const struct st_server *s)
+{
+	return s->conns;
+}

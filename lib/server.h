@@ -1,0 +1,92 @@
+/* server.h: an SMTP server on a libuv loop: listeners, connections, TLS and the server engine; decisions are the caller's */
+#ifndef ST_SERVER_H
+#define ST_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "smtp_server.h"
+#include "tls.h"
+#include "util.h"
+
+enum st_listen_mode {
+	ST_LISTEN_SMTP,       /* STARTTLS offered */
+	ST_LISTEN_SUBMISSION, /* STARTTLS offered and required before MAIL */
+	ST_LISTEN_SMTPS,      /* TLS from the first byte */
+};
+
+/* "smtp", "submission", "smtps". */
+const char *st_listen_mode_name(enum st_listen_mode m);
+
+struct st_listen {
+	char addr[64]; /* a numeric address: "127.0.0.1", "::1", "0.0.0.0" */
+	unsigned port; /* 0: a free port; the one bound is written back */
+	enum st_listen_mode mode;
+};
+
+struct st_conn;
+
+/* What a decision or a log line needs to know of a connection (borrowed for the call). */
+struct st_conn_info {
+	unsigned long id; /* 1, 2, ... in the order of connections */
+	char peer[64];    /* the client's address */
+	unsigned peer_port;
+	const struct st_listen *listen;
+	struct st_srv_state smtp; /* HELO, sender, recipients, AUTH user... */
+	bool tls;
+	struct st_tls_summary tls_summary;
+	const unsigned char *ccert; /* the client certificate (DER), NULL when none */
+	size_t ccert_len;
+	const unsigned char *message; /* at the end of DATA: the message as received */
+	size_t message_len;
+	const char *reason; /* disconnect: why ("quit", "timeout", "closed by the client"...) */
+};
+
+struct st_server_params {
+	const char *hostname;
+	struct st_listen *listen; /* written back: the ports bound */
+	size_t n_listen;
+	struct st_tls_params tls; /* the server side: its chain, key, priority, client certificates */
+	bool tls_required;        /* every listener requires STARTTLS (security level encrypt) */
+	bool auth, auth_plaintext;
+	size_t max_size, max_rcpt;
+	long idle_timeout_ms;    /* default 300000 (Postfix's smtpd_timeout) */
+	unsigned max_conns;      /* default 1000 */
+	unsigned max_per_client; /* default 50 (smtpd_client_connection_count_limit) */
+	/* A request of the engine (MAIL, RCPT, DATA, END, AUTH): answer with
+	 * st_server_answer, at once or later; the connection waits for it. */
+	void (*decide)(void *arg, struct st_conn *c, const struct st_srv_request *req,
+	               const struct st_conn_info *info);
+	/* After a handshake: NULL to go on, or why the client is refused (a client
+	 * certificate demanded: "No client certificate presented"). */
+	const char *(*tls_verdict)(void *arg, const struct st_conn_info *info);
+	/* Things to log: "connect", "starttls" (also for implicit TLS), "reject" (an
+	 * error reply: info.smtp.last_reply), "disconnect" (info.reason). */
+	void (*event)(void *arg, const char *name, const struct st_conn_info *info);
+	void *arg;
+};
+
+struct st_server;
+
+/* Bind every listener and start accepting. NULL with err (class usage: an address or
+ * port that cannot be bound, named) when any cannot. */
+struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params *p,
+                                  struct st_error *err);
+
+/* The answer to a decision (see st_smtp_server_answer). Every decision must be answered,
+ * also when the client has gone meanwhile (the connection is freed then). */
+void st_server_answer(struct st_conn *c, bool ok, const char *text);
+
+/* Stop accepting; connections go on to their end. done is called once every listener
+ * and connection has closed (the loop may then end). */
+void st_server_stop(struct st_server *s, void (*done)(void *arg), void *arg);
+
+/* Free what is left, after done. */
+void st_server_free(struct st_server *s);
+
+/* Connections open now. */
+unsigned st_server_connections(const struct st_server *s);
+
+#endif

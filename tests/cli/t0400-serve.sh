@@ -1,0 +1,183 @@
+#!/bin/bash
+# t0400: smtptls serve against real clients: smtptls probe, posttls-finger, openssl s_client,
+# swaks and curl over STARTTLS and implicit TLS; relay by client certificate fingerprint;
+# the Maildir and the JSON log; STARTTLS injection and SMTP smuggling; signals and errors
+. "$TOP_SRCDIR/tests/lib/tap.sh"
+. "$TOP_SRCDIR/tests/lib/pki.sh"
+need certtool openssl jq swaks curl python3 posttls-finger
+pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
+P=$T/pki
+cd "$T" || exit 1
+"$SMTPTLS" fingerprint --relay-clientcerts --pubkey "$P/client.pem" >"$T/relay_clientcerts"
+
+# serve ARGS...: start the server, wait for its ready line (no sleep); sets $ready, $pid
+serve() {
+	local fifo=$T/ready.$RANDOM
+	rm -f "$fifo" && mkfifo "$fifo"
+	"$SMTPTLS" serve "$@" >"$fifo" 2>"$T/serve.err" &
+	pid=$!
+	at_exit "kill $pid 2>/dev/null"
+	read -r -t 30 ready <"$fifo"
+	rm -f "$fifo"
+	[[ $ready == ready* ]]
+}
+port() { # MODE: the port of the first listener in that mode
+	sed -n "s/.* $1 [^ ]*:\([0-9]*\).*/\1/p" <<<" ${ready#ready}"
+}
+
+serve --listen 127.0.0.1:0 --listen 127.0.0.1:0/smtps --listen 127.0.0.1:0/submission \
+	--hostname mx.serve.test --self-signed=localhost,127.0.0.1 --ca-out "$T/ca.pem" \
+	--maildir "$T/md" --log "$T/log.json" --domains example.test --ask-ccert \
+	--relay-restrictions permit_tls_clientcerts,reject_unauth_destination \
+	--relay-clientcerts "$T/relay_clientcerts" || { diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+like "$ready" "^ready smtp 127\\.0\\.0\\.1:[0-9]+ smtps 127\\.0\\.0\\.1:[0-9]+ submission 127\\.0\\.0\\.1:[0-9]+$" \
+	"the ready line names every listener with the port it got"
+smtp=$(port smtp) smtps=$(port smtps) sub=$(port submission)
+log() { jq -c "select(.event == \"$1\")" "$T/log.json"; }
+
+# clients that check the certificate against the throwaway CA
+run "$SMTPTLS" --json probe --ca-file "$T/ca.pem" --level secure --match localhost \
+	--resolve "localhost:$smtp:127.0.0.1" "localhost:$smtp"
+is "$rc/$(jq -r .tls.status <<<"$out")" "0/Verified" "smtptls probe, STARTTLS: Verified with --ca-out's CA"
+like "$(jq -r .banner <<<"$out")" "^220 mx\\.serve\\.test ESMTP" "the banner has --hostname"
+is "$(jq -r .client_cert_requested <<<"$out")" true "--ask-ccert: a certificate is asked for"
+run "$SMTPTLS" --json probe --ca-file "$T/ca.pem" --level secure --match localhost --tls-on-connect \
+	--resolve "localhost:$smtps:127.0.0.1" "localhost:$smtps"
+is "$rc/$(jq -r .tls.status <<<"$out")" "0/Verified" "implicit TLS: Verified"
+run "$SMTPTLS" --json probe --ca-file "$T/ca.pem" --level encrypt --check-enforcement "[127.0.0.1]:$sub"
+is "$(jq -r .tls_required <<<"$out")" true "submission: STARTTLS enforced"
+like "$(jq -r .enforcement_reply <<<"$out")" "^530 5\\.7\\.0 Must issue a STARTTLS command first$" "in Postfix's words"
+is "$(timeout 30 posttls-finger -c -l secure -F "$T/ca.pem" "[127.0.0.1]:$smtp" localhost 2>&1 |
+	grep -o '[A-Za-z]* TLS connection established' | head -1)" "Verified TLS connection established" \
+	"posttls-finger: Verified"
+sc=$(echo QUIT | timeout 30 openssl s_client -starttls smtp -connect "127.0.0.1:$smtp" -CAfile "$T/ca.pem" \
+	-verify_hostname localhost 2>/dev/null)
+like "$sc" "Verify return code: 0 \\(ok\\)" "openssl s_client -starttls smtp: the chain and name verify"
+
+# mail: swaks and curl, STARTTLS and implicit TLS, into the Maildir
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-verify --tls-ca-path "$T/ca.pem" \
+	--from a@client.test --to x@example.test --header "Subject: swaks-starttls" --body "one"
+is "$rc" 0 "swaks over STARTTLS: sent"
+like "$out" "<~  250 2\\.0\\.0 Ok: queued as [0-9A-F]+" "queued"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtps" --tls-on-connect --from a@client.test \
+	--to y@example.test --header "Subject: swaks-implicit" --body "two"
+is "$rc" 0 "swaks over implicit TLS: sent"
+printf 'From: a@client.test\r\nTo: z@example.test\r\nSubject: curl-starttls\r\n\r\nthree\r\n' >"$T/curl.txt"
+run timeout 60 curl -sS --ssl-reqd --cacert "$T/ca.pem" --resolve "localhost:$smtp:127.0.0.1" \
+	"smtp://localhost:$smtp" --mail-from a@client.test --mail-rcpt z@example.test --upload-file "$T/curl.txt"
+is "$rc" 0 "curl smtp:// --ssl-reqd, verifying the certificate: sent"
+run timeout 60 curl -sS --cacert "$T/ca.pem" --resolve "localhost:$smtps:127.0.0.1" \
+	"smtps://localhost:$smtps" --mail-from a@client.test --mail-rcpt w@example.test --upload-file "$T/curl.txt"
+is "$rc" 0 "curl smtps://: sent"
+is "$(ls "$T/md/new" | wc -l)" 4 "four messages in the Maildir's new/"
+is "$(ls "$T/md/tmp" | wc -l)" 0 "none left in tmp/"
+f=$(grep -l "Subject: swaks-starttls" "$T"/md/new/*)
+like "$(cat "$f")" "^Received: from [^ ]+ \\(unknown \\[127\\.0\\.0\\.1\\]\\)
+	\\(using TLSv1\\.3 with cipher TLS_[A-Z0-9_]+\\)" "a Received header with the TLS version and cipher"
+like "$(cat "$f")" "for <x@example\\.test>; " "and the recipient"
+unlike "$(cat "$f")" $'\r' "Unix line ends in the Maildir"
+is "$(log data | wc -l)" 4 "four data events in the log"
+is "$(log data | jq -r .file | sort | tr '\n' ' ')" "$(ls "$T/md/new" | sort | tr '\n' ' ')" "naming the files"
+is "$(log starttls | jq -r .version | sort -u)" "TLSv1.3" "starttls events with the version"
+
+# relay by client certificate fingerprint (permit_tls_clientcerts), Postfix's refusal otherwise
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-cert "$P/client.pem" --tls-key "$P/client.key" \
+	--from a@client.test --to b@elsewhere.test --body relayed
+is "$rc" 0 "a listed client certificate: relayed"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --from a@client.test --to b@elsewhere.test
+like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.test>: Relay access denied" "no client certificate: Relay access denied"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-cert "$P/selfsigned.pem" \
+	--tls-key "$P/selfsigned.key" --from a@client.test --to b@elsewhere.test
+like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.test>: Relay access denied" "an unlisted certificate: refused too"
+is "$(log starttls | jq -r 'select(.client_cert != null) | .client_cert.listed' | tr '\n' ,)" "true,false," \
+	"the log says whose certificate was listed"
+is "$(log rcpt | jq -r 'select(.to == "b@elsewhere.test") | .accepted' | tr '\n' ,)" "true,false,false," \
+	"and each recipient's fate"
+
+# STARTTLS injection: plaintext pipelined behind STARTTLS is never run inside TLS
+python3 - "$smtp" <<'EOF' >"$T/inject.out" 2>&1
+import socket, ssl, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline()
+        if not l or l[3:4] != b"-":
+            return l
+reply()
+s.sendall(b"EHLO inject.test\r\n"); reply()
+s.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n")
+print(reply().decode().strip())
+t = ssl.create_default_context(); t.check_hostname = False; t.verify_mode = ssl.CERT_NONE
+s = t.wrap_socket(s); f = s.makefile("rb")
+s.sendall(b"EHLO inject.test\r\n"); reply()
+s.sendall(b"RCPT TO:<x@example.test>\r\n"); print(reply().decode().strip())
+s.sendall(b"QUIT\r\n"); print(reply().decode().strip())
+EOF
+is "$(cat "$T/inject.out")" "220 2.0.0 Ready to start TLS
+503 5.5.1 Error: need MAIL command
+221 2.0.0 Bye" "the MAIL pipelined behind STARTTLS was dropped: inside TLS there is no transaction"
+is "$(log mail | grep -c injected)" 0 "and it never reached the log"
+
+# SMTP smuggling: a bare LF or CR dot line does not end the message
+python3 - "$smtp" <<'EOF' >"$T/smuggle.out" 2>&1
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline()
+        if not l or l[3:4] != b"-":
+            return l.decode().strip()
+reply()
+for c in [b"HELO smuggle.test", b"MAIL FROM:<a@client.test>", b"RCPT TO:<s@example.test>", b"DATA"]:
+    s.sendall(c + b"\r\n"); reply()
+s.sendall(b"Subject: smuggle\r\n\r\nfirst\n.\nMAIL FROM:<evil@evil.test>\r\nsecond\r.\rRCPT TO:<v@example.test>\r\n.\r\n")
+print(reply())
+s.sendall(b"QUIT\r\n"); print(reply())
+EOF
+like "$(cat "$T/smuggle.out")" "^250 2\\.0\\.0 Ok: queued as [0-9A-F]+
+221 2\\.0\\.0 Bye$" "one message, one reply"
+f=$(grep -l "Subject: smuggle" "$T"/md/new/*)
+like "$(cat "$f")" "MAIL FROM:<evil@evil\\.test>" "the smuggled commands are text of that message"
+is "$(log mail | grep -c evil)" 0 "never a transaction of their own"
+
+kill "$pid"
+timeout 30 tail --pid="$pid" -f /dev/null
+wait "$pid"
+is "$?" 0 "SIGTERM: the server stops, exit 0"
+is "$(log stop | wc -l)" 1 "a stop event in the log"
+
+# a message over --max-size: Postfix's refusal; --exit-after
+serve --listen 127.0.0.1:0 --maildir "$T/md2" --domains example.test --max-size 2000 --exit-after 1 ||
+	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+smtp=$(port smtp)
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --to a@example.test --body "$(head -c 3000 /dev/zero | tr '\0' x)"
+like "$out" "<\\*\\* 552 5\\.3\\.4 Error: message file too big" "over --max-size: 552"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --to a@example.test --body "small"
+is "$rc" 0 "a small one is taken"
+timeout 30 tail --pid="$pid" -f /dev/null # bounded: it must end by itself
+wait "$pid"
+is "$?" 0 "--exit-after 1: the server stops after one message, exit 0"
+
+# errors: the thing and the reason
+st serve --listen nonsense
+is "$rc" 2 "a bad --listen: usage"
+like "$err" "--listen: 'nonsense' is not" "named"
+# a port taken by someone else
+mkfifo "$T/busy.fifo"
+python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(600)' >"$T/busy.fifo" &
+at_exit "kill $! 2>/dev/null"
+read -r -t 20 busy <"$T/busy.fifo"
+st serve --listen "127.0.0.1:$busy" --maildir "$T/md3"
+is "$rc" 2 "a port in use: exit 2"
+like "$err" "--listen 127\\.0\\.0\\.1:$busy: address already in use" "it names the listener and the reason"
+st serve --cert "$T/nothing.pem" --key "$T/nothing.key" --maildir "$T/md3" --listen 127.0.0.1:0
+is "$rc" 3 "an unusable --cert: exit 3"
+like "$err" "nothing.pem" "it names the file"
+st serve --relay-clientcerts "$T/missing" --maildir "$T/md3" --listen 127.0.0.1:0
+is "$rc" 3 "a missing --relay-clientcerts file: exit 3"
+
+done_testing
