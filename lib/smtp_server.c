@@ -239,8 +239,12 @@ static void mail(struct st_smtp_server *s, const char *args)
 		reply(s, "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
-	if (strncasecmp(args, "FROM:", 5) != 0 || !address(args + 5, s->cur, sizeof(s->cur), &rest)) {
+	if (strncasecmp(args, "FROM:", 5) != 0) {
 		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	if (!address(args + 5, s->cur, sizeof(s->cur), &rest)) {
+		reply(s, "501 5.1.7 Bad sender address syntax");
 		return;
 	}
 	/* the parameters we take: SIZE, BODY, SMTPUTF8 */
@@ -266,7 +270,9 @@ static void mail(struct st_smtp_server *s, const char *args)
 			}
 			size = (size_t)v;
 		} else if (strcasecmp(param, "BODY=8BITMIME") && strcasecmp(param, "BODY=7BIT") &&
-		           strcasecmp(param, "SMTPUTF8")) {
+		           strcasecmp(param, "SMTPUTF8") && strncasecmp(param, "RET=", 4) &&
+		           strncasecmp(param, "ENVID=", 6)) {
+			/* DSN's RET and ENVID are taken and ignored, as Postfix takes them */
 			reply(s, "555 5.5.4 Unsupported option: %s", param);
 			return;
 		}
@@ -284,19 +290,27 @@ static void rcpt(struct st_smtp_server *s, const char *args)
 		reply(s, "503 5.5.1 Error: need MAIL command");
 		return;
 	}
-	if (strncasecmp(args, "TO:", 3) != 0 || !address(args + 3, s->cur, sizeof(s->cur), &rest)) {
+	if (strncasecmp(args, "TO:", 3) != 0) {
 		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
-	if (!s->cur[0]) {
+	if (!address(args + 3, s->cur, sizeof(s->cur), &rest) || !s->cur[0]) {
 		reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
-	while (*rest == ' ')
-		rest++;
-	if (*rest) {
-		reply(s, "555 5.5.4 Unsupported option: %.*s", (int)strcspn(rest, " "), rest);
-		return;
+	/* DSN's NOTIFY and ORCPT are taken and ignored, as Postfix takes them */
+	while (*rest) {
+		size_t n;
+		while (*rest == ' ')
+			rest++;
+		n = strcspn(rest, " ");
+		if (!n)
+			break;
+		if (strncasecmp(rest, "NOTIFY=", 7) && strncasecmp(rest, "ORCPT=", 6)) {
+			reply(s, "555 5.5.4 Unsupported option: %.*s", (int)n, rest);
+			return;
+		}
+		rest += n;
 	}
 	if (s->n_rcpt >= s->p.max_rcpt) {
 		reply(s, "452 4.5.3 Error: too many recipients");
@@ -479,9 +493,9 @@ static void command(struct st_smtp_server *s, char *line)
 		if (*args)
 			reply(s, "501 5.5.4 Syntax: DATA");
 		else if (!s->in_tx)
-			reply(s, "503 5.5.1 Error: need MAIL command");
-		else if (!s->n_rcpt)
 			reply(s, "503 5.5.1 Error: need RCPT command");
+		else if (!s->n_rcpt)
+			reply(s, "554 5.5.1 Error: no valid recipients");
 		else
 			ask(s, ST_SRV_DATA);
 	} else if (!strcasecmp(line, "RSET")) {

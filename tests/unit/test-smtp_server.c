@@ -138,16 +138,18 @@ static void test_errors(void **state)
 	say(s, "EHLO\r\n", "501 Syntax: EHLO hostname\r\n");
 	say(s, "HELO c.test\r\n", "250 mx.test\r\n");
 	say(s, "RCPT TO:<a@b>\r\n", "503 5.5.1 Error: need MAIL command\r\n");
-	say(s, "DATA\r\n", "503 5.5.1 Error: need MAIL command\r\n");
+	say(s, "DATA\r\n", "503 5.5.1 Error: need RCPT command\r\n"); /* sic: Postfix */
 	say(s, "MAIL FROM a@b\r\n", "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
 	say(s, "MAIL FROM:<a@b> SIZE=99999999999\r\n", "552 5.3.4 Message size exceeds fixed limit\r\n");
 	say(s, "MAIL FROM:<a@b> NOTIFY=NEVER\r\n", "555 5.5.4 Unsupported option: NOTIFY=NEVER\r\n");
+	say(s, "MAIL FROM:<a b>\r\n", "501 5.1.7 Bad sender address syntax\r\n");
 	say(s, "MAIL FROM:a@b\r\n", ""); /* brackets optional, as Postfix takes it */
 	answer(s, true, NULL, "250 2.1.0 Ok\r\n");
 	say(s, "MAIL FROM:<c@d>\r\n", "503 5.5.1 Error: nested MAIL command\r\n");
-	say(s, "DATA\r\n", "503 5.5.1 Error: need RCPT command\r\n");
+	say(s, "DATA\r\n", "554 5.5.1 Error: no valid recipients\r\n");
 	say(s, "RCPT TO:<>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
-	say(s, "RCPT TO:<a b>\r\n", "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
+	say(s, "RCPT TO:<a b>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	say(s, "RCPT TO <a@b>\r\n", "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
 	say(s, "STARTTLS\r\n", "502 5.5.1 Error: command not implemented\r\n");
 	say(s, "STARTTLS x\r\n", "501 5.5.4 Syntax: STARTTLS\r\n");
 	say(s, "AUTH PLAIN\r\n", "503 5.5.1 Error: authentication not enabled\r\n");
