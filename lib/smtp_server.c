@@ -222,6 +222,21 @@ static const char *address(const char *p, char *out, size_t size, const char **r
 	return out;
 }
 
+/* The next space-separated parameter of MAIL or RCPT into buf; false at the end. */
+static bool next_param(const char **rest, char *buf, size_t size)
+{
+	size_t n;
+
+	while (**rest == ' ')
+		(*rest)++;
+	n = strcspn(*rest, " ");
+	if (!n)
+		return false;
+	snprintf(buf, size, "%.*s", (int)n, *rest);
+	*rest += n;
+	return true;
+}
+
 static void ask(struct st_smtp_server *s, enum st_srv_event ev)
 {
 	s->pending = ev;
@@ -248,15 +263,7 @@ static void mail(struct st_smtp_server *s, const char *args)
 		return;
 	}
 	/* the parameters we take: SIZE, BODY, SMTPUTF8 */
-	while (*rest) {
-		size_t n;
-		while (*rest == ' ')
-			rest++;
-		n = strcspn(rest, " ");
-		if (!n)
-			break;
-		snprintf(param, sizeof(param), "%.*s", (int)n, rest);
-		rest += n;
+	while (next_param(&rest, param, sizeof(param))) {
 		if (strncasecmp(param, "SIZE=", 5) == 0) {
 			char *end;
 			unsigned long long v = strtoull(param + 5, &end, 10);
@@ -285,6 +292,7 @@ static void mail(struct st_smtp_server *s, const char *args)
 static void rcpt(struct st_smtp_server *s, const char *args)
 {
 	const char *rest;
+	char param[ST_SRV_CMD_MAX];
 
 	if (!s->in_tx) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -299,19 +307,11 @@ static void rcpt(struct st_smtp_server *s, const char *args)
 		return;
 	}
 	/* DSN's NOTIFY and ORCPT are taken and ignored, as Postfix takes them */
-	while (*rest) {
-		size_t n;
-		while (*rest == ' ')
-			rest++;
-		n = strcspn(rest, " ");
-		if (!n)
-			break;
-		if (strncasecmp(rest, "NOTIFY=", 7) && strncasecmp(rest, "ORCPT=", 6)) {
-			reply(s, "555 5.5.4 Unsupported option: %.*s", (int)n, rest);
+	while (next_param(&rest, param, sizeof(param)))
+		if (strncasecmp(param, "NOTIFY=", 7) && strncasecmp(param, "ORCPT=", 6)) {
+			reply(s, "555 5.5.4 Unsupported option: %s", param);
 			return;
 		}
-		rest += n;
-	}
 	if (s->n_rcpt >= s->p.max_rcpt) {
 		reply(s, "452 4.5.3 Error: too many recipients");
 		return;
