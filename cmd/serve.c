@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "cmd.h"
 #include "output.h"
 #include "server.h"
@@ -67,6 +68,8 @@ struct sv_params {
 	enum restriction restrictions[16];
 	size_t n_restrictions;
 	long idle_timeout;
+	const char *auth_file;
+	bool auth_plaintext;
 };
 
 enum {
@@ -89,6 +92,8 @@ enum {
 	OPT_MYNETWORKS,
 	OPT_RESTRICTIONS,
 	OPT_IDLE_TIMEOUT,
+	OPT_AUTH_FILE,
+	OPT_AUTH_PLAINTEXT,
 };
 
 static const struct argp_option sv_options[] = {
@@ -123,6 +128,11 @@ static const struct argp_option sv_options[] = {
      "Fingerprints permit_tls_clientcerts relays for, in Postfix relay_clientcerts format", 2},
     {"fingerprint-digest", OPT_FP_DIGEST, "NAME", 0,
      "Digest of those fingerprints (default sha256)", 2},
+    {"auth-file", OPT_AUTH_FILE, "FILE", 0,
+     "Offer AUTH PLAIN and LOGIN (after TLS) to the users of FILE: 'user:hash' lines, "
+     "crypt(3) hashes (yescrypt, sha512-crypt...)",
+     2},
+    {"auth-plaintext", OPT_AUTH_PLAINTEXT, NULL, 0, "Offer AUTH before TLS too", 2},
     {NULL, 0, NULL, 0, "Mail and log:", 3},
     {"maildir", OPT_MAILDIR, "DIR", 0, "Deliver to this Maildir (default ./smtptls-mail)", 3},
     {"log", OPT_LOG, "FILE", 0, "One JSON object per line and event ('-': standard output)", 3},
@@ -142,6 +152,7 @@ const struct st_optvals cmd_serve_values[] = {
     {"log", "@file"},
     {"ready-file", "@file"},
     {"relay-clientcerts", "@file"},
+    {"auth-file", "@file"},
     {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
                            "reject_unauth_destination reject"},
@@ -337,6 +348,12 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_ASK_CCERT:
 		p->ask_ccert = true;
 		break;
+	case OPT_AUTH_FILE:
+		p->auth_file = arg;
+		break;
+	case OPT_AUTH_PLAINTEXT:
+		p->auth_plaintext = true;
+		break;
 	case OPT_RELAY_CLIENTCERTS:
 		p->relay_clientcerts = arg;
 		break;
@@ -372,6 +389,8 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--self-signed or --cert, not both");
 		if (p->ca_out && p->cert)
 			st_usage_error(state, "--ca-out goes with --self-signed");
+		if (p->auth_plaintext && !p->auth_file)
+			st_usage_error(state, "--auth-plaintext needs --auth-file");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -402,6 +421,7 @@ struct sv {
 	FILE *log;
 	char tmpdir[64]; /* the throwaway chain and key */
 	char **fps;      /* relay_clientcerts fingerprints */
+	struct st_auth_db *auth;
 	size_t n_fps;
 	long messages;
 	unsigned long seq;
@@ -702,6 +722,83 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 	}
 }
 
+/* ---- AUTH: the hash is checked off the loop's thread, a failure answered after 1 s ---- */
+
+struct auth_check {
+	uv_work_t work;
+	uv_timer_t delay;
+	struct sv *v;
+	struct st_conn *conn;
+	unsigned long conn_id;
+	char user[256], mech[8];
+	char pass[512];
+	bool ok;
+};
+
+static void auth_work(uv_work_t *w)
+{
+	struct auth_check *a = w->data;
+
+	a->ok = st_auth_db_check(a->v->auth, a->user, a->pass);
+	explicit_bzero(a->pass, sizeof(a->pass));
+}
+
+static void auth_free(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void auth_refuse(uv_timer_t *t)
+{
+	struct auth_check *a = t->data;
+
+	st_server_answer(a->conn, false, NULL);
+	uv_close((uv_handle_t *)&a->delay, auth_free);
+}
+
+static void auth_done(uv_work_t *w, int status)
+{
+	struct auth_check *a = w->data;
+	bool ok = status == 0 && a->ok;
+
+	log_event(a->v, json_pack("{s:s, s:I, s:s, s:s, s:b}", "event", "auth", "conn",
+	                          (json_int_t)a->conn_id, "user", a->user, "mechanism", a->mech, "ok",
+	                          ok));
+	if (ok) {
+		st_server_answer(a->conn, true, NULL);
+		free(a);
+		return;
+	}
+	/* a wrong password costs the client a second, as Postfix's error sleep */
+	uv_timer_init(&a->v->loop, &a->delay);
+	a->delay.data = a;
+	uv_timer_start(&a->delay, auth_refuse, 1000, 0);
+}
+
+static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_request *req,
+                       const struct st_conn_info *i)
+{
+	struct auth_check *a = calloc(1, sizeof(*a));
+
+	if (!a || strlen(req->user) >= sizeof(a->user) || strlen(req->pass) >= sizeof(a->pass)) {
+		free(a);
+		st_server_answer(c, false, NULL);
+		return;
+	}
+	a->v = v;
+	a->conn = c;
+	a->conn_id = i->id;
+	snprintf(a->user, sizeof(a->user), "%s", req->user);
+	snprintf(a->mech, sizeof(a->mech), "%s", req->mech);
+	snprintf(a->pass, sizeof(a->pass), "%s", req->pass);
+	a->work.data = a;
+	if (uv_queue_work(&v->loop, &a->work, auth_work, auth_done) < 0) {
+		explicit_bzero(a->pass, sizeof(a->pass));
+		free(a);
+		st_server_answer(c, false, NULL);
+	}
+}
+
 /* ---- decisions and events ---- */
 
 static void decide(void *arg, struct st_conn *c, const struct st_srv_request *req,
@@ -731,7 +828,13 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 	case ST_SRV_END:
 		deliver(v, c, i);
 		break;
-	case ST_SRV_AUTH: /* not offered yet */
+	case ST_SRV_AUTH:
+		if (v->auth) {
+			auth_check(v, c, req, i);
+			break;
+		}
+		st_server_answer(c, false, NULL);
+		break;
 	default:
 		st_server_answer(c, false, NULL);
 		break;
@@ -956,6 +1059,14 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 			return ST_EXIT_INPUT;
 		}
 	}
+	if (p.auth_file) {
+		v.auth = st_auth_db_load(p.auth_file, &err);
+		if (!v.auth) {
+			st_out_error("--auth-file: %s", err.msg);
+			status = st_exit_for(err.cls);
+			goto out;
+		}
+	}
 	if (p.relay_clientcerts && load_fps(&v, p.relay_clientcerts)) {
 		status = ST_EXIT_INPUT;
 		goto out;
@@ -984,6 +1095,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	sp.tls.key_file = p.cert ? p.key : key;
 	sp.tls.request_client_cert = p.ask_ccert;
 	sp.tls_required = p.encrypt;
+	sp.auth = v.auth != NULL;
+	sp.auth_plaintext = p.auth_plaintext;
 	sp.max_size = p.max_size;
 	sp.idle_timeout_ms = p.idle_timeout * 1000;
 	sp.decide = decide;
@@ -1053,6 +1166,7 @@ out:
 	}
 	if (v.log && v.log != stdout)
 		fclose(v.log);
+	st_auth_db_free(v.auth);
 	for (i = 0; i < v.n_fps; i++)
 		free(v.fps[i]);
 	free(v.fps);

@@ -160,6 +160,37 @@ timeout 30 tail --pid="$pid" -f /dev/null # bounded: it must end by itself
 wait "$pid"
 is "$?" 0 "--exit-after 1: the server stops after one message, exit 0"
 
+# AUTH from a file of crypt(3) hashes, only after TLS; relay for authenticated clients
+printf 'alice:%s\n' "$(openssl passwd -6 s3cret)" >"$T/users"
+serve --listen 127.0.0.1:0 --maildir "$T/md4" --log "$T/auth.json" --domains example.test \
+	--auth-file "$T/users" || { diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+smtp=$(port smtp)
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --auth PLAIN --auth-user alice \
+	--auth-password s3cret --from alice@client.test --to b@elsewhere.test
+is "$rc" 0 "swaks AUTH PLAIN over TLS: accepted, and relayed (permit_sasl_authenticated)"
+like "$out" "<~  235 2\\.7\\.0 Authentication successful" "Postfix's words"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --auth LOGIN --auth-user alice \
+	--auth-password s3cret --from alice@client.test --to c@elsewhere.test
+is "$rc" 0 "AUTH LOGIN too"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --auth PLAIN --auth-user alice \
+	--auth-password wrong --from alice@client.test --to b@elsewhere.test
+like "$out" "<~\\* 535 5\\.7\\.8 Error: authentication failed: authentication failure" "a wrong password: 535"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --auth PLAIN --auth-user alice \
+	--auth-password s3cret --from alice@client.test --to b@elsewhere.test
+like "$out$err" "Host did not advertise authentication" "no AUTH offered before TLS"
+SMTPTLS_PASSWORD=s3cret run "$SMTPTLS" --json probe --no-system-ca --level encrypt \
+	--auth-user alice "[127.0.0.1]:$smtp"
+is "$(jq -r .auth.ok <<<"$out")/$(jq -r .auth.mechanism <<<"$out")" "true/PLAIN" "smtptls probe authenticates too"
+is "$(jq -r 'select(.event == "auth") | .ok' "$T/auth.json" | tr '\n' ,)" "true,true,false,true," \
+	"the log has every AUTH and its outcome"
+unlike "$(cat "$T/auth.json")" "s3cret|wrong|czNjcmV0" "and never a password"
+kill "$pid"
+st serve --auth-file "$T/nothing" --listen 127.0.0.1:0 --maildir "$T/md4"
+is "$rc" 3 "an --auth-file that is not there: exit 3"
+printf 'alice:plaintext\n' >"$T/badusers"
+st serve --auth-file "$T/badusers" --listen 127.0.0.1:0 --maildir "$T/md4"
+like "$err" "badusers:1: the hash of 'alice' is no crypt\\(3\\) hash" "a line that is no hash: named by file and line"
+
 # errors: the thing and the reason
 st serve --listen nonsense
 is "$rc" 2 "a bad --listen: usage"
