@@ -22,6 +22,7 @@
 #include "cmd.h"
 #include "output.h"
 #include "server.h"
+#include "verify.h"
 #include "x509.h"
 
 #define LIST_MAX 64
@@ -36,13 +37,14 @@ enum restriction {
 	R_PERMIT_MYNETWORKS,
 	R_PERMIT_SASL,
 	R_PERMIT_TLS_CLIENTCERTS,
+	R_PERMIT_TLS_ALL_CLIENTCERTS,
 	R_REJECT_UNAUTH_DESTINATION,
 	R_REJECT,
 };
 
 static const char *const restriction_names[] = {
-    "permit_mynetworks", "permit_sasl_authenticated", "permit_tls_clientcerts",
-    "reject_unauth_destination", "reject"};
+    "permit_mynetworks",         "permit_sasl_authenticated", "permit_tls_clientcerts",
+    "permit_tls_all_clientcerts", "reject_unauth_destination", "reject"};
 
 struct sv_params {
 	struct st_global *g;
@@ -70,6 +72,9 @@ struct sv_params {
 	long idle_timeout;
 	const char *auth_file;
 	bool auth_plaintext;
+	bool req_ccert;
+	const char *ccert_ca[8];
+	size_t n_ccert_ca;
 };
 
 enum {
@@ -94,6 +99,8 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_AUTH_FILE,
 	OPT_AUTH_PLAINTEXT,
+	OPT_REQ_CCERT,
+	OPT_CCERT_CA,
 };
 
 static const struct argp_option sv_options[] = {
@@ -114,6 +121,12 @@ static const struct argp_option sv_options[] = {
     {"security-level", OPT_LEVEL, "LEVEL", 0,
      "may (default) or encrypt: 530 for MAIL and the rest before STARTTLS, as Postfix", 1},
     {"ask-ccert", OPT_ASK_CCERT, NULL, 0, "Ask TLS clients for a certificate", 1},
+    {"req-ccert", OPT_REQ_CCERT, NULL, 0,
+     "Require a client certificate that --ccert-ca-file trusts (implies --security-level "
+     "encrypt): else 421 4.7.1, as Postfix's smtpd_tls_req_ccert",
+     1},
+    {"ccert-ca-file", OPT_CCERT_CA, "FILE", 0,
+     "Trust client certificates issued by the CAs of FILE (repeatable)", 1},
     {NULL, 0, NULL, 0, "Relay control (Postfix semantics):", 2},
     {"relay-restrictions", OPT_RESTRICTIONS, "LIST", 0,
      "In order: permit_mynetworks, permit_sasl_authenticated, permit_tls_clientcerts, "
@@ -153,9 +166,10 @@ const struct st_optvals cmd_serve_values[] = {
     {"ready-file", "@file"},
     {"relay-clientcerts", "@file"},
     {"auth-file", "@file"},
+    {"ccert-ca-file", "@file"},
     {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
-                           "reject_unauth_destination reject"},
+                           "permit_tls_all_clientcerts reject_unauth_destination reject"},
     {NULL, NULL},
 };
 
@@ -351,6 +365,14 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_AUTH_FILE:
 		p->auth_file = arg;
 		break;
+	case OPT_REQ_CCERT:
+		p->req_ccert = p->ask_ccert = p->encrypt = true;
+		break;
+	case OPT_CCERT_CA:
+		if (p->n_ccert_ca >= 8)
+			st_usage_error(state, "--ccert-ca-file: at most 8 files");
+		p->ccert_ca[p->n_ccert_ca++] = arg;
+		break;
 	case OPT_AUTH_PLAINTEXT:
 		p->auth_plaintext = true;
 		break;
@@ -389,6 +411,8 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--self-signed or --cert, not both");
 		if (p->ca_out && p->cert)
 			st_usage_error(state, "--ca-out goes with --self-signed");
+		if (p->req_ccert && !p->n_ccert_ca)
+			st_usage_error(state, "--req-ccert needs --ccert-ca-file");
 		if (p->auth_plaintext && !p->auth_file)
 			st_usage_error(state, "--auth-plaintext needs --auth-file");
 		break;
@@ -422,6 +446,7 @@ struct sv {
 	char tmpdir[64]; /* the throwaway chain and key */
 	char **fps;      /* relay_clientcerts fingerprints */
 	struct st_auth_db *auth;
+	struct st_trust *ccert_trust;
 	size_t n_fps;
 	long messages;
 	unsigned long seq;
@@ -542,6 +567,10 @@ static const char *relay_check(struct sv *v, const struct st_conn_info *i, const
 			if (i->tls && ccert_listed(v, i, fp, sizeof(fp)))
 				return NULL;
 			break;
+		case R_PERMIT_TLS_ALL_CLIENTCERTS:
+			if (i->tls && i->ccert && i->ccert_verified)
+				return NULL;
+			break;
 		case R_REJECT_UNAUTH_DESTINATION:
 			if (!final_destination(v->p, rcpt)) {
 				snprintf(buf, size, "554 5.7.1 <%s>: Relay access denied", rcpt);
@@ -554,6 +583,82 @@ static const char *relay_check(struct sv *v, const struct st_conn_info *i, const
 		}
 	}
 	return NULL;
+}
+
+/* ---- client certificates ---- */
+
+/* The chain the client sent, verified for the client purpose by --ccert-ca-file. */
+static bool ccert_verify(void *arg, const struct st_conn_info *i)
+{
+	struct sv *v = arg;
+	struct st_x509_item *items[16];
+	size_t n = 0, len, k;
+	const unsigned char *der;
+	struct st_verify_params vp;
+	struct st_verify_result vr;
+	struct st_error e;
+	struct st_buf chain;
+	struct st_x509_reader *r;
+	struct st_x509_item *it;
+	bool ok = false;
+
+	if (!v->ccert_trust || !i->session)
+		return false;
+	st_buf_init(&chain, 1 << 22);
+	for (k = 0; k < 16 && (der = st_tls_peer_cert(i->session, (unsigned)k, &len)); k++)
+		st_buf_add(&chain, der, len);
+	r = chain.len ? st_x509_reader_new("client chain", chain.data, chain.len) : NULL;
+	while (r && n < 16 && st_x509_reader_next(r, &it, &e) > 0)
+		items[n++] = it;
+	st_x509_reader_free(r);
+	if (n) {
+		memset(&vp, 0, sizeof(vp));
+		vp.trust = v->ccert_trust;
+		vp.purpose = ST_PURPOSE_CLIENT;
+		vp.at = time(NULL);
+		vp.digest = ST_DIGEST_SHA256;
+		if (st_verify_chain(&vp, items, n, NULL, 0, &vr, &e) == 0) {
+			ok = vr.trusted;
+			st_verify_result_release(&vr);
+		}
+	}
+	for (k = 0; k < n; k++)
+		st_x509_item_free(items[k]);
+	st_buf_release(&chain);
+	return ok;
+}
+
+/* --req-ccert: Postfix's words when the certificate is missing or not trusted. */
+static const char *tls_verdict(void *arg, const struct st_conn_info *i)
+{
+	struct sv *v = arg;
+
+	if (!v->p->req_ccert)
+		return NULL;
+	if (!i->ccert)
+		return "No client certificate presented";
+	return i->ccert_verified ? NULL : "Client certificate not trusted";
+}
+
+/* The CN of a certificate's subject or issuer, for the Received header. */
+static void ccert_names(const struct st_conn_info *i, char *subject, char *issuer, size_t size)
+{
+	struct st_x509_reader *r = st_x509_reader_new("client certificate", i->ccert, i->ccert_len);
+	struct st_x509_item *it = NULL;
+	struct st_x509_info info;
+	struct st_error e;
+
+	subject[0] = issuer[0] = '\0';
+	if (r && st_x509_reader_next(r, &it, &e) > 0 && st_x509_item_info(it, &info, &e) == 0) {
+		const char *cn;
+		cn = info.subject ? strstr(info.subject, "CN=") : NULL;
+		snprintf(subject, size, "%.*s", cn ? (int)strcspn(cn + 3, ",") : 0, cn ? cn + 3 : "");
+		cn = info.issuer ? strstr(info.issuer, "CN=") : NULL;
+		snprintf(issuer, size, "%.*s", cn ? (int)strcspn(cn + 3, ",") : 0, cn ? cn + 3 : "");
+		st_x509_info_release(&info);
+	}
+	st_x509_item_free(it);
+	st_x509_reader_free(r);
 }
 
 /* ---- the Maildir, written off the loop thread ---- */
@@ -686,14 +791,15 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 	if (i->tls) {
 		st_buf_addf(&d->msg, "\t(using %s with cipher %s)\n", i->tls_summary.version,
 		            i->tls_summary.cipher);
-		if (!i->tls_summary.client_cert_requested)
+		if (!v->p->ask_ccert)
 			st_buf_addf(&d->msg, "\t(No client certificate requested)\n");
 		else if (!i->ccert)
 			st_buf_addf(&d->msg, "\t(No client certificate presented)\n");
 		else {
-			char fp[ST_FINGERPRINT_MAX];
-			ccert_listed(v, i, fp, sizeof(fp));
-			st_buf_addf(&d->msg, "\t(Client certificate fingerprint %s, not verified)\n", fp);
+			char subject[256], issuer[256];
+			ccert_names(i, subject, issuer, sizeof(subject));
+			st_buf_addf(&d->msg, "\t(Client CN \"%s\", Issuer \"%s\" (%s))\n", subject, issuer,
+			            i->ccert_verified ? "verified OK" : "not verified");
 		}
 	}
 	st_buf_addf(&d->msg, "\tby %s (smtptls) with %s id %s\n", v->p->hostname,
@@ -855,8 +961,12 @@ static void on_event(void *arg, const char *name, const struct st_conn_info *i)
 		if (i->ccert) {
 			char fp[ST_FINGERPRINT_MAX];
 			bool listed = ccert_listed(v, i, fp, sizeof(fp));
-			json_object_set_new(o, "client_cert", json_pack("{s:s, s:b}", "fingerprint", fp,
-			                                                "listed", listed));
+			char subject[256], issuer[256];
+			ccert_names(i, subject, issuer, sizeof(subject));
+			json_object_set_new(o, "client_cert",
+			                    json_pack("{s:s, s:s, s:s, s:b, s:b}", "subject", subject,
+			                              "issuer", issuer, "fingerprint", fp, "listed", listed,
+			                              "verified", i->ccert_verified));
 		} else {
 			json_object_set_new(o, "client_cert", json_null());
 		}
@@ -1067,6 +1177,15 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 			goto out;
 		}
 	}
+	if (p.n_ccert_ca) {
+		v.ccert_trust = st_trust_new();
+		for (i = 0; v.ccert_trust && i < p.n_ccert_ca; i++)
+			if (st_trust_add_file(v.ccert_trust, p.ccert_ca[i], &err)) {
+				st_out_error("--ccert-ca-file: %s", err.msg);
+				status = ST_EXIT_INPUT;
+				goto out;
+			}
+	}
 	if (p.relay_clientcerts && load_fps(&v, p.relay_clientcerts)) {
 		status = ST_EXIT_INPUT;
 		goto out;
@@ -1099,6 +1218,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	sp.auth_plaintext = p.auth_plaintext;
 	sp.max_size = p.max_size;
 	sp.idle_timeout_ms = p.idle_timeout * 1000;
+	sp.ccert_verify = ccert_verify;
+	sp.tls_verdict = tls_verdict;
 	sp.decide = decide;
 	sp.event = on_event;
 	sp.arg = &v;
@@ -1167,6 +1288,7 @@ out:
 	if (v.log && v.log != stdout)
 		fclose(v.log);
 	st_auth_db_free(v.auth);
+	st_trust_free(v.ccert_trust);
 	for (i = 0; i < v.n_fps; i++)
 		free(v.fps[i]);
 	free(v.fps);

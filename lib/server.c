@@ -40,6 +40,7 @@ struct st_conn {
 	struct st_smtp_server *smtp;
 	struct st_tls *tls;
 	bool tls_on, handshaking, closing, asked, close_after_write;
+	bool ccert_verified;
 	int writes; /* writes in flight */
 	struct st_buf held;    /* client bytes the engine could not take yet */
 	struct st_buf message; /* the message being received */
@@ -68,7 +69,9 @@ static void info_of(struct st_conn *c, struct st_conn_info *i)
 	if (i->tls) {
 		st_tls_summary(c->tls, &i->tls_summary);
 		i->ccert = st_tls_peer_cert(c->tls, 0, &i->ccert_len);
+		i->session = c->tls;
 	}
+	i->ccert_verified = c->ccert_verified;
 	i->message = c->message.data;
 	i->message_len = c->message.len;
 	i->reason = c->reason;
@@ -378,6 +381,9 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			struct st_conn_info i;
 			const char *refuse = NULL;
 			info_of(c, &i);
+			if (i.ccert && c->srv->p.ccert_verify)
+				c->ccert_verified = i.ccert_verified =
+				    c->srv->p.ccert_verify(c->srv->p.arg, &i);
 			if (c->srv->p.tls_verdict)
 				refuse = c->srv->p.tls_verdict(c->srv->p.arg, &i);
 			event(c, "starttls");

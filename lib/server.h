@@ -39,6 +39,8 @@ struct st_conn_info {
 	struct st_tls_summary tls_summary;
 	const unsigned char *ccert; /* the client certificate (DER), NULL when none */
 	size_t ccert_len;
+	bool ccert_verified;      /* ccert_verify said yes */
+	const struct st_tls *session; /* TLS: st_tls_peer_cert gives the whole chain; or NULL */
 	const unsigned char *message; /* at the end of DATA: the message as received */
 	size_t message_len;
 	const char *reason; /* disconnect: why ("quit", "timeout", "closed by the client"...) */
@@ -59,6 +61,9 @@ struct st_server_params {
 	 * st_server_answer, at once or later; the connection waits for it. */
 	void (*decide)(void *arg, struct st_conn *c, const struct st_srv_request *req,
 	               const struct st_conn_info *info);
+	/* After a handshake with a client certificate: is it trusted? (once per connection;
+	 * NULL: never) */
+	bool (*ccert_verify)(void *arg, const struct st_conn_info *info);
 	/* After a handshake: NULL to go on, or why the client is refused (a client
 	 * certificate demanded: "No client certificate presented"). */
 	const char *(*tls_verdict)(void *arg, const struct st_conn_info *info);

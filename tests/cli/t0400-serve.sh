@@ -191,6 +191,34 @@ printf 'alice:plaintext\n' >"$T/badusers"
 st serve --auth-file "$T/badusers" --listen 127.0.0.1:0 --maildir "$T/md4"
 like "$err" "badusers:1: the hash of 'alice' is no crypt\\(3\\) hash" "a line that is no hash: named by file and line"
 
+# a client certificate required and verified (--req-ccert, --ccert-ca-file): Postfix's 421s
+cat "$P/ca.pem" "$P/int.pem" >"$T/ccert-ca.pem"
+serve --listen 127.0.0.1:0 --listen 127.0.0.1:0/smtps --maildir "$T/md5" --log "$T/ccert.json" \
+	--req-ccert --ccert-ca-file "$T/ccert-ca.pem" \
+	--relay-restrictions permit_tls_all_clientcerts,reject_unauth_destination ||
+	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+smtp=$(port smtp) smtps=$(port smtps)
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-cert "$P/client.pem" \
+	--tls-key "$P/client.key" --from a@client.test --to b@elsewhere.test --header "Subject: ccert"
+is "$rc" 0 "a client certificate the CA file trusts: relayed (permit_tls_all_clientcerts)"
+f=$(grep -l "Subject: ccert" "$T"/md5/new/*)
+like "$(cat "$f")" "\\(Client CN \"client\\.test\\.example\", Issuer \"smtptls Test Intermediate CA\" \\(verified OK\\)\\)" \
+	"the Received header names it, verified, as Postfix writes it"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --from a@client.test --to b@elsewhere.test
+like "$out" "<~\\* 421 4\\.7\\.1 [^ ]+ Error: No client certificate presented" "none: 421 after STARTTLS, in Postfix's words"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-cert "$P/selfsigned.pem" \
+	--tls-key "$P/selfsigned.key" --from a@client.test --to b@elsewhere.test
+like "$out" "<~\\* 421 4\\.7\\.1 [^ ]+ Error: Client certificate not trusted" "an untrusted one: 421 not trusted"
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt --tls-on-connect "[127.0.0.1]:$smtps"
+is "$rc" 8 "smtptls probe without a certificate, implicit TLS: refused, exit 8"
+like "$(jq -r .banner <<<"$out")" "^421 4\\.7\\.1 .* Error: No client certificate presented$" "the 421 is the banner"
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt --cert "$P/client.pem" --key "$P/client.key" \
+	--mail-from a@client.test --rcpt-to b@elsewhere.test "[127.0.0.1]:$smtp"
+is "$rc/$(jq -r '.rcpt[0].reply' <<<"$out")" "0/250 2.1.5 Ok" "smtptls probe with the certificate: relayed"
+is "$(jq -r 'select(.event == "starttls" and .client_cert != null) | .client_cert.verified' "$T/ccert.json" | tr '\n' ,)" \
+	"true,false,true," "the log says which certificates verified"
+kill "$pid"
+
 # errors: the thing and the reason
 st serve --listen nonsense
 is "$rc" 2 "a bad --listen: usage"
@@ -210,5 +238,7 @@ is "$rc" 3 "an unusable --cert: exit 3"
 like "$err" "nothing.pem" "it names the file"
 st serve --relay-clientcerts "$T/missing" --maildir "$T/md3" --listen 127.0.0.1:0
 is "$rc" 3 "a missing --relay-clientcerts file: exit 3"
+st serve --req-ccert --listen 127.0.0.1:0 --maildir "$T/md3"
+is "$rc" 2 "--req-ccert without --ccert-ca-file: usage"
 
 done_testing
