@@ -75,6 +75,9 @@ struct sv_params {
 	bool req_ccert;
 	const char *ccert_ca[8];
 	size_t n_ccert_ca;
+	const char *protocols, *ciphers;
+	long max_conns, max_per_client;
+	const char *pid_file;
 };
 
 enum {
@@ -101,6 +104,11 @@ enum {
 	OPT_AUTH_PLAINTEXT,
 	OPT_REQ_CCERT,
 	OPT_CCERT_CA,
+	OPT_PROTOCOLS,
+	OPT_CIPHERS,
+	OPT_MAX_CONNS,
+	OPT_MAX_PER_CLIENT,
+	OPT_PID_FILE,
 };
 
 static const struct argp_option sv_options[] = {
@@ -127,6 +135,10 @@ static const struct argp_option sv_options[] = {
      1},
     {"ccert-ca-file", OPT_CCERT_CA, "FILE", 0,
      "Trust client certificates issued by the CAs of FILE (repeatable)", 1},
+    {"tls-protocols", OPT_PROTOCOLS, "LIST", 0,
+     "TLS protocols in Postfix syntax (>=TLSv1.2, <=TLSv1.2, !TLSv1.3 ...)", 1},
+    {"tls-ciphers", OPT_CIPHERS, "GRADE", 0, "Postfix cipher grade: high, medium (default), null",
+     1},
     {NULL, 0, NULL, 0, "Relay control (Postfix semantics):", 2},
     {"relay-restrictions", OPT_RESTRICTIONS, "LIST", 0,
      "In order: permit_mynetworks, permit_sasl_authenticated, permit_tls_clientcerts, "
@@ -153,6 +165,10 @@ static const struct argp_option sv_options[] = {
     {"max-size", OPT_MAX_SIZE, "BYTES", 0, "The message size limit (default 10240000)", 3},
     {"exit-after", OPT_EXIT_AFTER, "N", 0, "Stop after N messages", 3},
     {"idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", 0, "Idle client timeout (default 300)", 3},
+    {"max-connections", OPT_MAX_CONNS, "N", 0, "Connections at once (default 1000)", 3},
+    {"max-per-client", OPT_MAX_PER_CLIENT, "N", 0,
+     "Connections at once from one address (default 50)", 3},
+    {"pid-file", OPT_PID_FILE, "FILE", 0, "Write the process id there (removed at exit)", 3},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -167,6 +183,8 @@ const struct st_optvals cmd_serve_values[] = {
     {"relay-clientcerts", "@file"},
     {"auth-file", "@file"},
     {"ccert-ca-file", "@file"},
+    {"pid-file", "@file"},
+    {"tls-ciphers", "high medium null"},
     {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
                            "permit_tls_all_clientcerts reject_unauth_destination reject"},
@@ -368,6 +386,26 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_REQ_CCERT:
 		p->req_ccert = p->ask_ccert = p->encrypt = true;
 		break;
+	case OPT_PROTOCOLS:
+		p->protocols = arg;
+		break;
+	case OPT_CIPHERS:
+		p->ciphers = arg;
+		break;
+	case OPT_MAX_CONNS:
+	case OPT_MAX_PER_CLIENT:
+		v = strtoll(arg, &end, 10);
+		if (!*arg || *end || v < 1 || v > 1000000)
+			st_usage_error(state, "--%s: '%s' is not 1 to 1000000",
+			               key == OPT_MAX_CONNS ? "max-connections" : "max-per-client", arg);
+		if (key == OPT_MAX_CONNS)
+			p->max_conns = (long)v;
+		else
+			p->max_per_client = (long)v;
+		break;
+	case OPT_PID_FILE:
+		p->pid_file = arg;
+		break;
 	case OPT_CCERT_CA:
 		if (p->n_ccert_ca >= 8)
 			st_usage_error(state, "--ccert-ca-file: at most 8 files");
@@ -441,7 +479,7 @@ struct sv {
 	struct sv_params *p;
 	uv_loop_t loop;
 	struct st_server *server;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
 	FILE *log;
 	char tmpdir[64]; /* the throwaway chain and key */
 	char **fps;      /* relay_clientcerts fingerprints */
@@ -987,6 +1025,7 @@ static void stopped(void *arg)
 
 	uv_close((uv_handle_t *)&v->sigterm, NULL);
 	uv_close((uv_handle_t *)&v->sigint, NULL);
+	uv_close((uv_handle_t *)&v->sighup, NULL);
 }
 
 static void sv_stop(struct sv *v)
@@ -1000,8 +1039,23 @@ static void sv_stop(struct sv *v)
 
 static void on_signal(uv_signal_t *h, int sig)
 {
-	(void)sig;
-	sv_stop(h->data);
+	struct sv *v = h->data;
+
+	if (sig != SIGHUP) {
+		sv_stop(v);
+		return;
+	}
+	/* SIGHUP: the log is reopened (after logrotate moved it) */
+	if (v->log && v->log != stdout) {
+		FILE *f = fopen(v->p->log, "a");
+		if (!f) {
+			st_out_warn("--log: cannot reopen '%s': %s", v->p->log, strerror(errno));
+			return;
+		}
+		fclose(v->log);
+		v->log = f;
+		log_event(v, json_pack("{s:s}", "event", "reopen"));
+	}
 }
 
 static int mkdir_p(const char *dir, mode_t mode)
@@ -1134,7 +1188,7 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	struct sv v;
 	struct st_server_params sp;
 	struct st_error err;
-	char host[256], cert[128] = "", key[128] = "", sub[4200];
+	char host[256], cert[128] = "", key[128] = "", sub[4200], prio[512];
 	enum st_exit status = ST_EXIT_OK;
 	size_t i;
 	static const char *const md_dirs[] = {"tmp", "new", "cur"};
@@ -1213,6 +1267,17 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	sp.tls.cert_file = p.cert ? p.cert : cert;
 	sp.tls.key_file = p.cert ? p.key : key;
 	sp.tls.request_client_cert = p.ask_ccert;
+	if (p.protocols || p.ciphers) {
+		int set = st_tls_protocols_parse(p.protocols ? p.protocols : "", &err);
+		if (set < 0 || st_tls_priority(set, p.ciphers, prio, sizeof(prio), &err)) {
+			st_out_error("--tls-%s: %s", set < 0 ? "protocols" : "ciphers", err.msg);
+			status = ST_EXIT_USAGE;
+			goto out;
+		}
+		sp.tls.priority = prio;
+	}
+	sp.max_conns = (unsigned)p.max_conns;
+	sp.max_per_client = (unsigned)p.max_per_client;
 	sp.tls_required = p.encrypt;
 	sp.auth = v.auth != NULL;
 	sp.auth_plaintext = p.auth_plaintext;
@@ -1249,6 +1314,14 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	v.sigterm.data = v.sigint.data = &v;
 	uv_signal_start(&v.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&v.sigint, on_signal, SIGINT);
+	uv_signal_init(&v.loop, &v.sighup);
+	v.sighup.data = &v;
+	uv_signal_start(&v.sighup, on_signal, SIGHUP);
+	if (p.pid_file) {
+		FILE *f = fopen(p.pid_file, "w");
+		if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+			st_out_warn("--pid-file: cannot write '%s': %s", p.pid_file, strerror(errno));
+	}
 	/* ready: every listener is up; scripts wait for this line */
 	{
 		struct st_buf ready;
@@ -1277,6 +1350,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 		st_buf_release(&ready);
 	}
 	uv_run(&v.loop, UV_RUN_DEFAULT);
+	if (p.pid_file)
+		unlink(p.pid_file);
 	st_server_free(v.server);
 	uv_loop_close(&v.loop);
 out:

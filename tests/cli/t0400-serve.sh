@@ -219,6 +219,34 @@ is "$(jq -r 'select(.event == "starttls" and .client_cert != null) | .client_cer
 	"true,false,true," "the log says which certificates verified"
 kill "$pid"
 
+# old or strict servers on demand (--tls-protocols in Postfix syntax), limits, pid file, SIGHUP
+serve --listen 127.0.0.1:0 --maildir "$T/md6" --tls-protocols '<=TLSv1.2' --max-per-client 1 \
+	--pid-file "$T/serve.pid" --log "$T/six.json" || { diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+smtp=$(port smtp)
+is "$(cat "$T/serve.pid")" "$pid" "--pid-file holds the process id once ready"
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt "[127.0.0.1]:$smtp"
+is "$(jq -r .tls.version <<<"$out")" TLSv1.2 "--tls-protocols '<=TLSv1.2': TLS 1.2 is what a client gets"
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt --protocols '>=TLSv1.3' "[127.0.0.1]:$smtp"
+is "$rc" 7 "a TLS 1.3-only client: the handshake fails (exit 7)"
+# a second connection from the same address while one is open: Postfix-style 421
+exec {held}<>/dev/tcp/127.0.0.1/"$smtp"
+read -r -t 10 banner <&"$held"
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt "[127.0.0.1]:$smtp"
+like "$(jq -r .banner <<<"$out")" "^421 4\\.7\\.0 [^ ]+ Error: too many connections from your address$" \
+	"--max-per-client 1: the second connection gets 421"
+exec {held}<&-
+mv "$T/six.json" "$T/six.old"
+kill -HUP "$pid"
+# the reopened log gets the next event: wait for the file (bounded, no sleep)
+grep -m1 -q reopen < <(timeout 10 tail -F "$T/six.json" 2>/dev/null)
+is "$?" 0 "SIGHUP reopens the log (after logrotate moved it)"
+kill "$pid"
+timeout 30 tail --pid="$pid" -f /dev/null
+is "$(ls "$T/serve.pid" 2>/dev/null)" "" "the pid file is removed at exit"
+st serve --tls-protocols 'TLSv9' --listen 127.0.0.1:0 --maildir "$T/md6"
+is "$rc" 2 "a bad --tls-protocols: usage"
+like "$err" "--tls-protocols: .*TLSv9" "named"
+
 # errors: the thing and the reason
 st serve --listen nonsense
 is "$rc" 2 "a bad --listen: usage"
