@@ -78,6 +78,13 @@ struct sv_params {
 	const char *protocols, *ciphers;
 	long max_conns, max_per_client;
 	const char *pid_file;
+	struct fault {
+		char stage[12];
+		int code;
+		int percent;
+		char spec[40];
+	} faults[16];
+	size_t n_faults;
 };
 
 enum {
@@ -109,6 +116,7 @@ enum {
 	OPT_MAX_CONNS,
 	OPT_MAX_PER_CLIENT,
 	OPT_PID_FILE,
+	OPT_FAULT,
 };
 
 static const struct argp_option sv_options[] = {
@@ -169,6 +177,10 @@ static const struct argp_option sv_options[] = {
     {"max-per-client", OPT_MAX_PER_CLIENT, "N", 0,
      "Connections at once from one address (default 50)", 3},
     {"pid-file", OPT_PID_FILE, "FILE", 0, "Write the process id there (removed at exit)", 3},
+    {"fault", OPT_FAULT, "STAGE:CODE[:PERCENT]", 0,
+     "Answer CODE at STAGE (connect, helo, starttls, auth, mail, rcpt, data), in PERCENT of "
+     "the cases (default 100): to test clients' retries (repeatable)",
+     3},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -406,6 +418,35 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_PID_FILE:
 		p->pid_file = arg;
 		break;
+	case OPT_FAULT: {
+		static const char *const stages[] = {"connect", "helo", "starttls", "auth",
+		                                     "mail",    "rcpt", "data"};
+		struct fault *f = &p->faults[p->n_faults];
+		char stage[16];
+		int code, pct = 100, n = 0;
+		size_t k;
+		if (p->n_faults >= 16 || strlen(arg) >= sizeof(f->spec) ||
+		    (sscanf(arg, "%11[a-z]:%d%n:%d%n", stage, &code, &n, &pct, &n) < 2) ||
+		    arg[n] || code < 400 || code > 599 || pct < 1 || pct > 100)
+			st_usage_error(state,
+			               "--fault: '%s' is not STAGE:CODE[:PERCENT] (CODE 400-599, "
+			               "PERCENT 1-100)",
+			               arg);
+		for (k = 0; k < sizeof(stages) / sizeof(stages[0]); k++)
+			if (!strcmp(stage, stages[k]))
+				break;
+		if (k == sizeof(stages) / sizeof(stages[0]))
+			st_usage_error(state,
+			               "--fault: '%s' is no stage (connect, helo, starttls, auth, mail, "
+			               "rcpt, data)",
+			               stage);
+		snprintf(f->stage, sizeof(f->stage), "%.11s", stage);
+		f->code = code;
+		f->percent = pct;
+		snprintf(f->spec, sizeof(f->spec), "%s", arg);
+		p->n_faults++;
+		break;
+	}
 	case OPT_CCERT_CA:
 		if (p->n_ccert_ca >= 8)
 			st_usage_error(state, "--ccert-ca-file: at most 8 files");
@@ -943,6 +984,32 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 	}
 }
 
+/* ---- fault injection ---- */
+
+/* A reply line for this stage when a --fault fires (its percentage drawn), else NULL. */
+static const char *fault_at(void *arg, const char *stage)
+{
+	struct sv *v = arg;
+	static char line[200];
+	size_t k;
+
+	for (k = 0; k < v->p->n_faults; k++) {
+		const struct fault *f = &v->p->faults[k];
+		unsigned r;
+		if (strcmp(f->stage, stage))
+			continue;
+		if (f->percent < 100 && (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r) ||
+		                         r % 100 >= (unsigned)f->percent))
+			continue;
+		snprintf(line, sizeof(line), "%d %d.3.0 %s Error: fault injected (--fault %s)", f->code,
+		         f->code / 100, v->p->hostname, f->spec);
+		log_event(v, json_pack("{s:s, s:s, s:s}", "event", "fault", "stage", stage, "reply",
+		                       line));
+		return line;
+	}
+	return NULL;
+}
+
 /* ---- decisions and events ---- */
 
 static void decide(void *arg, struct st_conn *c, const struct st_srv_request *req,
@@ -952,6 +1019,18 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 	char buf[600];
 	const char *refused;
 
+	{
+		const char *stage = req->event == ST_SRV_MAIL   ? "mail"
+		                    : req->event == ST_SRV_RCPT ? "rcpt"
+		                    : req->event == ST_SRV_END  ? "data"
+		                    : req->event == ST_SRV_AUTH ? "auth"
+		                                                : NULL;
+		const char *f = stage ? fault_at(v, stage) : NULL;
+		if (f) {
+			st_server_answer(c, false, f);
+			return;
+		}
+	}
 	switch (req->event) {
 	case ST_SRV_MAIL:
 		log_event(v, json_pack("{s:s, s:I, s:s, s:s, s:I}", "event", "mail", "conn",
@@ -1286,6 +1365,7 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	sp.ccert_verify = ccert_verify;
 	sp.tls_verdict = tls_verdict;
 	sp.decide = decide;
+	sp.fault = p.n_faults ? fault_at : NULL;
 	sp.event = on_event;
 	sp.arg = &v;
 	{

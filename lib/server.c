@@ -462,6 +462,8 @@ static void accept_cb(uv_stream_t *ls, int status)
 	sp.max_rcpt = s->p.max_rcpt;
 	sp.body = on_body;
 	sp.body_arg = c;
+	sp.fault = s->p.fault;
+	sp.fault_arg = s->p.arg;
 	c->smtp = st_smtp_server_new(&sp);
 	if (!c->smtp || uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
 		snprintf(c->reason, sizeof(c->reason), "cannot accept");
@@ -488,6 +490,18 @@ static void accept_cb(uv_stream_t *ls, int status)
 		refuse = "too many connections";
 	else if (per_client(s, c->peer) > s->p.max_per_client)
 		refuse = "too many connections from your address";
+	{
+		const char *f = s->p.fault ? s->p.fault(s->p.arg, "connect") : NULL;
+		if (f && !refuse) {
+			/* an injected banner, in plaintext even on smtps, then the end */
+			char line[600];
+			snprintf(line, sizeof(line), "%s\r\n", f);
+			send_raw(c, (const unsigned char *)line, strlen(line));
+			snprintf(c->reason, sizeof(c->reason), "fault injected at connect");
+			c->close_after_write = true;
+			return;
+		}
+	}
 	if (refuse || l->l->mode != ST_LISTEN_SMTPS) {
 		/* a refusal comes in plaintext even on smtps: no handshake is spent on it */
 		if (refuse) {

@@ -70,6 +70,9 @@ struct st_server_params {
 	/* Things to log: "connect", "starttls" (also for implicit TLS), "reject" (an
 	 * error reply: info.smtp.last_reply), "disconnect" (info.reason). */
 	void (*event)(void *arg, const char *name, const struct st_conn_info *info);
+	/* fault injection: a reply line for a stage ("connect": the banner, then the end;
+	 * "helo", "starttls": instead of the engine's reply), or NULL */
+	const char *(*fault)(void *arg, const char *stage);
 	void *arg;
 };
 

@@ -166,12 +166,24 @@ static bool auth_offered(const struct st_smtp_server *s)
 	return s->p.auth && (s->tls || s->p.auth_plaintext);
 }
 
+/* A fault the caller injects at this stage: replied instead, true. */
+static bool fault(struct st_smtp_server *s, const char *stage)
+{
+	const char *f = s->p.fault ? s->p.fault(s->p.fault_arg, stage) : NULL;
+
+	if (f)
+		reply(s, "%s", f);
+	return f != NULL;
+}
+
 static void ehlo(struct st_smtp_server *s, const char *arg, bool esmtp)
 {
 	if (!*arg) {
 		reply(s, "501 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
 		return;
 	}
+	if (fault(s, "helo"))
+		return;
 	reset_tx(s);
 	snprintf(s->helo, sizeof(s->helo), "%s", arg);
 	st_sanitize(s->helo);
@@ -447,6 +459,8 @@ static void starttls(struct st_smtp_server *s, const char *args)
 		reply(s, "502 5.5.1 Error: command not implemented");
 		return;
 	}
+	if (fault(s, "starttls"))
+		return;
 	reply(s, "220 2.0.0 Ready to start TLS");
 	/* what the client pipelined behind STARTTLS was sent in plaintext: it must never
 	 * be read as if it came inside TLS (CVE-2011-0411) */

@@ -27,6 +27,10 @@ struct st_smtp_server_params {
 	/* the message as it comes, dot-unstuffed, CRLF line ends, at most max_size bytes */
 	void (*body)(void *arg, const unsigned char *data, size_t len);
 	void *body_arg;
+	/* fault injection: a whole reply line for the stage ("helo", "starttls") instead of
+	 * the normal one, or NULL */
+	const char *(*fault)(void *arg, const char *stage);
+	void *fault_arg;
 };
 
 /* What the engine needs from its caller next. */

@@ -247,6 +247,41 @@ st serve --tls-protocols 'TLSv9' --listen 127.0.0.1:0 --maildir "$T/md6"
 is "$rc" 2 "a bad --tls-protocols: usage"
 like "$err" "--tls-protocols: .*TLSv9" "named"
 
+# fault injection, for testing clients: the stage, the code, a share of the cases
+dialog() { python3 "$TOP_SRCDIR/tests/lib/smtp-dialog.py" "$@"; }
+serve --listen 127.0.0.1:0 --maildir "$T/md7" --domains example.test --hostname mx.serve.test \
+	--fault rcpt:451:50 --fault data:452 --log "$T/fault.json" || { diag "serve did not start"; exit 1; }
+smtp=$(port smtp)
+rcpts=()
+for i in $(seq 30); do rcpts+=("RCPT TO:<r$i@example.test>"); done
+out=$(dialog "$smtp" "EHLO c.test" "MAIL FROM:<a@c.test>" "${rcpts[@]}" "DATA" "Subject: x\r\n\r\nbody\r\n." "QUIT")
+n451=$(grep -c 'RCPT.* -> 451 4.3.0 mx.serve.test Error: fault injected (--fault rcpt:451:50)$' <<<"$out")
+n250=$(grep -c 'RCPT.* -> 250 2.1.5 Ok$' <<<"$out")
+is "$((n451 + n250))" 30 "--fault rcpt:451:50: every RCPT got the fault or Ok"
+ok "$([ "$n451" -gt 0 ] && [ "$n250" -gt 0 ]; echo $?)" "both, in about half the cases ($n451 faults of 30)"
+like "$out" "Subject: x.* -> 452 4\\.3\\.0 mx\\.serve\\.test Error: fault injected \\(--fault data:452\\)" \
+	"--fault data:452: the message's final reply"
+is "$(ls "$T/md7/new" | wc -l)" 0 "and it is not stored"
+is "$(jq -r 'select(.event == "fault") | .stage' "$T/fault.json" | sort | uniq -c | awk '{print $2}' | tr '\n' ,)" \
+	"data,rcpt," "the log has each fault"
+kill "$pid"
+serve --listen 127.0.0.1:0 --maildir "$T/md7" --fault connect:421 || { diag "serve did not start"; exit 1; }
+run "$SMTPTLS" --json probe --no-system-ca --level encrypt "[127.0.0.1]:$(port smtp)"
+is "$rc" 8 "--fault connect:421: a client is refused at the banner"
+like "$(jq -r .banner <<<"$out")" "^421 4\\.3\\.0 .* Error: fault injected \\(--fault connect:421\\)$" "with it"
+kill "$pid"
+serve --listen 127.0.0.1:0 --maildir "$T/md7" --fault helo:554 --fault starttls:454 ||
+	{ diag "serve did not start"; exit 1; }
+out=$(dialog "$(port smtp)" "EHLO c.test" "STARTTLS" "QUIT")
+like "$out" "EHLO c.test -> 554 5\\.3\\.0 .*\\(--fault helo:554\\)
+STARTTLS -> 454 4\\.3\\.0 .*\\(--fault starttls:454\\)
+QUIT -> 221 2\\.0\\.0 Bye" "--fault helo and starttls"
+kill "$pid"
+st serve --fault rcpt:250 --listen 127.0.0.1:0 --maildir "$T/md7"
+is "$rc" 2 "--fault with a code that is no error: usage"
+st serve --fault lunch:451 --listen 127.0.0.1:0 --maildir "$T/md7"
+like "$err" "--fault: 'lunch' is no stage" "an unknown stage is named"
+
 # errors: the thing and the reason
 st serve --listen nonsense
 is "$rc" 2 "a bad --listen: usage"
