@@ -282,6 +282,26 @@ is "$rc" 2 "--fault with a code that is no error: usage"
 st serve --fault lunch:451 --listen 127.0.0.1:0 --maildir "$T/md7"
 like "$err" "--fault: 'lunch' is no stage" "an unknown stage is named"
 
+# killed with SIGKILL under load: every message that got its 250 is in the Maildir, whole
+serve --listen 127.0.0.1:0 --maildir "$T/md8" --domains example.test ||
+	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+python3 "$TOP_SRCDIR/tests/lib/load-smtp.py" "$(port smtp)" 8 >"$T/acks" 2>"$T/load.err" &
+lpid=$!
+at_exit "kill $lpid 2>/dev/null"
+# until 300 messages are acknowledged (bounded: a minute), then SIGKILL mid-stream
+awk 'NR >= 300 { print; exit }' < <(timeout 60 tail -n +1 -F "$T/acks" 2>/dev/null) >/dev/null
+kill -9 "$pid"
+timeout 30 tail --pid="$lpid" -f /dev/null
+acked=0 missing=0
+while read -r qid end; do
+	[ "$qid" = started ] && continue
+	acked=$((acked + 1))
+	f=$(ls "$T"/md8/new/*."$qid".* 2>/dev/null)
+	[ -n "$f" ] && [ "$(tail -n 1 "$f")" = "$end" ] || missing=$((missing + 1))
+done <"$T/acks"
+ok "$([ "$acked" -ge 300 ]; echo $?)" "the load ran: $acked messages acknowledged before the SIGKILL"
+is "$missing" 0 "every acknowledged message is in new/, complete to its last line"
+
 # errors: the thing and the reason
 st serve --listen nonsense
 is "$rc" 2 "a bad --listen: usage"
