@@ -4,7 +4,7 @@
 # the Maildir and the JSON log; STARTTLS injection and SMTP smuggling; signals and errors
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
-need certtool openssl jq swaks curl python3 posttls-finger
+need certtool openssl jq swaks curl python3 posttls-finger gnutls-cli
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
 P=$T/pki
 cd "$T" || exit 1
@@ -53,6 +53,12 @@ is "$(timeout 30 posttls-finger -c -l secure -F "$T/ca.pem" "[127.0.0.1]:$smtp" 
 sc=$(echo QUIT | timeout 30 openssl s_client -starttls smtp -connect "127.0.0.1:$smtp" -CAfile "$T/ca.pem" \
 	-verify_hostname localhost 2>/dev/null)
 like "$sc" "Verify return code: 0 \\(ok\\)" "openssl s_client -starttls smtp: the chain and name verify"
+gc=$(echo QUIT | timeout 30 gnutls-cli --starttls-proto=smtp --x509cafile "$T/ca.pem" -p "$smtp" \
+	localhost 2>&1)
+like "$gc" "The certificate is trusted" "gnutls-cli --starttls-proto=smtp: trusted"
+like "$gc" "Handshake was completed" "and the handshake completed"
+gc=$(echo QUIT | timeout 30 gnutls-cli --x509cafile "$T/ca.pem" -p "$smtps" localhost 2>&1)
+like "$gc" "Handshake was completed" "gnutls-cli, implicit TLS"
 
 # mail: swaks and curl, STARTTLS and implicit TLS, into the Maildir
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-verify --tls-ca-path "$T/ca.pem" \
