@@ -512,6 +512,7 @@ struct probe_run {
 	bool stop;       /* --first: an address answered */
 	char prio[512];
 	struct st_trust *trust;
+	struct st_tls_creds *creds; /* read once for every session */
 };
 
 /* Addresses known so far. */
@@ -1306,6 +1307,7 @@ static void job_start(struct job *jb)
 	sp->tls.sni = p->sni ? p->sni : (isalpha((unsigned char)jb->host[0]) ? jb->host : NULL);
 	sp->tls.cert_file = p->cert;
 	sp->tls.key_file = p->key;
+	sp->tls.creds = jb->run->creds;
 	sp->tls_check = job_tls_check;
 	sp->tls_check_arg = jb;
 	st_buf_init(&jb->resume, 65536);
@@ -1463,7 +1465,20 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 		st_out_warn("%s", err.msg);
 	if (!p->n_ca_files && !p->ca_path && !p->no_system)
 		st_trust_add_system(run.trust, &err);
+	{
+		struct st_tls_params tp;
+		memset(&tp, 0, sizeof(tp));
+		tp.cert_file = p->cert;
+		tp.key_file = p->key;
+		run.creds = st_tls_creds_new(&tp, &err);
+		if (!run.creds) {
+			st_trust_free(run.trust);
+			st_out_error("--cert: %s", err.msg);
+			return st_exit_for(err.cls);
+		}
+	}
 	if (uv_loop_init(&run.loop) < 0) {
+		st_tls_creds_free(run.creds);
 		st_trust_free(run.trust);
 		st_out_error("cannot start the event loop");
 		return ST_EXIT_INTERNAL;
@@ -1539,6 +1554,7 @@ out:
 	uv_run(&run.loop, UV_RUN_DEFAULT); /* the resolver's handle closes */
 	uv_loop_close(&run.loop);
 	st_trust_free(run.trust);
+	st_tls_creds_free(run.creds);
 	return status;
 }
 

@@ -1271,6 +1271,7 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	enum st_exit status = ST_EXIT_OK;
 	size_t i;
 	static const char *const md_dirs[] = {"tmp", "new", "cur"};
+	struct st_tls_creds *creds = NULL;
 
 	memset(&p, 0, sizeof(p));
 	memset(&v, 0, sizeof(v));
@@ -1368,16 +1369,15 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	sp.fault = p.n_faults ? fault_at : NULL;
 	sp.event = on_event;
 	sp.arg = &v;
-	{
-		/* the credentials, tried once: a bad file is the user's to fix, not every client's */
-		struct st_tls *t = st_tls_new(&sp.tls, &err);
-		if (!t) {
-			st_out_error("--cert: %s", err.msg);
-			status = st_exit_for(err.cls == ST_ERR_USAGE ? ST_ERR_INPUT : err.cls);
-			goto out;
-		}
-		st_tls_free(t);
+	/* the credentials, read once for every connection: a bad file is the user's to fix,
+	 * not every client's */
+	creds = st_tls_creds_new(&sp.tls, &err);
+	if (!creds) {
+		st_out_error("--cert: %s", err.msg);
+		status = st_exit_for(err.cls == ST_ERR_USAGE ? ST_ERR_INPUT : err.cls);
+		goto out;
 	}
+	sp.tls.creds = creds;
 	if (uv_loop_init(&v.loop)) {
 		status = ST_EXIT_INTERNAL;
 		goto out;
@@ -1444,6 +1444,7 @@ out:
 		fclose(v.log);
 	st_auth_db_free(v.auth);
 	st_trust_free(v.ccert_trust);
+	st_tls_creds_free(creds);
 	for (i = 0; i < v.n_fps; i++)
 		free(v.fps[i]);
 	free(v.fps);

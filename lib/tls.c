@@ -162,9 +162,14 @@ int st_tls_priority(int protocols, const char *grade, char *out, size_t size, st
 	return 0;
 }
 
+struct st_tls_creds {
+	gnutls_certificate_credentials_t cred;
+};
+
 struct st_tls {
 	gnutls_session_t session;
-	gnutls_certificate_credentials_t cred;
+	gnutls_certificate_credentials_t cred; /* owned, unless shared (p->creds) */
+	bool shared_cred;
 	struct st_buf in; /* ciphertext from the peer, not yet read by GnuTLS */
 	size_t in_off;
 	struct st_buf out; /* ciphertext for the peer */
@@ -225,11 +230,68 @@ void st_tls_free(struct st_tls *t)
 		return;
 	if (t->session)
 		gnutls_deinit(t->session);
-	if (t->cred)
+	if (t->cred && !t->shared_cred)
 		gnutls_certificate_free_credentials(t->cred);
 	st_buf_release(&t->in);
 	st_buf_release(&t->out);
 	free(t);
+}
+
+/* The credentials of p: its certificate and key, or (a client without one) the callback
+ * that notes a certificate request. */
+static int load_cred(const struct st_tls_params *p, gnutls_certificate_credentials_t *cred,
+                     struct st_error *err)
+{
+	char why[160];
+	int rc;
+
+	if (gnutls_certificate_allocate_credentials(cred) < 0) {
+		*cred = NULL;
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return ST_E_NOMEM;
+	}
+	if (p->cert_file && p->key_file) {
+		rc = gnutls_certificate_set_x509_key_file(*cred, p->cert_file, p->key_file,
+		                                          GNUTLS_X509_FMT_PEM);
+		if (rc < 0) {
+			st_error_set(err, ST_ERR_INPUT, "cannot use '%s' with '%s': %s", p->cert_file,
+			             p->key_file, st_gnutls_reason(rc, why, sizeof(why)));
+			goto fail;
+		}
+	} else if (p->server) {
+		st_error_set(err, ST_ERR_USAGE, "a TLS server needs a certificate and a key");
+		goto fail;
+	}
+	if (!p->server && !p->cert_file)
+		gnutls_certificate_set_retrieve_function2(*cred, client_cert_cb);
+	return ST_OK;
+fail:
+	gnutls_certificate_free_credentials(*cred);
+	*cred = NULL;
+	return ST_E_INVALID;
+}
+
+struct st_tls_creds *st_tls_creds_new(const struct st_tls_params *p, struct st_error *err)
+{
+	struct st_tls_creds *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (load_cred(p, &c->cred, err)) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void st_tls_creds_free(struct st_tls_creds *c)
+{
+	if (!c)
+		return;
+	gnutls_certificate_free_credentials(c->cred);
+	free(c);
 }
 
 struct st_tls *st_tls_new(const struct st_tls_params *p, struct st_error *err)
@@ -247,26 +309,16 @@ struct st_tls *st_tls_new(const struct st_tls_params *p, struct st_error *err)
 	st_buf_init(&t->in, TLS_BUF_MAX);
 	st_buf_init(&t->out, TLS_BUF_MAX);
 	if (gnutls_init(&t->session,
-	                (p->server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NONBLOCK) < 0 ||
-	    gnutls_certificate_allocate_credentials(&t->cred) < 0) {
+	                (p->server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NONBLOCK) < 0) {
 		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
 		goto fail;
 	}
-	if (p->cert_file && p->key_file) {
-		rc = gnutls_certificate_set_x509_key_file(t->cred, p->cert_file, p->key_file,
-		                                          GNUTLS_X509_FMT_PEM);
-		if (rc < 0) {
-			st_error_set(err, ST_ERR_INPUT, "cannot use '%s' with '%s': %s",
-			             p->cert_file, p->key_file,
-			             st_gnutls_reason(rc, why, sizeof(why)));
-			goto fail;
-		}
-	} else if (p->server) {
-		st_error_set(err, ST_ERR_USAGE, "a TLS server needs a certificate and a key");
+	if (p->creds) {
+		t->cred = p->creds->cred;
+		t->shared_cred = true;
+	} else if (load_cred(p, &t->cred, err)) {
 		goto fail;
 	}
-	if (!p->server && !p->cert_file)
-		gnutls_certificate_set_retrieve_function2(t->cred, client_cert_cb);
 	rc = gnutls_priority_set_direct(t->session, p->priority ? p->priority : "NORMAL", &where);
 	if (rc < 0) {
 		st_error_set(err, ST_ERR_USAGE, "bad TLS priority '%s': %s",

@@ -42,6 +42,9 @@ const char *st_tls_proto_name(enum st_tls_proto p);
 /* One side of a TLS connection, fed and drained by its caller. Opaque. */
 struct st_tls;
 
+/* Credentials (a certificate and key read once) that many sessions share. Opaque. */
+struct st_tls_creds;
+
 struct st_tls_params {
 	bool server;
 	const char *priority;  /* st_tls_priority's output; NULL: "NORMAL" */
@@ -51,7 +54,14 @@ struct st_tls_params {
 	bool request_client_cert; /* server: ask for a client certificate */
 	const void *resume;       /* client: session data from st_tls_session_data, to resume */
 	size_t resume_len;
+	const struct st_tls_creds *creds; /* shared credentials: cert_file and key_file are then
+	                                     not read again */
 };
+
+/* Read p's certificate and key (or none, for a client) once, for every session given them;
+ * errors as st_tls_new's. Free after the last session. */
+struct st_tls_creds *st_tls_creds_new(const struct st_tls_params *p, struct st_error *err);
+void st_tls_creds_free(struct st_tls_creds *c);
 
 /* Start a session. NULL with err set when credentials or priorities are refused. */
 struct st_tls *st_tls_new(const struct st_tls_params *p, struct st_error *err);

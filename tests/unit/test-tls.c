@@ -177,6 +177,32 @@ static void test_sessions(void **state)
 	}
 	sp.priority = NULL;
 
+	/* credentials read once, shared by several sessions, outliving them */
+	{
+		struct st_tls_creds *creds = st_tls_creds_new(&sp, &se);
+		struct st_tls_params shared = sp;
+		int k;
+		assert_non_null(creds);
+		shared.creds = creds;
+		shared.cert_file = shared.key_file = NULL; /* not read again */
+		for (k = 0; k < 3; k++) {
+			s = st_tls_new(&shared, &se);
+			c = st_tls_new(&cp, &ce);
+			assert_non_null(s);
+			assert_int_equal(shake(c, s, &ce, &se), 1);
+			st_tls_summary(c, &sum);
+			assert_int_equal(sum.n_peer_certs, 3);
+			st_tls_free(c);
+			st_tls_free(s);
+		}
+		st_tls_creds_free(creds);
+		/* a bad key: the same error as st_tls_new's */
+		shared = sp;
+		shared.key_file = cert;
+		assert_null(st_tls_creds_new(&shared, &se));
+		assert_int_equal(se.cls, ST_ERR_INPUT);
+	}
+
 	/* a server that asks for a client certificate: the client sees the request */
 	sp.request_client_cert = true;
 	s = st_tls_new(&sp, &se);
