@@ -781,11 +781,6 @@ static void job_verify(struct job *jb, struct st_tls *tls)
 	char patterns[MATCH_MAX][256];
 	const char *pattern_ptrs[MATCH_MAX];
 	struct st_error e = {ST_ERR_NONE, ""};
-	struct st_buf *chain = &jb->chain;
-	struct st_x509_reader *r;
-	struct st_x509_item *it;
-	const unsigned char *der;
-	size_t len, i;
 	int n_patterns, k;
 
 	jb->verified = true;
@@ -796,13 +791,7 @@ static void job_verify(struct job *jb, struct st_tls *tls)
 	}
 	for (k = 0; k < n_patterns; k++)
 		pattern_ptrs[k] = patterns[k];
-	st_buf_init(chain, 1 << 22);
-	for (i = 0; i < 16 && (der = st_tls_peer_cert(tls, (unsigned)i, &len)); i++)
-		st_buf_add(chain, der, len);
-	r = chain->len ? st_x509_reader_new("peer", chain->data, chain->len) : NULL;
-	while (r && jb->n_items < 16 && st_x509_reader_next(r, &it, &e) > 0)
-		jb->items[jb->n_items++] = it;
-	st_x509_reader_free(r);
+	jb->n_items = st_tls_peer_items(tls, &jb->chain, jb->items, 16);
 	if (!jb->n_items)
 		return;
 	{

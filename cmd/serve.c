@@ -671,25 +671,16 @@ static bool ccert_verify(void *arg, const struct st_conn_info *i)
 {
 	struct sv *v = arg;
 	struct st_x509_item *items[16];
-	size_t n = 0, len, k;
-	const unsigned char *der;
 	struct st_verify_params vp;
 	struct st_verify_result vr;
 	struct st_error e;
 	struct st_buf chain;
-	struct st_x509_reader *r;
-	struct st_x509_item *it;
+	size_t n, k;
 	bool ok = false;
 
 	if (!v->ccert_trust || !i->session)
 		return false;
-	st_buf_init(&chain, 1 << 22);
-	for (k = 0; k < 16 && (der = st_tls_peer_cert(i->session, (unsigned)k, &len)); k++)
-		st_buf_add(&chain, der, len);
-	r = chain.len ? st_x509_reader_new("client chain", chain.data, chain.len) : NULL;
-	while (r && n < 16 && st_x509_reader_next(r, &it, &e) > 0)
-		items[n++] = it;
-	st_x509_reader_free(r);
+	n = st_tls_peer_items(i->session, &chain, items, 16);
 	if (n) {
 		memset(&vp, 0, sizeof(vp));
 		vp.trust = v->ccert_trust;

@@ -439,6 +439,19 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 	if (dec.data)
 		explicit_bzero(dec.data, dec.cap);
 	st_buf_release(&dec);
+	{
+		/* a user name goes to logs and decisions: control bytes or malformed UTF-8
+		 * in it end the exchange, as a malformed response */
+		char shown[sizeof(s->cur)];
+		snprintf(shown, sizeof(shown), "%s", s->cur);
+		st_sanitize(shown);
+		if (strcmp(shown, s->cur)) {
+			wipe_secret(s);
+			s->phase = P_CMD;
+			reply(s, "535 5.7.8 Error: authentication failed: bad protocol / cancel");
+			return;
+		}
+	}
 	s->req.user = s->cur;
 	s->req.pass = s->auth_pass;
 	s->req.mech = s->auth_mech;

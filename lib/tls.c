@@ -519,6 +519,25 @@ const unsigned char *st_tls_ocsp_staple(const struct st_tls *t, size_t *len)
 	return d.data;
 }
 
+size_t st_tls_peer_items(const struct st_tls *t, struct st_buf *der, struct st_x509_item **items,
+                         size_t max)
+{
+	struct st_x509_reader *r;
+	struct st_x509_item *it;
+	struct st_error e;
+	const unsigned char *d;
+	size_t len, i, n = 0;
+
+	st_buf_init(der, 1 << 22);
+	for (i = 0; i < 16 && (d = st_tls_peer_cert(t, (unsigned)i, &len)); i++)
+		st_buf_add(der, d, len);
+	r = der->len ? st_x509_reader_new("peer", der->data, der->len) : NULL;
+	while (r && n < max && st_x509_reader_next(r, &it, &e) > 0)
+		items[n++] = it;
+	st_x509_reader_free(r);
+	return n;
+}
+
 int st_base64(const void *data, size_t len, struct st_buf *out)
 {
 	gnutls_datum_t in = {(unsigned char *)data, (unsigned)len}, enc = {NULL, 0};

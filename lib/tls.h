@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "util.h"
+#include "x509.h"
 
 /* TLS protocol versions as Postfix names them, as bits. */
 enum st_tls_proto {
@@ -106,6 +107,14 @@ int st_tls_summary(const struct st_tls *t, struct st_tls_summary *s);
 /* The data that resumes this session later (a TLS 1.3 ticket comes after the handshake:
  * ask at the end of the session), into out (reset first). */
 int st_tls_session_data(const struct st_tls *t, struct st_buf *out);
+
+/*
+ * The peer's chain as items (its own certificate first), at most max: their bytes are
+ * kept in der (initialised here), which must outlive them. Returns how many; free each
+ * item with st_x509_item_free, then release der.
+ */
+size_t st_tls_peer_items(const struct st_tls *t, struct st_buf *der, struct st_x509_item **items,
+                         size_t max);
 
 /* The DER of the peer's certificate number i (0 = its own), borrowed; NULL past the end. */
 const unsigned char *st_tls_peer_cert(const struct st_tls *t, unsigned i, size_t *len);

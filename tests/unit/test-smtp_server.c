@@ -278,6 +278,9 @@ static void test_auth(void **state)
 	say(s, "*\r\n", "501 5.7.0 Authentication aborted\r\n");
 	say(s, "AUTH PLAIN\r\n", "334 \r\n");
 	say(s, "!!!\r\n", "501 5.5.2 Cannot decode response\r\n");
+	say(s, "AUTH PLAIN AGFs/2ljZQBzM2NyZXQ=\r\n", /* "\0al\xffice\0s3cret": not UTF-8 */
+	    "535 5.7.8 Error: authentication failed: bad protocol / cancel\r\n");
+	assert_int_equal(st_smtp_server_next(s, NULL), ST_SRV_NONE); /* never asked */
 	say(s, "AUTH PLAIN YWxpY2U=\r\n", /* no NULs: not PLAIN */
 	    "535 5.7.8 Error: authentication failed: bad protocol / cancel\r\n");
 	say(s, "MAIL FROM:<a@b>\r\n", "");
