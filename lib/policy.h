@@ -1,0 +1,106 @@
+/* policy.h: Postfix TLS policy tables (smtp_tls_policy_maps): read, look up as Postfix does, parse entries */
+#ifndef ST_POLICY_H
+#define ST_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+/* Postfix's client security levels, weakest first. */
+enum st_level {
+	ST_LEVEL_NONE,
+	ST_LEVEL_MAY,
+	ST_LEVEL_ENCRYPT,
+	ST_LEVEL_FINGERPRINT,
+	ST_LEVEL_DANE,
+	ST_LEVEL_DANE_ONLY,
+	ST_LEVEL_VERIFY,
+	ST_LEVEL_SECURE,
+};
+
+/* "none", "may", ... "secure". */
+const char *st_level_name(enum st_level l);
+
+/* A level by name, in any case as Postfix takes it. -1 when unknown. */
+int st_level_parse(const char *name, enum st_level *out);
+
+/* One line of a table: key and value as Postfix reads them (continuation lines joined). */
+struct st_policy_entry {
+	const char *key;   /* as written */
+	const char *value; /* white space at both ends removed */
+	unsigned line;     /* where the entry starts (1-based); 0 for inline: tables */
+};
+
+/* A table read from its source text. Opaque. */
+struct st_policy_table;
+
+/*
+ * Read a table. spec is "type:path" with type hash, lmdb, cdb, btree, dbm,
+ * sdbm or texthash (the source file named by path is read: what postmap
+ * would compile), "inline:{ key=value, { key = value with spaces } }", or a
+ * plain path. Blank lines and lines whose first non-blank byte is '#' are
+ * skipped; a line starting with white space continues the previous one. A
+ * key given twice keeps its first value, as postmap does (each later one is
+ * counted in st_policy_table_duplicates). Lookups fold case, as Postfix's
+ * indexed tables do. NULL with err (class input) naming the file and line
+ * of what cannot be read, or the table type that is not known.
+ */
+struct st_policy_table *st_policy_table_load(const char *spec, struct st_error *err);
+
+void st_policy_table_free(struct st_policy_table *t);
+
+/* The spec the table was loaded from, and the file read ("" for inline:). */
+const char *st_policy_table_spec(const struct st_policy_table *t);
+const char *st_policy_table_file(const struct st_policy_table *t);
+
+/* Entries in file order (duplicates included), i < st_policy_table_size. */
+size_t st_policy_table_size(const struct st_policy_table *t);
+const struct st_policy_entry *st_policy_table_at(const struct st_policy_table *t, size_t i);
+
+/* Keys that were given more than once (later entries lose). */
+size_t st_policy_table_duplicates(const struct st_policy_table *t);
+
+/* The entry for exactly this key (case folded), or NULL. */
+const struct st_policy_entry *st_policy_table_get(const struct st_policy_table *t, const char *key);
+
+/*
+ * Look up a next-hop as Postfix's smtp client does: the next-hop as given
+ * (a "[host]:port" or "host:port" form is one literal lookup), then, for a
+ * domain, ".parent" for each parent domain (never the bare parent, never
+ * "*"). Each key is tried in every table, in order, before the next key:
+ * the first hit wins. Returns the entry or NULL;
+ * *table (when not NULL) is the index of the table that answered, key (up
+ * to size bytes) the key that matched.
+ */
+const struct st_policy_entry *st_policy_lookup(struct st_policy_table *const *tables, size_t n,
+                                               const char *nexthop, size_t *table, char *key,
+                                               size_t size);
+
+#define ST_POLICY_MATCH_MAX 1024
+
+/* A policy value, parsed. Strings are "" when not given. */
+struct st_policy {
+	enum st_level level;
+	char match[ST_POLICY_MATCH_MAX]; /* every match= joined by ':' (verify, secure) or '|' */
+	char protocols[256];
+	char ciphers[32];
+	char exclude[256];
+	char servername[256];
+	char tafile[1024];       /* every tafile= joined by ' ' */
+	int connection_reuse;    /* -1 not given, 0 no, 1 yes */
+	bool ignored_attributes; /* attributes on a "none" entry, which Postfix ignores */
+};
+
+/*
+ * Parse a policy value ("secure match=nexthop:.example.com protocols=>=TLSv1.2"),
+ * split as Postfix splits it (white space and commas). A value Postfix
+ * calls invalid (it then defers the mail with "4.7.5 client TLS
+ * configuration problem") is -1 with err (class policy) saying what is
+ * wrong: no level, an unknown level or attribute, an attribute without
+ * "=", an empty value, an attribute not valid at the level, one given
+ * twice that may be given once.
+ */
+int st_policy_parse(const char *value, struct st_policy *out, struct st_error *err);
+
+#endif
