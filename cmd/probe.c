@@ -321,8 +321,9 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--level fingerprint needs --match "
 			                      "DIGEST[:DIGEST...]... (fingerprints)");
 		if (p->interactive && (p->mail_from || p->g->json))
-			st_usage_error(state, "--interactive: the lines of stdin are the conversation: "
-			                      "not with --mail-from, --rcpt-to or --json");
+			st_usage_error(state,
+			               "--interactive: the lines of stdin are the conversation: "
+			               "not with --mail-from, --rcpt-to or --json");
 		if ((p->auth_password_file || p->auth_mech || p->auth_plaintext) && !p->auth_user)
 			st_usage_error(state,
 			               "--auth-password-file, --auth-mech and --auth-plaintext "
@@ -550,26 +551,6 @@ static void transcript(void *arg, char dir, bool tls, const char *line)
 	}
 }
 
-/* Postfix fingerprint match: digests compared case-insensitively, colons optional (3.6+). */
-static bool digest_matches(const char *fp, const char *pattern)
-{
-	while (*fp || *pattern) {
-		if (*fp == ':') {
-			fp++;
-			continue;
-		}
-		if (*pattern == ':') {
-			pattern++;
-			continue;
-		}
-		if (toupper((unsigned char)*fp) != toupper((unsigned char)*pattern))
-			return false;
-		fp++;
-		pattern++;
-	}
-	return true;
-}
-
 static void add_finding(json_t *a, const char *s)
 {
 	json_array_append_new(a, json_string(s));
@@ -724,7 +705,8 @@ static json_t *staple_json(const struct st_verify_result *vr)
 	if (vr->staple.status == ST_REV_REVOKED) {
 		st_time_iso(vr->staple.revoked_at, date, sizeof(date));
 		json_object_set_new(o, "revoked_at", json_string(date));
-		json_object_set_new(o, "reason", json_string(st_rev_reason_name(vr->staple.reason)));
+		json_object_set_new(o, "reason",
+		                    json_string(st_rev_reason_name(vr->staple.reason)));
 	}
 	return o;
 }
@@ -800,11 +782,13 @@ static void job_verify(struct job *jb, struct st_tls *tls)
 		vp.trust = jb->run->trust;
 		vp.purpose = ST_PURPOSE_SERVER;
 		vp.match = pattern_ptrs;
-		vp.n_match = (p->level == L_VERIFY || p->level == L_SECURE) ? (size_t)n_patterns : 0;
+		vp.n_match =
+		    (p->level == L_VERIFY || p->level == L_SECURE) ? (size_t)n_patterns : 0;
 		vp.at = time(NULL);
 		vp.digest = p->digest;
 		vp.ocsp_staple = st_tls_ocsp_staple(tls, &vp.ocsp_staple_len);
-		if (vp.trust && st_verify_chain(&vp, jb->items, jb->n_items, NULL, 0, &jb->vr, &e) == 0)
+		if (vp.trust &&
+		    st_verify_chain(&vp, jb->items, jb->n_items, NULL, 0, &jb->vr, &e) == 0)
 			jb->have_vr = true;
 	}
 	/* fingerprint level: the leaf's certificate or public-key digest */
@@ -813,7 +797,8 @@ static void job_verify(struct job *jb, struct st_tls *tls)
 		st_x509_item_fingerprint(jb->items[0], p->digest, false, fp);
 		st_x509_item_fingerprint(jb->items[0], p->digest, true, pfp);
 		for (k = 0; k < n_patterns && !jb->fp_met; k++)
-			if (digest_matches(fp, patterns[k]) || digest_matches(pfp, patterns[k]))
+			if (st_fingerprint_matches(fp, patterns[k]) ||
+			    st_fingerprint_matches(pfp, patterns[k]))
 				jb->fp_met = true;
 	}
 }
@@ -833,8 +818,9 @@ static int job_tls_check(void *arg, struct st_tls *tls, char *why, size_t size)
 	job_verify(jb, tls);
 	if (p->level < L_FINGERPRINT)
 		return 0;
-	ok = p->level == L_FINGERPRINT ? jb->fp_met
-	                               : jb->have_vr && strcmp(jb->vr.postfix_status, "Verified") == 0;
+	ok = p->level == L_FINGERPRINT
+	         ? jb->fp_met
+	         : jb->have_vr && strcmp(jb->vr.postfix_status, "Verified") == 0;
 	if (ok)
 		return 0;
 	snprintf(why, size, "the server certificate does not meet --level %s",
@@ -1028,16 +1014,17 @@ static enum st_exit job_report(struct job *jb)
 		json_object_set_new(o, "findings", json_incref(findings));
 		json_object_set_new(o, "client_cert_requested",
 		                    sr.tls ? json_boolean(sr.tls_summary.client_cert_requested)
-		                                : json_null());
+		                           : json_null());
 		if (sr.tls_done) {
 			json_object_set_new(tls, "version", json_string(sr.tls_summary.version));
 			json_object_set_new(tls, "cipher", json_string(sr.tls_summary.cipher));
 			json_object_set_new(tls, "group", json_string(sr.tls_summary.group));
 			json_object_set_new(tls, "signature_algorithm",
-			                    sr.tls_summary.sigalg[0] ? json_string(sr.tls_summary.sigalg)
-			                                             : json_null());
-			json_object_set_new(tls, "sni",
-			                    jb->sp.tls.sni ? json_string(jb->sp.tls.sni) : json_null());
+			                    sr.tls_summary.sigalg[0]
+			                        ? json_string(sr.tls_summary.sigalg)
+			                        : json_null());
+			json_object_set_new(
+			    tls, "sni", jb->sp.tls.sni ? json_string(jb->sp.tls.sni) : json_null());
 			json_object_set_new(tls, "ocsp_staple", staple_json(have_vr ? vrp : NULL));
 			json_object_set_new(tls, "resumed_on_reconnect",
 			                    resumed < 0 ? json_null() : json_boolean(resumed == 1));
@@ -1511,7 +1498,8 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 	for (i = 0; i < run.n_slots; i++) {
 		struct slot *sl = &run.slots[i];
 		if (sl->dns_error[0]) {
-			status = st_exit_worse(status, dns_failure(p, sl->host, port, sl->dns_error));
+			status =
+			    st_exit_worse(status, dns_failure(p, sl->host, port, sl->dns_error));
 			continue;
 		}
 		for (k = 0; k < sl->n_jobs; k++)

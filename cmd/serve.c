@@ -20,7 +20,10 @@
 
 #include "auth.h"
 #include "cmd.h"
+#include "dns.h"
+#include "outq.h"
 #include "output.h"
+#include "policy.h"
 #include "server.h"
 #include "verify.h"
 #include "x509.h"
@@ -43,7 +46,7 @@ enum restriction {
 };
 
 static const char *const restriction_names[] = {
-    "permit_mynetworks",         "permit_sasl_authenticated", "permit_tls_clientcerts",
+    "permit_mynetworks",          "permit_sasl_authenticated", "permit_tls_clientcerts",
     "permit_tls_all_clientcerts", "reject_unauth_destination", "reject"};
 
 struct sv_params {
@@ -85,6 +88,19 @@ struct sv_params {
 		char spec[40];
 	} faults[16];
 	size_t n_faults;
+	/* onward relay */
+	const char *relayhost;
+	bool relay_mx;
+	const char *queue_dir;
+	const char *policies[8];
+	size_t n_policies;
+	enum st_level tls_level;
+	const char *relay_ca[8];
+	size_t n_relay_ca;
+	const char *client_cert, *client_key;
+	const char *dns_server;
+	long backoff_min, backoff_max, queue_lifetime, relay_timeout;
+	long relay_concurrency;
 };
 
 enum {
@@ -117,6 +133,19 @@ enum {
 	OPT_MAX_PER_CLIENT,
 	OPT_PID_FILE,
 	OPT_FAULT,
+	OPT_RELAYHOST,
+	OPT_RELAY_MX,
+	OPT_QUEUE_DIR,
+	OPT_TLS_POLICY,
+	OPT_TLS_LEVEL,
+	OPT_RELAY_CA,
+	OPT_CLIENT_CERT,
+	OPT_CLIENT_KEY,
+	OPT_DNS_SERVER,
+	OPT_BACKOFF,
+	OPT_QUEUE_LIFETIME,
+	OPT_RELAY_TIMEOUT,
+	OPT_RELAY_CONCURRENCY,
 };
 
 static const struct argp_option sv_options[] = {
@@ -181,6 +210,42 @@ static const struct argp_option sv_options[] = {
      "Answer CODE at STAGE (connect, helo, starttls, auth, mail, rcpt, data), in PERCENT of "
      "the cases (default 100): to test clients' retries (repeatable)",
      3},
+    {NULL, 0, NULL, 0,
+     "Onward relay (without --relayhost or --relay-mx, mail for other domains is kept in "
+     "the Maildir):",
+     4},
+    {"relayhost", OPT_RELAYHOST, "NEXTHOP", 0,
+     "Relay mail for other domains there: [host]:port or [host] (no MX lookup), "
+     "domain[:port] (its MX hosts), as Postfix's relayhost",
+     4},
+    {"relay-mx", OPT_RELAY_MX, NULL, 0,
+     "Relay mail for other domains to the MX hosts of each recipient's domain", 4},
+    {"queue-dir", OPT_QUEUE_DIR, "DIR", 0,
+     "Messages wait for relay there, on disk (default ./smtptls-queue)", 4},
+    {"tls-policy", OPT_TLS_POLICY, "TABLE", 0,
+     "A Postfix smtp_tls_policy_maps table (hash:FILE, texthash:FILE, inline:{...}; its "
+     "source text is read); repeatable, searched in order",
+     4},
+    {"tls-level", OPT_TLS_LEVEL, "LEVEL", 0,
+     "smtp_tls_security_level without a policy entry: none, may (default), encrypt, "
+     "fingerprint, verify, secure",
+     4},
+    {"relay-ca-file", OPT_RELAY_CA, "FILE", 0,
+     "CAs that verify and secure trust for next-hop servers (repeatable)", 4},
+    {"client-cert", OPT_CLIENT_CERT, "FILE", 0, "A client certificate for next-hop servers", 4},
+    {"client-key", OPT_CLIENT_KEY, "FILE", 0, "Its private key", 4},
+    {"dns-server", OPT_DNS_SERVER, "ADDR[:PORT]", 0,
+     "Ask this DNS server for MX and addresses, not the system's (/etc/hosts still counts)", 4},
+    {"backoff", OPT_BACKOFF, "MIN[:MAX]", 0,
+     "Seconds to the first retry of a deferred message, doubled up to MAX (default 10:300)", 4},
+    {"queue-lifetime", OPT_QUEUE_LIFETIME, "SECONDS", 0,
+     "A message still deferred after this long expires and is bounced (default 432000, 5 "
+     "days, as Postfix)",
+     4},
+    {"relay-timeout", OPT_RELAY_TIMEOUT, "SECONDS", 0,
+     "Each step of a relay session: connect, every reply, the handshake (default 30)", 4},
+    {"relay-concurrency", OPT_RELAY_CONCURRENCY, "N", 0, "Messages relayed at once (default 10)",
+     4},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -196,6 +261,12 @@ const struct st_optvals cmd_serve_values[] = {
     {"auth-file", "@file"},
     {"ccert-ca-file", "@file"},
     {"pid-file", "@file"},
+    {"queue-dir", "@dir"},
+    {"tls-policy", "@file"},
+    {"tls-level", "none may encrypt fingerprint verify secure"},
+    {"relay-ca-file", "@file"},
+    {"client-cert", "@file"},
+    {"client-key", "@file"},
     {"tls-ciphers", "high medium null"},
     {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
@@ -357,7 +428,8 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_MAILDIR:
 		if (!*arg || strlen(arg) > 3800)
-			st_usage_error(state, "--maildir: '%.40s...' is not a usable directory name", arg);
+			st_usage_error(state,
+			               "--maildir: '%.40s...' is not a usable directory name", arg);
 		p->maildir = arg;
 		break;
 	case OPT_LOG:
@@ -380,7 +452,8 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_EXIT_AFTER:
 		v = strtoll(arg, &end, 10);
 		if (!*arg || *end || v < 1)
-			st_usage_error(state, "--exit-after: '%s' is not a number of messages", arg);
+			st_usage_error(state, "--exit-after: '%s' is not a number of messages",
+			               arg);
 		p->exit_after = (long)v;
 		break;
 	case OPT_IDLE_TIMEOUT:
@@ -409,7 +482,8 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		v = strtoll(arg, &end, 10);
 		if (!*arg || *end || v < 1 || v > 1000000)
 			st_usage_error(state, "--%s: '%s' is not 1 to 1000000",
-			               key == OPT_MAX_CONNS ? "max-connections" : "max-per-client", arg);
+			               key == OPT_MAX_CONNS ? "max-connections" : "max-per-client",
+			               arg);
 		if (key == OPT_MAX_CONNS)
 			p->max_conns = (long)v;
 		else
@@ -426,8 +500,8 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		int code, pct = 100, n = 0;
 		size_t k;
 		if (p->n_faults >= 16 || strlen(arg) >= sizeof(f->spec) ||
-		    (sscanf(arg, "%11[a-z]:%d%n:%d%n", stage, &code, &n, &pct, &n) < 2) ||
-		    arg[n] || code < 400 || code > 599 || pct < 1 || pct > 100)
+		    (sscanf(arg, "%11[a-z]:%d%n:%d%n", stage, &code, &n, &pct, &n) < 2) || arg[n] ||
+		    code < 400 || code > 599 || pct < 1 || pct > 100)
 			st_usage_error(state,
 			               "--fault: '%s' is not STAGE:CODE[:PERCENT] (CODE 400-599, "
 			               "PERCENT 1-100)",
@@ -436,10 +510,11 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			if (!strcmp(stage, stages[k]))
 				break;
 		if (k == sizeof(stages) / sizeof(stages[0]))
-			st_usage_error(state,
-			               "--fault: '%s' is no stage (connect, helo, starttls, auth, mail, "
-			               "rcpt, data)",
-			               stage);
+			st_usage_error(
+			    state,
+			    "--fault: '%s' is no stage (connect, helo, starttls, auth, mail, "
+			    "rcpt, data)",
+			    stage);
 		snprintf(f->stage, sizeof(f->stage), "%.11s", stage);
 		f->code = code;
 		f->percent = pct;
@@ -467,8 +542,9 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_MYNETWORKS:
 		if (each_word(arg, add_net, p))
-			st_usage_error(state, "--mynetworks: '%s' is not a list of addresses or CIDR "
-			                      "networks",
+			st_usage_error(state,
+			               "--mynetworks: '%s' is not a list of addresses or CIDR "
+			               "networks",
 			               arg);
 		break;
 	case OPT_RESTRICTIONS:
@@ -479,6 +555,79 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			               "permit_mynetworks, permit_sasl_authenticated, "
 			               "permit_tls_clientcerts, reject_unauth_destination, reject",
 			               arg);
+		break;
+	case OPT_RELAYHOST:
+		if (!*arg || strlen(arg) > 300 || strpbrk(arg, " \t\r\n,"))
+			st_usage_error(
+			    state, "--relayhost: '%s' is not [host]:port, [host] or domain", arg);
+		p->relayhost = arg;
+		break;
+	case OPT_RELAY_MX:
+		p->relay_mx = true;
+		break;
+	case OPT_QUEUE_DIR:
+		p->queue_dir = arg;
+		break;
+	case OPT_TLS_POLICY:
+		if (p->n_policies >= 8)
+			st_usage_error(state, "--tls-policy: at most 8 tables");
+		p->policies[p->n_policies++] = arg;
+		break;
+	case OPT_TLS_LEVEL:
+		if (st_level_parse(arg, &p->tls_level) || p->tls_level == ST_LEVEL_DANE ||
+		    p->tls_level == ST_LEVEL_DANE_ONLY)
+			st_usage_error(
+			    state,
+			    "--tls-level: '%s' is not none, may, encrypt, fingerprint, verify "
+			    "or secure",
+			    arg);
+		break;
+	case OPT_RELAY_CA:
+		if (p->n_relay_ca >= 8)
+			st_usage_error(state, "--relay-ca-file: at most 8 files");
+		p->relay_ca[p->n_relay_ca++] = arg;
+		break;
+	case OPT_CLIENT_CERT:
+		p->client_cert = arg;
+		break;
+	case OPT_CLIENT_KEY:
+		p->client_key = arg;
+		break;
+	case OPT_DNS_SERVER:
+		p->dns_server = arg;
+		break;
+	case OPT_BACKOFF:
+		v = strtoll(arg, &end, 10);
+		if (end == arg || v < 1 || v > 86400 || (*end && *end != ':'))
+			st_usage_error(
+			    state, "--backoff: '%s' is not MIN[:MAX] seconds (1 to 86400)", arg);
+		p->backoff_min = p->backoff_max = (long)v;
+		if (*end == ':') {
+			const char *m = end + 1;
+			v = strtoll(m, &end, 10);
+			if (end == m || *end || v < p->backoff_min || v > 86400)
+				st_usage_error(
+				    state, "--backoff: '%s' is not MIN[:MAX] seconds, MAX >= MIN",
+				    arg);
+			p->backoff_max = (long)v;
+		}
+		break;
+	case OPT_QUEUE_LIFETIME:
+	case OPT_RELAY_TIMEOUT:
+	case OPT_RELAY_CONCURRENCY:
+		v = strtoll(arg, &end, 10);
+		if (end == arg || *end || v < (key == OPT_QUEUE_LIFETIME ? 0 : 1) || v > 100000000)
+			st_usage_error(state, "--%s: '%s' is not a number in range",
+			               key == OPT_QUEUE_LIFETIME  ? "queue-lifetime"
+			               : key == OPT_RELAY_TIMEOUT ? "relay-timeout"
+			                                          : "relay-concurrency",
+			               arg);
+		if (key == OPT_QUEUE_LIFETIME)
+			p->queue_lifetime = (long)v;
+		else if (key == OPT_RELAY_TIMEOUT)
+			p->relay_timeout = (long)v;
+		else
+			p->relay_concurrency = (long)v;
 		break;
 	case ARGP_KEY_ARG:
 		st_usage_error(state, "serve takes no arguments (got '%s')", arg);
@@ -494,6 +643,17 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--req-ccert needs --ccert-ca-file");
 		if (p->auth_plaintext && !p->auth_file)
 			st_usage_error(state, "--auth-plaintext needs --auth-file");
+		if (p->relayhost && p->relay_mx)
+			st_usage_error(state, "--relayhost or --relay-mx, not both");
+		if (!!p->client_cert != !!p->client_key)
+			st_usage_error(state, "--client-cert and --client-key go together");
+		if (!p->relayhost && !p->relay_mx &&
+		    (p->n_policies || p->n_relay_ca || p->client_cert || p->queue_dir ||
+		     p->dns_server))
+			st_usage_error(state,
+			               "--tls-policy, --relay-ca-file, --client-cert, --queue-dir "
+			               "and --dns-server are for onward relay: --relayhost or "
+			               "--relay-mx");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -530,6 +690,14 @@ struct sv {
 	long messages;
 	unsigned long seq;
 	bool stopping;
+	int stops_pending; /* the server and the relay queue, each stopping */
+	/* onward relay */
+	struct st_outq *outq;
+	struct st_dns *dns;
+	struct st_trust *relay_trust;
+	struct st_tls_creds *client_creds;
+	struct st_policy_table *tables[8];
+	size_t n_tables;
 };
 
 /* One JSON line, flushed: tests read the log while we run. */
@@ -558,8 +726,8 @@ static void log_event(struct sv *v, json_t *o)
 
 static json_t *conn_json(const char *event, const struct st_conn_info *i)
 {
-	return json_pack("{s:s, s:I, s:s, s:i}", "event", event, "conn", (json_int_t)i->id, "client",
-	                 i->peer, "port", (int)i->peer_port);
+	return json_pack("{s:s, s:I, s:s, s:i}", "event", event, "conn", (json_int_t)i->id,
+	                 "client", i->peer, "port", (int)i->peer_port);
 }
 
 static bool in_nets(const struct sv_params *p, const char *peer)
@@ -722,9 +890,11 @@ static void ccert_names(const struct st_conn_info *i, char *subject, char *issue
 	if (r && st_x509_reader_next(r, &it, &e) > 0 && st_x509_item_info(it, &info, &e) == 0) {
 		const char *cn;
 		cn = info.subject ? strstr(info.subject, "CN=") : NULL;
-		snprintf(subject, size, "%.*s", cn ? (int)strcspn(cn + 3, ",") : 0, cn ? cn + 3 : "");
+		snprintf(subject, size, "%.*s", cn ? (int)strcspn(cn + 3, ",") : 0,
+		         cn ? cn + 3 : "");
 		cn = info.issuer ? strstr(info.issuer, "CN=") : NULL;
-		snprintf(issuer, size, "%.*s", cn ? (int)strcspn(cn + 3, ",") : 0, cn ? cn + 3 : "");
+		snprintf(issuer, size, "%.*s", cn ? (int)strcspn(cn + 3, ",") : 0,
+		         cn ? cn + 3 : "");
 		st_x509_info_release(&info);
 	}
 	st_x509_item_free(it);
@@ -739,10 +909,16 @@ struct delivery {
 	struct st_conn *conn;
 	unsigned long conn_id;
 	char qid[32];
-	struct st_buf msg; /* the Received header, then the message */
+	struct st_buf msg;       /* the Received header, then the message: for the Maildir (LF) */
+	bool local;              /* some recipients are ours: the Maildir copy */
+	struct st_buf relay_msg; /* the same with CRLF, for the relay queue */
+	char *from;
+	char **relay_rcpt;
+	size_t n_relay;
 	char file[320];
 	int err;
 	const char *what;
+	struct st_error qerr;
 };
 
 static int fsync_dir(const char *dir)
@@ -764,6 +940,14 @@ static void deliver_work(uv_work_t *w)
 	size_t off = 0;
 	int fd;
 
+	if (d->n_relay && st_queue_write(d->v->p->queue_dir, d->qid, time(NULL), d->from,
+	                                 (const char *const *)d->relay_rcpt, d->n_relay,
+	                                 d->relay_msg.data, d->relay_msg.len, &d->qerr) < 0) {
+		d->err = EIO, d->what = "queue";
+		return;
+	}
+	if (!d->local)
+		return;
 	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", md, d->file);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0) {
@@ -800,30 +984,50 @@ static void deliver_work(uv_work_t *w)
 
 static void sv_stop(struct sv *v);
 
+static void delivery_free(struct delivery *d)
+{
+	size_t k;
+
+	st_buf_release(&d->msg);
+	st_buf_release(&d->relay_msg);
+	for (k = 0; k < d->n_relay; k++)
+		free(d->relay_rcpt[k]);
+	free(d->relay_rcpt);
+	free(d->from);
+	free(d);
+}
+
 static void deliver_done(uv_work_t *w, int status)
 {
 	struct delivery *d = w->data;
 	struct sv *v = d->v;
 
 	if (status == 0 && !d->err) {
-		json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s}", "event", "data", "conn",
-		                      (json_int_t)d->conn_id, "queue_id", d->qid, "size",
-		                      (json_int_t)d->msg.len, "file", d->file);
+		json_t *o =
+		    json_pack("{s:s, s:I, s:s, s:I, s:s, s:I}", "event", "data", "conn",
+		              (json_int_t)d->conn_id, "queue_id", d->qid, "size",
+		              (json_int_t)(d->local ? d->msg.len : d->relay_msg.len), "file",
+		              d->local ? d->file : "", "relayed", (json_int_t)d->n_relay);
 		log_event(v, o);
+		if (d->n_relay)
+			st_outq_add(v->outq, d->qid);
 		st_server_answer(d->conn, true, d->qid);
 		v->messages++;
 		if (v->p->exit_after && v->messages >= v->p->exit_after)
 			sv_stop(v);
 	} else {
-		char why[300];
-		snprintf(why, sizeof(why), "cannot %s in the Maildir '%s': %s",
-		         d->what ? d->what : "write", v->p->maildir, strerror(d->err ? d->err : EIO));
+		char why[600];
+		if (d->what && !strcmp(d->what, "queue"))
+			snprintf(why, sizeof(why), "%s", d->qerr.msg);
+		else
+			snprintf(why, sizeof(why), "cannot %s in the Maildir '%s': %s",
+			         d->what ? d->what : "write", v->p->maildir,
+			         strerror(d->err ? d->err : EIO));
 		st_out_error("%s", why);
 		log_event(v, json_pack("{s:s, s:s}", "event", "error", "error", why));
 		st_server_answer(d->conn, false, "451 4.3.0 Error: queue file write error");
 	}
-	st_buf_release(&d->msg);
-	free(d);
+	delivery_free(d);
 }
 
 static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *i)
@@ -833,7 +1037,9 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 	time_t now = time(NULL);
 	struct tm tm;
 	unsigned char rnd[6];
+	struct st_buf hdr;
 	size_t k;
+	bool nomem = false;
 
 	if (!d) {
 		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
@@ -851,38 +1057,59 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 		if (host[k] == '/' || host[k] == ':')
 			host[k] = '_';
 	snprintf(d->file, sizeof(d->file), "%ld.%s.%s", (long)now, d->qid, host);
+	/* recipients of our domains go to the Maildir; with onward relay, the others to the
+	 * queue */
+	for (k = 0; k < i->smtp.n_rcpt; k++) {
+		if (!v->outq || final_destination(v->p, i->smtp.rcpt[k])) {
+			d->local = true;
+			continue;
+		}
+		if (!d->relay_rcpt && !(d->relay_rcpt = calloc(i->smtp.n_rcpt, sizeof(char *))))
+			nomem = true;
+		else if (!(d->relay_rcpt[d->n_relay++] = strdup(i->smtp.rcpt[k])))
+			nomem = true;
+	}
+	if (d->n_relay && !(d->from = strdup(i->smtp.sender)))
+		nomem = true;
+	if (nomem) {
+		delivery_free(d);
+		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
+		return;
+	}
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	st_buf_init(&d->msg, i->message_len + 4096);
-	/* the Received header, as Postfix's smtpd_tls_received_header writes it; a Maildir
-	 * holds Unix line ends */
-	st_buf_addf(&d->msg, "Received: from %s (%s [%s])\n", i->smtp.helo[0] ? i->smtp.helo : "unknown",
-	            "unknown", i->peer);
+	st_buf_init(&hdr, 8192);
+	/* the Received header, as Postfix's smtpd_tls_received_header writes it */
+	st_buf_addf(&hdr, "Received: from %s (%s [%s])\n",
+	            i->smtp.helo[0] ? i->smtp.helo : "unknown", "unknown", i->peer);
 	if (i->tls) {
-		st_buf_addf(&d->msg, "\t(using %s with cipher %s)\n", i->tls_summary.version,
+		st_buf_addf(&hdr, "\t(using %s with cipher %s)\n", i->tls_summary.version,
 		            i->tls_summary.cipher);
 		if (!v->p->ask_ccert)
-			st_buf_addf(&d->msg, "\t(No client certificate requested)\n");
+			st_buf_addf(&hdr, "\t(No client certificate requested)\n");
 		else if (!i->ccert)
-			st_buf_addf(&d->msg, "\t(No client certificate presented)\n");
+			st_buf_addf(&hdr, "\t(No client certificate presented)\n");
 		else {
 			char subject[256], issuer[256];
 			ccert_names(i, subject, issuer, sizeof(subject));
-			st_buf_addf(&d->msg, "\t(Client CN \"%s\", Issuer \"%s\" (%s))\n", subject, issuer,
-			            i->ccert_verified ? "verified OK" : "not verified");
+			st_buf_addf(&hdr, "\t(Client CN \"%s\", Issuer \"%s\" (%s))\n", subject,
+			            issuer, i->ccert_verified ? "verified OK" : "not verified");
 		}
 	}
-	st_buf_addf(&d->msg, "\tby %s (smtptls) with %s id %s\n", v->p->hostname,
+	st_buf_addf(&hdr, "\tby %s (smtptls) with %s id %s\n", v->p->hostname,
 	            i->tls ? (i->smtp.auth_user[0] ? "ESMTPSA" : "ESMTPS")
 	                   : (i->smtp.esmtp ? "ESMTP" : "SMTP"),
 	            d->qid);
 	if (i->smtp.n_rcpt == 1)
-		st_buf_addf(&d->msg, "\tfor <%s>; %s\n", i->smtp.rcpt[0], date);
+		st_buf_addf(&hdr, "\tfor <%s>; %s\n", i->smtp.rcpt[0], date);
 	else
-		st_buf_addf(&d->msg, "\t; %s\n", date);
-	{
-		/* CRLF becomes LF; anything else, a bare CR too, stays as it came */
+		st_buf_addf(&hdr, "\t; %s\n", date);
+	if (d->local) {
+		/* a Maildir holds Unix line ends: CRLF becomes LF; anything else, a bare CR too,
+		 * stays as it came */
 		size_t start = 0;
+		st_buf_init(&d->msg, i->message_len + 4096);
+		st_buf_add(&d->msg, hdr.data, hdr.len);
 		for (k = 0; k + 1 < i->message_len; k++)
 			if (i->message[k] == '\r' && i->message[k + 1] == '\n') {
 				st_buf_add(&d->msg, i->message + start, k - start);
@@ -890,10 +1117,20 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 			}
 		st_buf_add(&d->msg, i->message + start, i->message_len - start);
 	}
+	if (d->n_relay) {
+		/* the queue keeps the message as it came, CRLF, behind the same header */
+		st_buf_init(&d->relay_msg, i->message_len + 8192);
+		for (k = 0; k < hdr.len; k++)
+			if (hdr.data[k] == '\n')
+				st_buf_add(&d->relay_msg, "\r\n", 2);
+			else
+				st_buf_add(&d->relay_msg, &hdr.data[k], 1);
+		st_buf_add(&d->relay_msg, i->message, i->message_len);
+	}
+	st_buf_release(&hdr);
 	d->work.data = d;
 	if (uv_queue_work(&v->loop, &d->work, deliver_work, deliver_done) < 0) {
-		st_buf_release(&d->msg);
-		free(d);
+		delivery_free(d);
 		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
 	}
 }
@@ -938,8 +1175,8 @@ static void auth_done(uv_work_t *w, int status)
 	bool ok = status == 0 && a->ok;
 
 	log_event(a->v, json_pack("{s:s, s:I, s:s, s:s, s:b}", "event", "auth", "conn",
-	                          (json_int_t)a->conn_id, "user", a->user, "mechanism", a->mech, "ok",
-	                          ok));
+	                          (json_int_t)a->conn_id, "user", a->user, "mechanism", a->mech,
+	                          "ok", ok));
 	if (ok) {
 		st_server_answer(a->conn, true, NULL);
 		free(a);
@@ -992,8 +1229,8 @@ static const char *fault_at(void *arg, const char *stage)
 		if (f->percent < 100 && (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r) ||
 		                         r % 100 >= (unsigned)f->percent))
 			continue;
-		snprintf(line, sizeof(line), "%d %d.3.0 %s Error: fault injected (--fault %s)", f->code,
-		         f->code / 100, v->p->hostname, f->spec);
+		snprintf(line, sizeof(line), "%d %d.3.0 %s Error: fault injected (--fault %s)",
+		         f->code, f->code / 100, v->p->hostname, f->spec);
 		log_event(v, json_pack("{s:s, s:s, s:s}", "event", "fault", "stage", stage, "reply",
 		                       line));
 		return line;
@@ -1031,9 +1268,10 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 		break;
 	case ST_SRV_RCPT:
 		refused = relay_check(v, i, req->arg, buf, sizeof(buf));
-		log_event(v, json_pack("{s:s, s:I, s:s, s:b, s:s}", "event", "rcpt", "conn",
-		                       (json_int_t)i->id, "to", req->arg, "accepted", refused == NULL,
-		                       "reply", refused ? refused : "250 2.1.5 Ok"));
+		log_event(v,
+		          json_pack("{s:s, s:I, s:s, s:b, s:s}", "event", "rcpt", "conn",
+		                    (json_int_t)i->id, "to", req->arg, "accepted", refused == NULL,
+		                    "reply", refused ? refused : "250 2.1.5 Ok"));
 		st_server_answer(c, refused == NULL, refused);
 		break;
 	case ST_SRV_DATA:
@@ -1061,7 +1299,8 @@ static void on_event(void *arg, const char *name, const struct st_conn_info *i)
 	json_t *o = conn_json(name, i);
 
 	if (!strcmp(name, "connect")) {
-		json_object_set_new(o, "listener", json_string(st_listen_mode_name(i->listen->mode)));
+		json_object_set_new(o, "listener",
+		                    json_string(st_listen_mode_name(i->listen->mode)));
 		json_object_set_new(o, "server_port", json_integer(i->listen->port));
 	} else if (!strcmp(name, "starttls")) {
 		json_object_set_new(o, "version", json_string(i->tls_summary.version));
@@ -1072,9 +1311,10 @@ static void on_event(void *arg, const char *name, const struct st_conn_info *i)
 			char subject[256], issuer[256];
 			ccert_names(i, subject, issuer, sizeof(subject));
 			json_object_set_new(o, "client_cert",
-			                    json_pack("{s:s, s:s, s:s, s:b, s:b}", "subject", subject,
-			                              "issuer", issuer, "fingerprint", fp, "listed", listed,
-			                              "verified", i->ccert_verified));
+			                    json_pack("{s:s, s:s, s:s, s:b, s:b}", "subject",
+			                              subject, "issuer", issuer, "fingerprint", fp,
+			                              "listed", listed, "verified",
+			                              i->ccert_verified));
 		} else {
 			json_object_set_new(o, "client_cert", json_null());
 		}
@@ -1087,12 +1327,141 @@ static void on_event(void *arg, const char *name, const struct st_conn_info *i)
 	log_event(v, o);
 }
 
+/* ---- onward relay ---- */
+
+/* One line per recipient and attempt, as Postfix's smtp client logs it (status=, dsn=,
+ * relay=, the reason), with the TLS of the attempt and the policy that applied. */
+static void relay_event(void *arg, const struct st_outq_event *ev)
+{
+	struct sv *v = arg;
+	const struct st_relay_result *a = ev->attempt;
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f}", "event", "relay",
+	              "queue_id", ev->queue_id, "from", ev->from, "to", ev->to, "nexthop",
+	              ev->nexthop, "relay", ev->rcpt->relay, "status", ev->status, "dsn",
+	              ev->rcpt->dsn, "reason", ev->rcpt->reason, "delay", ev->delay);
+
+	if (!o)
+		return;
+	json_object_set_new(o, "tls",
+	                    json_pack("{s:s, s:s?, s:s?, s:s?}", "level", st_level_name(ev->level),
+	                              "status", a->tls_status[0] ? a->tls_status : NULL, "version",
+	                              a->tls_version[0] ? a->tls_version : NULL, "cipher",
+	                              a->tls_cipher[0] ? a->tls_cipher : NULL));
+	json_object_set_new(o, "policy",
+	                    ev->policy_table ? json_pack("{s:s, s:s}", "table", ev->policy_table,
+	                                                 "key", ev->policy_key)
+	                                     : json_null());
+	json_object_set_new(o, "attempt", json_integer(ev->attempt_no));
+	if (!strcmp(ev->status, "deferred"))
+		json_object_set_new(o, "next_try", json_integer((json_int_t)ev->next_try));
+	log_event(v, o);
+}
+
+static void relay_error(void *arg, const char *msg)
+{
+	struct sv *v = arg;
+
+	st_out_warn("relay queue: %s", msg);
+	log_event(v, json_pack("{s:s, s:s}", "event", "error", "error", msg));
+}
+
+/* Everything onward relay needs, read before anything listens. */
+static int relay_setup(struct sv *v, struct st_error *err, const char **what)
+{
+	const struct sv_params *p = v->p;
+	size_t i;
+
+	for (i = 0; i < p->n_policies; i++) {
+		*what = "--tls-policy";
+		v->tables[i] = st_policy_table_load(p->policies[i], err);
+		if (!v->tables[i])
+			return -1;
+		v->n_tables++;
+	}
+	/* every entry that Postfix would call invalid is named now (its mail would be deferred) */
+	for (i = 0; i < v->n_tables; i++) {
+		size_t k, n = st_policy_table_size(v->tables[i]);
+		for (k = 0; k < n; k++) {
+			const struct st_policy_entry *e = st_policy_table_at(v->tables[i], k);
+			struct st_policy pol;
+			struct st_error pe;
+			if (st_policy_parse(e->value, &pol, &pe) < 0)
+				st_out_warn(
+				    "--tls-policy: %s:%u: %s: mail for '%s' will be deferred "
+				    "(4.7.5 client TLS configuration problem)",
+				    st_policy_table_file(v->tables[i]), e->line, pe.msg, e->key);
+		}
+	}
+	v->relay_trust = st_trust_new();
+	if (!v->relay_trust) {
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < p->n_relay_ca; i++) {
+		*what = "--relay-ca-file";
+		if (st_trust_add_file(v->relay_trust, p->relay_ca[i], err))
+			return -1;
+	}
+	if (p->client_cert) {
+		struct st_tls_params tp;
+		memset(&tp, 0, sizeof(tp));
+		tp.cert_file = p->client_cert;
+		tp.key_file = p->client_key;
+		*what = "--client-cert";
+		v->client_creds = st_tls_creds_new(&tp, err);
+		if (!v->client_creds)
+			return -1;
+	}
+	*what = "--dns-server";
+	v->dns = st_dns_new(p->dns_server, err);
+	if (!v->dns)
+		return -1;
+	st_dns_set_timeout(v->dns, (int)(p->relay_timeout * 1000));
+	return 0;
+}
+
+static int relay_start(struct sv *v, struct st_error *err)
+{
+	const struct sv_params *p = v->p;
+	struct st_outq_params qp;
+
+	if (st_dns_attach(v->dns, &v->loop, err))
+		return -1;
+	memset(&qp, 0, sizeof(qp));
+	qp.dir = p->queue_dir;
+	qp.relayhost = p->relayhost;
+	qp.tables = v->tables;
+	qp.n_tables = v->n_tables;
+	qp.level = p->tls_level;
+	qp.dns = v->dns;
+	qp.trust = v->relay_trust;
+	qp.creds = v->client_creds;
+	qp.digest = p->fp_digest;
+	qp.ehlo_name = p->hostname;
+	qp.timeout_ms = p->relay_timeout * 1000;
+	qp.concurrency = (unsigned)p->relay_concurrency;
+	qp.backoff_min = p->backoff_min;
+	qp.backoff_max = p->backoff_max;
+	qp.lifetime = p->queue_lifetime;
+	qp.max_size = p->max_size ? p->max_size : 10240000;
+	qp.event = relay_event;
+	qp.error = relay_error;
+	qp.arg = v;
+	v->outq = st_outq_new(&v->loop, &qp, err);
+	return v->outq ? 0 : -1;
+}
+
 /* ---- start and stop ---- */
 
 static void stopped(void *arg)
 {
 	struct sv *v = arg;
 
+	if (--v->stops_pending > 0)
+		return;
+	if (v->dns)
+		st_dns_detach(v->dns);
 	uv_close((uv_handle_t *)&v->sigterm, NULL);
 	uv_close((uv_handle_t *)&v->sigint, NULL);
 	uv_close((uv_handle_t *)&v->sighup, NULL);
@@ -1104,7 +1473,11 @@ static void sv_stop(struct sv *v)
 		return;
 	v->stopping = true;
 	log_event(v, json_pack("{s:s, s:I}", "event", "stop", "messages", (json_int_t)v->messages));
+	v->stops_pending = v->outq ? 2 : 1;
 	st_server_stop(v->server, stopped, v);
+	/* relay attempts under way end (each step within --relay-timeout), their results on disk */
+	if (v->outq)
+		st_outq_stop(v->outq, stopped, v);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -1270,6 +1643,13 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	p.maildir = "./smtptls-mail";
 	p.fp_digest = ST_DIGEST_SHA256;
 	p.idle_timeout = 300;
+	p.queue_dir = NULL;
+	p.tls_level = ST_LEVEL_MAY;
+	p.backoff_min = 10;
+	p.backoff_max = 300;
+	p.queue_lifetime = 432000;
+	p.relay_timeout = 30;
+	p.relay_concurrency = 10;
 	add_restriction(&p, "permit_mynetworks");
 	add_restriction(&p, "permit_sasl_authenticated");
 	add_restriction(&p, "reject_unauth_destination");
@@ -1310,6 +1690,16 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 				status = ST_EXIT_INPUT;
 				goto out;
 			}
+	}
+	if (p.relayhost || p.relay_mx) {
+		const char *what = "relay";
+		if (!p.queue_dir)
+			p.queue_dir = "./smtptls-queue";
+		if (relay_setup(&v, &err, &what)) {
+			st_out_error("%s: %s", what, err.msg);
+			status = st_exit_for(err.cls == ST_ERR_USAGE ? ST_ERR_INPUT : err.cls);
+			goto out;
+		}
 	}
 	if (p.relay_clientcerts && load_fps(&v, p.relay_clientcerts)) {
 		status = ST_EXIT_INPUT;
@@ -1373,12 +1763,17 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 		status = ST_EXIT_INTERNAL;
 		goto out;
 	}
+	/* the queue left by an earlier run is picked up before anything new comes */
+	if ((p.relayhost || p.relay_mx) && relay_start(&v, &err)) {
+		st_out_error("--queue-dir: %s", err.msg);
+		status = st_exit_for(err.cls == ST_ERR_USAGE ? ST_ERR_INPUT : err.cls);
+		goto closeloop;
+	}
 	v.server = st_server_start(&v.loop, &sp, &err);
 	if (!v.server) {
 		st_out_error("%s", err.msg);
-		uv_loop_close(&v.loop);
 		status = st_exit_for(err.cls);
-		goto out;
+		goto closeloop;
 	}
 	uv_signal_init(&v.loop, &v.sigterm);
 	uv_signal_init(&v.loop, &v.sigint);
@@ -1391,7 +1786,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	if (p.pid_file) {
 		FILE *f = fopen(p.pid_file, "w");
 		if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
-			st_out_warn("--pid-file: cannot write '%s': %s", p.pid_file, strerror(errno));
+			st_out_warn("--pid-file: cannot write '%s': %s", p.pid_file,
+			            strerror(errno));
 	}
 	/* ready: every listener is up; scripts wait for this line */
 	{
@@ -1399,7 +1795,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 		st_buf_init(&ready, 1 << 16);
 		st_buf_addf(&ready, "ready");
 		for (i = 0; i < p.n_listen; i++)
-			st_buf_addf(&ready, strchr(p.listen[i].addr, ':') ? " %s [%s]:%u" : " %s %s:%u",
+			st_buf_addf(&ready,
+			            strchr(p.listen[i].addr, ':') ? " %s [%s]:%u" : " %s %s:%u",
 			            st_listen_mode_name(p.listen[i].mode), p.listen[i].addr,
 			            p.listen[i].port);
 		st_buf_addf(&ready, "\n");
@@ -1424,8 +1821,24 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	if (p.pid_file)
 		unlink(p.pid_file);
 	st_server_free(v.server);
+	st_outq_free(v.outq);
+	uv_loop_close(&v.loop);
+	goto out;
+closeloop:
+	/* nothing listened: what the relay queue opened is closed on the loop */
+	if (v.outq)
+		st_outq_stop(v.outq, NULL, NULL);
+	if (v.dns)
+		st_dns_detach(v.dns);
+	uv_run(&v.loop, UV_RUN_DEFAULT);
+	st_outq_free(v.outq);
 	uv_loop_close(&v.loop);
 out:
+	st_dns_free(v.dns);
+	st_trust_free(v.relay_trust);
+	st_tls_creds_free(v.client_creds);
+	for (i = 0; i < v.n_tables; i++)
+		st_policy_table_free(v.tables[i]);
 	if (v.tmpdir[0]) {
 		unlink(cert);
 		unlink(key);

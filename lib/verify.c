@@ -1529,3 +1529,22 @@ out:
 		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
 	return rc;
 }
+
+bool st_fingerprint_matches(const char *fp, const char *pattern)
+{
+	while (*fp || *pattern) {
+		if (*fp == ':') {
+			fp++;
+			continue;
+		}
+		if (*pattern == ':') {
+			pattern++;
+			continue;
+		}
+		if (toupper((unsigned char)*fp) != toupper((unsigned char)*pattern))
+			return false;
+		fp++;
+		pattern++;
+	}
+	return true;
+}

@@ -59,11 +59,11 @@ struct st_verify_params {
 	 * or ".domain" for one or more labels below domain. None: no name check. */
 	const char *const *match;
 	size_t n_match;
-	bool wildcard_multi_label;  /* '*' may stand for several labels (see st_name_matches) */
-	bool partial_chain;	    /* a trusted certificate that is not self-signed may end the chain */
-	time_t at;		    /* the moment to verify at */
-	int warn_days;		    /* expiry within this many days: a warning (0: off) */
-	int crit_days;		    /* expiry within this many days: a failure (0: off) */
+	bool wildcard_multi_label; /* '*' may stand for several labels (see st_name_matches) */
+	bool partial_chain; /* a trusted certificate that is not self-signed may end the chain */
+	time_t at;          /* the moment to verify at */
+	int warn_days;      /* expiry within this many days: a warning (0: off) */
+	int crit_days;      /* expiry within this many days: a failure (0: off) */
 	/* revocation */
 	struct st_crl_set *crls; /* NULL: no CRL check; fetched CRLs are added to it */
 	bool crl_fetch;          /* fetch the CRLs the chain's certificates name */
@@ -79,26 +79,26 @@ struct st_verify_params {
 
 /* Why a chain fails or warns. The stable names are in st_verr_name. */
 enum st_verr {
-	ST_V_UNKNOWN_ISSUER,	   /* 20, or 2 when a trusted certificate's issuer is missing */
-	ST_V_SELF_SIGNED,	   /* 18 */
-	ST_V_SELF_SIGNED_IN_CHAIN, /* 19 */
-	ST_V_EXPIRED,		   /* 10 */
-	ST_V_NOT_YET_VALID,	   /* 9 */
-	ST_V_BAD_SIGNATURE,	   /* 7 */
-	ST_V_INSECURE_ALGORITHM,   /* 68 */
-	ST_V_INVALID_CA,	   /* 79 (24 before OpenSSL 3), or 32 for key usage */
-	ST_V_PATH_LENGTH,	   /* 25 */
-	ST_V_CHAIN_TOO_LONG,	   /* 22 */
-	ST_V_WRONG_PURPOSE,	   /* 26 */
-	ST_V_NAME_MISMATCH,	   /* 62 */
-	ST_V_REVOKED,		   /* 23 */
+	ST_V_UNKNOWN_ISSUER,         /* 20, or 2 when a trusted certificate's issuer is missing */
+	ST_V_SELF_SIGNED,            /* 18 */
+	ST_V_SELF_SIGNED_IN_CHAIN,   /* 19 */
+	ST_V_EXPIRED,                /* 10 */
+	ST_V_NOT_YET_VALID,          /* 9 */
+	ST_V_BAD_SIGNATURE,          /* 7 */
+	ST_V_INSECURE_ALGORITHM,     /* 68 */
+	ST_V_INVALID_CA,             /* 79 (24 before OpenSSL 3), or 32 for key usage */
+	ST_V_PATH_LENGTH,            /* 25 */
+	ST_V_CHAIN_TOO_LONG,         /* 22 */
+	ST_V_WRONG_PURPOSE,          /* 26 */
+	ST_V_NAME_MISMATCH,          /* 62 */
+	ST_V_REVOKED,                /* 23 */
 	ST_V_REVOCATION_UNAVAILABLE, /* 3 for CRLs */
-	ST_V_EXPIRES_SOON,	   /* --warn-days / --crit-days */
-	ST_V_KEY_MISMATCH,	   /* --key: not the certificate's key */
-	ST_V_KEY_PERMISSIONS,	   /* --key: readable by group or others */
-	ST_V_WRONG_ORDER,	   /* the file's first certificate issued a later one */
-	ST_V_NAME_CONSTRAINTS,	   /* 47: outside an issuer's name constraints */
-	ST_V_OTHER,		   /* a GnuTLS verdict with no better name (34: critical extension) */
+	ST_V_EXPIRES_SOON,           /* --warn-days / --crit-days */
+	ST_V_KEY_MISMATCH,           /* --key: not the certificate's key */
+	ST_V_KEY_PERMISSIONS,        /* --key: readable by group or others */
+	ST_V_WRONG_ORDER,            /* the file's first certificate issued a later one */
+	ST_V_NAME_CONSTRAINTS,       /* 47: outside an issuer's name constraints */
+	ST_V_OTHER, /* a GnuTLS verdict with no better name (34: critical extension) */
 };
 
 /* "unknown_issuer", "expired", ... */
@@ -106,7 +106,7 @@ const char *st_verr_name(enum st_verr code);
 
 struct st_verify_issue {
 	enum st_verr code;
-	int depth;	   /* 0 = leaf; -1 when it is about no one certificate */
+	int depth;         /* 0 = leaf; -1 when it is about no one certificate */
 	int openssl_code;  /* X509_V_ERR_* as openssl verify prints it, 0 when none */
 	char message[512]; /* plain words, with the OpenSSL code appended when there is one */
 };
@@ -126,10 +126,10 @@ enum st_verify_status { ST_VERIFY_OK, ST_VERIFY_WARN, ST_VERIFY_FAIL };
 
 struct st_verify_result {
 	enum st_verify_status status;
-	bool trusted;	   /* the chain ends at a trust anchor and every check of it passed */
+	bool trusted; /* the chain ends at a trust anchor and every check of it passed */
 	bool name_checked;
 	bool name_matched;
-	char matched[256]; /* the certificate name that matched */
+	char matched[256];          /* the certificate name that matched */
 	const char *postfix_status; /* "Verified", "Trusted" or "Untrusted" */
 	struct st_verify_issue *errors;
 	size_t n_errors;
@@ -153,8 +153,8 @@ struct st_verify_result {
  * run at all (out of memory); a failing chain is a result, not an error.
  */
 int st_verify_chain(const struct st_verify_params *p, struct st_x509_item *const *certs, size_t n,
-                    struct st_x509_item *const *extra, size_t n_extra,
-                    struct st_verify_result *res, struct st_error *err);
+                    struct st_x509_item *const *extra, size_t n_extra, struct st_verify_result *res,
+                    struct st_error *err);
 
 /* Free what a result holds. */
 void st_verify_result_release(struct st_verify_result *res);
@@ -191,6 +191,10 @@ bool st_name_matches(const char *cert_name, const char *pattern, bool multi_labe
  */
 int st_match_expand(const char *spec, const char *hostname, const char *nexthop, char (*out)[256],
                     size_t max, struct st_error *err);
+
+/* Does a fingerprint match a Postfix match= digest? Case is ignored, and so are colons
+ * on either side (Postfix 3.6 takes digests with or without them). */
+bool st_fingerprint_matches(const char *fp, const char *pattern);
 
 /* Does the private key in key (the first private key item) belong to the certificate? */
 bool st_key_matches(const struct st_x509_item *key, const struct st_x509_item *cert);

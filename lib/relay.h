@@ -1,0 +1,81 @@
+/* relay.h: one delivery attempt of a message to a next-hop, as Postfix's smtp client makes it, on a libuv loop */
+#ifndef ST_RELAY_H
+#define ST_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "dns.h"
+#include "policy.h"
+#include "tls.h"
+#include "util.h"
+#include "verify.h"
+
+enum st_relay_status { ST_RELAY_SENT, ST_RELAY_DEFERRED, ST_RELAY_BOUNCED };
+
+/* "sent", "deferred", "bounced". */
+const char *st_relay_status_name(enum st_relay_status s);
+
+/* What became of one recipient, in Postfix's words. */
+struct st_relay_rcpt {
+	enum st_relay_status status;
+	char dsn[16];     /* "2.0.0", "4.4.1", "5.1.1" ... */
+	char reason[800]; /* as Postfix logs it in status=... (...): "250 2.0.0 Ok: queued as X",
+	                     "connect to h[a]:25: Connection refused", "host h[a] said: 550 ...
+	                     (in reply to RCPT TO command)" */
+	char relay[320];  /* "host[addr]:port" that answered, or "none" */
+};
+
+struct st_relay_params {
+	const char *nexthop; /* "[host]:port" or "[host]" (no MX lookup), "domain:port" or
+	                        "domain" (MX hosts, else the domain's own addresses) */
+	struct st_dns *dns;  /* attached to the loop; NULL: only numeric hosts */
+	const char *ehlo_name;
+	const char *sender;
+	const char *const *rcpt;
+	size_t n_rcpt;
+	const char *data; /* the message, CRLF line ends */
+	size_t data_len;
+	const struct st_policy *policy; /* the effective policy: level and attributes */
+	const char *policy_error;       /* non-NULL: the entry is invalid: deferred, 4.7.5 */
+	struct st_trust *trust; /* CAs for verify and secure (and the status word); may be NULL */
+	const struct st_tls_creds *creds; /* a client certificate, or NULL */
+	enum st_digest digest;            /* for fingerprint matches */
+	long timeout_ms;                  /* each step */
+	unsigned max_addrs; /* addresses tried in all (0: 5, as smtp_mx_address_limit) */
+	/* at may, a failed handshake is tried again without TLS on the same address: Postfix
+	 * does so only for a message that has waited at least minimal_backoff_time (its
+	 * PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE); a fresh one is deferred */
+	bool plain_fallback;
+};
+
+struct st_relay_result {
+	struct st_relay_rcpt *rcpt; /* n_rcpt, owned */
+	size_t n_rcpt;
+	/* the TLS of the last session that got that far: "Verified", "Trusted", "Untrusted",
+	 * "Anonymous", or "" without TLS */
+	char tls_status[16];
+	char tls_version[16];
+	char tls_cipher[64];
+	unsigned sessions; /* sessions opened */
+};
+
+typedef void (*st_relay_done_cb)(struct st_relay_result *r, void *arg);
+
+/*
+ * Start delivering: each recipient ends sent, deferred or bounced in *r, as
+ * Postfix's smtp client decides: MX hosts in order, each address until one
+ * takes the message; a connection, greeting, TLS or certificate failure and
+ * 4xx replies move on to the next address; 5xx replies bounce; at may a
+ * failed handshake is tried again in plaintext when p->plain_fallback. p is copied; its strings and
+ * objects are borrowed until done. done is called once, from the loop. Returns
+ * 0, or a negative ST_E_* with err (done is then never called).
+ */
+int st_relay_start(uv_loop_t *loop, const struct st_relay_params *p, struct st_relay_result *r,
+                   st_relay_done_cb done, void *arg, struct st_error *err);
+
+void st_relay_result_release(struct st_relay_result *r);
+
+#endif

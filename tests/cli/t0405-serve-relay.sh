@@ -1,0 +1,234 @@
+#!/bin/bash
+# t0405: smtptls serve relays onward: to a relayhost under a TLS policy table (secure,
+# Verified), to MX hosts from a DNS server on loopback (the first one down), with a client
+# certificate; deferred while the next hop is down and delivered when it comes up; nothing
+# lost across a restart; bounces, expiry and invalid policy entries in Postfix's words
+. "$TOP_SRCDIR/tests/lib/tap.sh"
+. "$TOP_SRCDIR/tests/lib/pki.sh"
+. "$TOP_SRCDIR/tests/lib/postfix.sh"
+. "$TOP_SRCDIR/tests/lib/dns.sh"
+need jq swaks python3 certtool dnsmasq dig
+pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
+P=$T/pki
+cd "$T" || exit 1
+
+# serve NAME ARGS...: start a serve, wait for its ready line; sets $port (its smtp port)
+# and pid_NAME
+serve() {
+	local name=$1 fifo=$T/ready.$1 ready
+	shift
+	rm -f "$fifo" && mkfifo "$fifo"
+	"$SMTPTLS" serve --log "$T/$name.log" "$@" >"$fifo" 2>"$T/$name.err" &
+	eval "pid_$name=$!"
+	at_exit "kill $! 2>/dev/null"
+	read -r -t 30 ready <"$fifo"
+	port=$(sed -n 's/.* smtp [^:]*:\([0-9]*\).*/\1/p' <<<"$ready")
+	[ -n "$port" ] || { diag "serve $name did not start: $(cat "$T/$name.err")"; return 1; }
+}
+# stop NAME: SIGTERM, then wait for the process to end
+stop() {
+	local pid
+	eval "pid=\$pid_$1"
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+# wait_log FILE ERE [SECONDS]: the first line of FILE matching ERE, waiting for it (inotify)
+wait_log() {
+	local fd tp line
+	touch "$1"
+	exec {fd}< <(exec timeout "${3:-30}" tail -n +1 -F -- "$1" 2>/dev/null)
+	tp=$!
+	line=$(grep -m 1 -E -- "$2" <&"$fd")
+	kill "$tp" 2>/dev/null
+	exec {fd}<&-
+	printf '%s' "$line"
+}
+send() { # PORT TO SUBJECT
+	timeout 60 swaks --server 127.0.0.1 --port "$1" --from sender@a.test --to "$2" \
+		--header "Subject: $3" --body "body of $3" >"$T/swaks.out" 2>&1
+}
+relay_of() { # LOG TO: the last relay event for TO
+	jq -c "select(.event == \"relay\" and .to == \"$2\")" "$1" | tail -n 1
+}
+A_OPTS=(--listen 127.0.0.1:0 --domains a.test --mynetworks 127.0.0.0/8 --backoff 1:1
+	--relay-timeout 10)
+
+# the next hop: a serve with a throwaway CA for "localhost"
+serve b --listen 127.0.0.1:0 --self-signed=localhost --ca-out "$T/ca-b.pem" --maildir "$T/b" \
+	--domains b.test,c.test || exit 1
+b=$port
+
+# 1. a relayhost under a policy table at secure: sent, Verified, the Maildirs split
+printf '# the relayhost\n[127.0.0.1]:%s secure match=localhost\n' "$b" >"$T/policy"
+serve a "${A_OPTS[@]}" --maildir "$T/a" --queue-dir "$T/qa" --relayhost "[127.0.0.1]:$b" \
+	--tls-policy "texthash:$T/policy" --tls-level encrypt --relay-ca-file "$T/ca-b.pem" || exit 1
+a=$port
+send "$a" "x@b.test,y@a.test" secure-relay
+[ $? -eq 0 ]
+ok $? "a message for a relayed and a local recipient is accepted"
+line=$(wait_log "$T/a.log" '"event":"relay".*"to":"x@b.test"')
+is "$(jq -r .status <<<"$line")" sent "relayed: status sent"
+like "$(jq -r .reason <<<"$line")" "^250 2\\.0\\.0 Ok: queued as [0-9A-F]+$" "the reason is the next hop's reply, as Postfix logs it"
+is "$(jq -r .relay <<<"$line")" "127.0.0.1[127.0.0.1]:$b" "relay= as Postfix writes it"
+is "$(jq -r '.tls.level + " " + .tls.status + " " + .tls.version' <<<"$line")" "secure Verified TLSv1.3" \
+	"the policy entry's level applied, and the server Verified"
+is "$(jq -r '.policy.table + " " + .policy.key' <<<"$line")" "texthash:$T/policy [127.0.0.1]:$b" \
+	"the log names the table and key that applied"
+f=$(grep -l "Subject: secure-relay" "$T"/b/new/* 2>/dev/null)
+[ -n "$f" ]
+ok $? "the message reached the next hop's Maildir"
+qid=$(jq -r 'select(.event == "data") | .queue_id' "$T/a.log" | head -n 1)
+like "$(cat "$f")" "by [^ ]+ \\(smtptls\\) with ESMTP id $qid" "with the relay's own Received header"
+grep -q "Subject: secure-relay" "$T"/a/new/*
+ok $? "the local recipient's copy is in the relay's own Maildir"
+is "$(grep -l "Subject: secure-relay" "$T"/b/new/* | wc -l)" 1 "and the next hop got exactly one copy"
+is "$(jq -r 'select(.event == "data") | .relayed' "$T/a.log" | head -n 1)" 1 "the data event counts one relayed recipient"
+# the queue file goes when every recipient is done (its results are written off the loop)
+for i in $(seq 100); do [ -z "$(ls "$T/qa" | grep -v '^tmp$')" ] && break; sleep 0.05; done # bounded poll
+is "$(ls "$T/qa" | grep -v '^tmp$' | wc -l)" 0 "the queue is empty once the message is sent"
+stop a
+
+# 2. a policy entry whose name does not match: deferred, Postfix's reason; then the next hop
+# certificate's name right: the retry delivers it
+printf '[127.0.0.1]:%s secure match=other.test\n' "$b" >"$T/policy2"
+serve a2 "${A_OPTS[@]}" --maildir "$T/a2" --queue-dir "$T/qa2" --relayhost "[127.0.0.1]:$b" \
+	--tls-policy "hash:$T/policy2" --relay-ca-file "$T/ca-b.pem" || exit 1
+send "$port" x2@b.test name-mismatch
+line=$(wait_log "$T/a2.log" '"event":"relay".*"to":"x2@b.test"')
+is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
+	"deferred 4.7.5 Server certificate not verified" "secure, wrong name: deferred with Postfix's reason"
+is "$(jq -r .tls.status <<<"$line")" Trusted "the chain was trusted, only the name failed"
+[ "$(jq -r .next_try <<<"$line")" -gt "$(date +%s -d '-1 min')" ]
+ok $? "the next attempt is named"
+is "$(grep -l "Subject: name-mismatch" "$T"/b/new/* 2>/dev/null | wc -l)" 0 "nothing went to the server that failed the level"
+stop a2
+
+# 3. the next hop down: deferred (connection refused), delivered once it is up, retried
+# with backoff
+down=$(pf_free_port)
+serve a3 "${A_OPTS[@]}" --maildir "$T/a3" --queue-dir "$T/qa3" --relayhost "[127.0.0.1]:$down" || exit 1
+a3=$port
+send "$a3" x3@b.test retry-later
+line=$(wait_log "$T/a3.log" '"event":"relay".*"to":"x3@b.test"')
+is "$(jq -r '.status + " " + .dsn' <<<"$line")" "deferred 4.4.1" "the next hop down: deferred"
+is "$(jq -r .reason <<<"$line")" "connect to 127.0.0.1[127.0.0.1]:$down: Connection refused" \
+	"with Postfix's words"
+# 4. nothing lost across a restart: the queue file stays, the next run sends it
+stop a3
+qf=$(ls "$T/qa3" | grep -v '^tmp$')
+[ -n "$qf" ]
+ok $? "after SIGTERM the deferred message is still in the queue directory"
+like "$(cat "$T/qa3/$qf")" "rcpt W x3@b\\.test" "its recipient still waiting"
+serve b2 --listen "127.0.0.1:$down" --self-signed=localhost --maildir "$T/b2" --domains b.test || exit 1
+serve a3 "${A_OPTS[@]}" --maildir "$T/a3" --queue-dir "$T/qa3" --relayhost "[127.0.0.1]:$down" || exit 1
+line=$(wait_log "$T/a3.log" '"event":"relay".*"to":"x3@b.test".*"status":"sent"')
+is "$(jq -r .status <<<"$line")" sent "restarted, the queue is picked up and the message sent"
+is "$(grep -l "Subject: retry-later" "$T"/b2/new/* 2>/dev/null | wc -l)" 1 "exactly one copy arrived"
+is "$(jq -r .tls.status <<<"$line")" Untrusted "at may, without a CA: TLS, Untrusted, as Postfix logs it"
+stop a3
+
+# 5. 5xx: bounced at once, 4xx: deferred, each in Postfix's words; the queue file of a
+# bounced message goes
+serve f5 --listen 127.0.0.1:0 --self-signed --maildir "$T/f5" --domains b.test --fault rcpt:550 || exit 1
+f5=$port
+serve f4 --listen 127.0.0.1:0 --self-signed --maildir "$T/f4" --domains c.test --fault mail:451 || exit 1
+f4=$port
+serve a5 "${A_OPTS[@]}" --maildir "$T/a5" --queue-dir "$T/qa5" --relayhost "[127.0.0.1]:$f5" || exit 1
+send "$port" x5@b.test bounce-me
+line=$(wait_log "$T/a5.log" '"event":"relay".*"to":"x5@b.test"')
+like "$(jq -r '.status + " " + .dsn' <<<"$line")" "^bounced 5\\.[0-9]+\\.[0-9]+$" "a 550 to RCPT: bounced"
+like "$(jq -r .reason <<<"$line")" "^host 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\] said: 550 .* \\(in reply to RCPT TO command\\)$" \
+	"host ... said: ... (in reply to RCPT TO command)"
+for i in $(seq 100); do [ -z "$(ls "$T/qa5" | grep -v '^tmp$')" ] && break; sleep 0.05; done # bounded poll
+is "$(ls "$T/qa5" | grep -v '^tmp$' | wc -l)" 0 "a bounced message leaves the queue"
+stop a5
+serve a4 "${A_OPTS[@]}" --maildir "$T/a4" --queue-dir "$T/qa4" --relayhost "[127.0.0.1]:$f4" || exit 1
+send "$port" x4@c.test soft-fail
+line=$(wait_log "$T/a4.log" '"event":"relay".*"to":"x4@c.test"')
+is "$(jq -r .status <<<"$line")" deferred "a 451 to MAIL: deferred"
+like "$(jq -r .reason <<<"$line")" "\\(in reply to MAIL FROM command\\)$" "in reply to MAIL FROM"
+line=$(wait_log "$T/a4.log" '"event":"relay".*"to":"x4@c.test".*"attempt":2')
+is "$(jq -r .status <<<"$line")" deferred "tried again after the backoff"
+stop a4
+
+# 6. expiry: a message deferred past --queue-lifetime is bounced as expired
+serve a6 "${A_OPTS[@]}" --maildir "$T/a6" --queue-dir "$T/qa6" --relayhost "[127.0.0.1]:$(pf_free_port)" \
+	--queue-lifetime 0 || exit 1
+send "$port" x6@b.test expire-me
+line=$(wait_log "$T/a6.log" '"event":"relay".*"to":"x6@b.test"')
+is "$(jq -r .status <<<"$line")" expired "past the queue lifetime: expired"
+like "$(jq -r .reason <<<"$line")" "Connection refused" "with the last reason"
+stop a6
+
+# 7. an entry Postfix calls invalid: named at start, the mail deferred with 4.7.5
+printf '[127.0.0.1]:%s encrypt match=localhost\n' "$b" >"$T/policy7"
+serve a7 "${A_OPTS[@]}" --maildir "$T/a7" --queue-dir "$T/qa7" --relayhost "[127.0.0.1]:$b" \
+	--tls-policy "$T/policy7" || exit 1
+like "$(cat "$T/a7.err")" "policy7:1: attribute 'match' is not valid at level 'encrypt'.*deferred" \
+	"the invalid entry is named with its file and line at start"
+send "$port" x7@b.test invalid-policy
+line=$(wait_log "$T/a7.log" '"event":"relay".*"to":"x7@b.test"')
+is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
+	"deferred 4.7.5 client TLS configuration problem" "its mail: deferred, 4.7.5, Postfix's words"
+stop a7
+
+# 8. onward with a client certificate to a server that requires one
+serve cc --listen 127.0.0.1:0 --self-signed=localhost --maildir "$T/cc" --domains b.test \
+	--req-ccert --ccert-ca-file "$P/bundle.pem" || exit 1
+cc=$port
+serve a8 "${A_OPTS[@]}" --maildir "$T/a8" --queue-dir "$T/qa8" --relayhost "[127.0.0.1]:$cc" \
+	--client-cert "$P/client.pem" --client-key "$P/client.key" || exit 1
+send "$port" x8@b.test with-ccert
+line=$(wait_log "$T/a8.log" '"event":"relay".*"to":"x8@b.test"')
+is "$(jq -r .status <<<"$line")" sent "with --client-cert: the server that requires one takes it"
+is "$(jq -r 'select(.event == "starttls") | .client_cert.verified' "$T/cc.log" | head -n 1)" true \
+	"and it verified the certificate"
+stop a8
+serve a9 "${A_OPTS[@]}" --maildir "$T/a9" --queue-dir "$T/qa9" --relayhost "[127.0.0.1]:$cc" || exit 1
+send "$port" x9@b.test without-ccert
+line=$(wait_log "$T/a9.log" '"event":"relay".*"to":"x9@b.test"')
+is "$(jq -r .status <<<"$line")" deferred "without one: deferred"
+like "$(jq -r .reason <<<"$line")" "421 4\\.7\\.1 .*No client certificate presented" "the server's 421 is the reason"
+stop a9
+
+# 9. MX hosts from a DNS server on loopback: the preferred one is down, the next takes it
+dns_init "$T/dns"
+dns_mx mx.test 5 dead.mx.test
+dns_mx mx.test 10 up.mx.test
+dns_a dead.mx.test 127.0.0.2
+dns_a up.mx.test 127.0.0.1
+dport=$(pf_free_port)
+dns_start "$dport" || exit 1
+serve a10 "${A_OPTS[@]}" --maildir "$T/a10" --queue-dir "$T/qa10" --relayhost "mx.test:$b" \
+	--dns-server "127.0.0.1:$dport" || exit 1
+send "$port" x10@b.test via-mx
+line=$(wait_log "$T/a10.log" '"event":"relay".*"to":"x10@b.test"')
+is "$(jq -r '.status + " " + .relay' <<<"$line")" "sent up.mx.test[127.0.0.1]:$b" \
+	"MX hosts in order: the first down, the second took it"
+grep -q "Subject: via-mx" "$T"/b/new/*
+ok $? "and it arrived"
+stop a10
+# a domain without MX or address: NXDOMAIN bounces, as Postfix
+serve a11 "${A_OPTS[@]}" --maildir "$T/a11" --queue-dir "$T/qa11" --relayhost "nowhere.test:25" \
+	--dns-server "127.0.0.1:$dport" || exit 1
+send "$port" x11@b.test nxdomain
+line=$(wait_log "$T/a11.log" '"event":"relay".*"to":"x11@b.test"')
+is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
+	"bounced 5.4.4 Host or domain name not found. Name service error for name=nowhere.test type=MX: Host not found" \
+	"a next hop that does not exist: bounced, Postfix's words"
+stop a11
+
+# options that belong together
+run "$SMTPTLS" serve --tls-policy "$T/policy"
+is "$rc" 2 "--tls-policy without a relay: usage error"
+like "$err" "are for onward relay" "saying why"
+run "$SMTPTLS" serve --relayhost "[127.0.0.1]:1" --relay-mx
+is "$rc" 2 "--relayhost and --relay-mx together: usage error"
+run "$SMTPTLS" serve --relayhost "[127.0.0.1]:1" --tls-policy "regexp:$T/policy" --listen 127.0.0.1:0 \
+	--maildir "$T/x" --queue-dir "$T/qx"
+is "$rc" 3 "a table type that cannot be read: refused at start"
+like "$err" "table type 'regexp' is not supported" "naming it"
+run "$SMTPTLS" serve --relayhost "[127.0.0.1]:1" --tls-level dane --listen 127.0.0.1:0
+is "$rc" 2 "--tls-level dane: refused (no DNSSEC TLSA in serve)"
+
+done_testing
