@@ -13,7 +13,7 @@
  *   message, one message after the other without pipelining, as long as messages are left,
  *   then QUIT.
  * MODE handshake: COUNT connections, CONCURRENCY at once: connect, TLS handshake, read the
- *   220 banner, close (with a reset, so that no TIME_WAIT is left behind).
+ *   220 banner, close (with a reset, so that no TIME_WAIT is left behind, as in idle).
  * MODE idle: COUNT connections, CONCURRENCY being opened at once, each left idle after the
  *   banner (implicit TLS) or after the EHLO that follows STARTTLS; prints "ready ..." when
  *   all are open, holds them until standard input is closed, then prints "closed ...".
@@ -116,6 +116,13 @@ static void want(struct conn *c, uint32_t events)
 
 static void start_one(void);
 
+/* Thousands of handshakes or idle connections, closed by us, leave no TIME_WAIT behind. */
+static void close_with_reset(struct conn *c)
+{
+	struct linger l = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
 /* Ends a connection; a failure counts as an error, its first reason is kept for the report. */
 static void finish(struct conn *c, const char *failure)
 {
@@ -124,11 +131,8 @@ static void finish(struct conn *c, const char *failure)
 		if (!first_error[0])
 			snprintf(first_error, sizeof(first_error), "%s", failure);
 	}
-	if (mode == M_HANDSHAKE) {
-		/* a reset: thousands of handshakes leave no TIME_WAIT sockets behind */
-		struct linger l = {.l_onoff = 1, .l_linger = 0};
-		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	}
+	if (mode == M_HANDSHAKE)
+		close_with_reset(c);
 	if (c->tls)
 		gnutls_deinit(c->tls);
 	close(c->fd);
@@ -238,6 +242,7 @@ static void idle_open(struct conn *c)
 {
 	c->st = S_IDLE;
 	done++;
+	close_with_reset(c); /* at the generator's exit */
 	want(c, EPOLLIN);
 	start_one();
 }
