@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "cmd.h"
+#include "http.h"
 #include "output.h"
 #include "server.h"
 #include "verify.h"
@@ -85,6 +86,11 @@ struct sv_params {
 		char spec[40];
 	} faults[16];
 	size_t n_faults;
+	/* client certificate revocation */
+	const char *crl_files[LIST_MAX];
+	size_t n_crl_files;
+	bool ocsp, require_revocation;
+	long fetch_timeout_ms, ocsp_cache_s;
 };
 
 enum {
@@ -117,6 +123,11 @@ enum {
 	OPT_MAX_PER_CLIENT,
 	OPT_PID_FILE,
 	OPT_FAULT,
+	OPT_CRL_FILE,
+	OPT_OCSP,
+	OPT_REQUIRE_REV,
+	OPT_FETCH_TIMEOUT,
+	OPT_OCSP_CACHE,
 };
 
 static const struct argp_option sv_options[] = {
@@ -181,6 +192,26 @@ static const struct argp_option sv_options[] = {
      "Answer CODE at STAGE (connect, helo, starttls, auth, mail, rcpt, data), in PERCENT of "
      "the cases (default 100): to test clients' retries (repeatable)",
      3},
+    {NULL, 0, NULL, 0, "Client certificate revocation (needs --ccert-ca-file):", 4},
+    {"crl-file", OPT_CRL_FILE, "FILE", 0,
+     "A client certificate revoked by a CRL of FILE (PEM or DER, read at start) is not "
+     "trusted (repeatable)",
+     4},
+    {"ocsp", OPT_OCSP, NULL, 0,
+     "Ask the OCSP responder named in the client's certificates (off the event loop); "
+     "revoked: not trusted",
+     4},
+    {"require-revocation", OPT_REQUIRE_REV, NULL, 0,
+     "A revocation status that cannot be had (responder down, no CRL of the issuer) makes "
+     "the certificate not trusted; without it the certificate stays trusted and the log "
+     "says why",
+     4},
+    {"fetch-timeout", OPT_FETCH_TIMEOUT, "SECONDS", 0, "Time limit of each OCSP request (default 10)",
+     4},
+    {"ocsp-cache", OPT_OCSP_CACHE, "SECONDS", 0,
+     "Keep good and revoked OCSP answers in memory until their nextUpdate, at most SECONDS "
+     "(default 600; 0: ask every time)",
+     4},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -196,6 +227,7 @@ const struct st_optvals cmd_serve_values[] = {
     {"auth-file", "@file"},
     {"ccert-ca-file", "@file"},
     {"pid-file", "@file"},
+    {"crl-file", "@file"},
     {"tls-ciphers", "high medium null"},
     {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
@@ -480,6 +512,31 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			               "permit_tls_clientcerts, reject_unauth_destination, reject",
 			               arg);
 		break;
+	case OPT_CRL_FILE:
+		if (p->n_crl_files >= LIST_MAX)
+			st_usage_error(state, "--crl-file: at most %d files", LIST_MAX);
+		p->crl_files[p->n_crl_files++] = arg;
+		break;
+	case OPT_OCSP:
+		p->ocsp = true;
+		break;
+	case OPT_REQUIRE_REV:
+		p->require_revocation = true;
+		break;
+	case OPT_FETCH_TIMEOUT:
+	case OPT_OCSP_CACHE:
+		v = strtoll(arg, &end, 10);
+		/* --fetch-timeout as verify's */
+		if (!*arg || *end || v < (key == OPT_OCSP_CACHE ? 0 : 1) ||
+		    v > (key == OPT_OCSP_CACHE ? 86400 : 600))
+			st_usage_error(state, "--%s: '%s' is not %s seconds",
+			               key == OPT_OCSP_CACHE ? "ocsp-cache" : "fetch-timeout", arg,
+			               key == OPT_OCSP_CACHE ? "0-86400" : "1-600");
+		if (key == OPT_OCSP_CACHE)
+			p->ocsp_cache_s = (long)v;
+		else
+			p->fetch_timeout_ms = (long)v * 1000;
+		break;
 	case ARGP_KEY_ARG:
 		st_usage_error(state, "serve takes no arguments (got '%s')", arg);
 		break;
@@ -494,6 +551,12 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--req-ccert needs --ccert-ca-file");
 		if (p->auth_plaintext && !p->auth_file)
 			st_usage_error(state, "--auth-plaintext needs --auth-file");
+		if ((p->n_crl_files || p->ocsp) && !p->n_ccert_ca)
+			st_usage_error(state, "--%s needs --ccert-ca-file: revocation is checked on "
+			                      "the chain it trusts",
+			               p->ocsp ? "ocsp" : "crl-file");
+		if (p->require_revocation && !p->n_crl_files && !p->ocsp)
+			st_usage_error(state, "--require-revocation needs --crl-file or --ocsp");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -530,6 +593,8 @@ struct sv {
 	long messages;
 	unsigned long seq;
 	bool stopping;
+	struct st_crl_set *crls;           /* --crl-file, read at start */
+	struct st_ocsp_cache *ocsp_cache; /* --ocsp-cache */
 };
 
 /* One JSON line, flushed: tests read the log while we run. */
@@ -643,7 +708,9 @@ static const char *relay_check(struct sv *v, const struct st_conn_info *i, const
 				return NULL;
 			break;
 		case R_PERMIT_TLS_CLIENTCERTS:
-			if (i->tls && ccert_listed(v, i, fp, sizeof(fp)))
+			/* a listed fingerprint relays, trusted chain or not, as Postfix; a
+			 * revoked certificate does not */
+			if (i->tls && !i->ccert_revoked && ccert_listed(v, i, fp, sizeof(fp)))
 				return NULL;
 			break;
 		case R_PERMIT_TLS_ALL_CLIENTCERTS:
@@ -666,36 +733,135 @@ static const char *relay_check(struct sv *v, const struct st_conn_info *i, const
 
 /* ---- client certificates ---- */
 
-/* The chain the client sent, verified for the client purpose by --ccert-ca-file. */
-static bool ccert_verify(void *arg, const struct st_conn_info *i)
-{
-	struct sv *v = arg;
+/*
+ * The client's chain, verified for the client purpose by --ccert-ca-file, with its
+ * revocation by --crl-file and --ocsp. CRLs are in memory, so a check without --ocsp
+ * runs on the loop; one with --ocsp fetches, so it runs in libuv's thread pool and the
+ * connection waits for its answer (st_server_ccert_answer).
+ */
+struct ccert_check {
+	uv_work_t work;
+	struct sv *v;
+	struct st_conn *conn;
+	struct st_buf der; /* the bytes of items */
 	struct st_x509_item *items[16];
+	size_t n;
+	enum st_ccert_verdict verdict;
+	char reason[200];
+};
+
+static const char *rev_source(const char *source)
+{
+	return !strcmp(source, "ocsp") ? "OCSP" : !strcmp(source, "crl") ? "CRL" : "revocation";
+}
+
+/* The verdict of a verified chain: revoked anywhere wins; then a revocation status that
+ * could not be had, which --require-revocation makes a failure and is a note otherwise. */
+static void ccert_judge(struct ccert_check *k)
+{
+	const struct sv_params *p = k->v->p;
 	struct st_verify_params vp;
 	struct st_verify_result vr;
 	struct st_error e;
-	struct st_buf chain;
-	size_t n, k;
-	bool ok = false;
+	size_t d;
+	bool noted = false;
 
-	if (!v->ccert_trust || !i->session)
-		return false;
-	n = st_tls_peer_items(i->session, &chain, items, 16);
-	if (n) {
-		memset(&vp, 0, sizeof(vp));
-		vp.trust = v->ccert_trust;
-		vp.purpose = ST_PURPOSE_CLIENT;
-		vp.at = time(NULL);
-		vp.digest = ST_DIGEST_SHA256;
-		if (st_verify_chain(&vp, items, n, NULL, 0, &vr, &e) == 0) {
-			ok = vr.trusted;
-			st_verify_result_release(&vr);
+	k->verdict = ST_CCERT_UNTRUSTED;
+	snprintf(k->reason, sizeof(k->reason), "no certificate");
+	if (!k->n)
+		return;
+	memset(&vp, 0, sizeof(vp));
+	vp.trust = k->v->ccert_trust;
+	vp.purpose = ST_PURPOSE_CLIENT;
+	vp.at = time(NULL);
+	vp.digest = ST_DIGEST_SHA256;
+	vp.crls = k->v->crls;
+	vp.ocsp = p->ocsp;
+	vp.require_revocation = p->require_revocation;
+	vp.fetch.timeout_ms = p->fetch_timeout_ms;
+	vp.fetch.ocsp_cache = k->v->ocsp_cache;
+	if (st_verify_chain(&vp, k->items, k->n, NULL, 0, &vr, &e)) {
+		snprintf(k->reason, sizeof(k->reason), "cannot verify: %.180s", e.msg);
+		return;
+	}
+	k->reason[0] = '\0';
+	if (vr.trusted)
+		k->verdict = ST_CCERT_TRUSTED;
+	else if (vr.n_errors)
+		snprintf(k->reason, sizeof(k->reason), "%.190s", vr.errors[0].message);
+	for (d = 0; d < vr.n_chain; d++) {
+		const struct st_rev_result *r = &vr.chain[d].revocation;
+		char where[32] = "";
+		if (d)
+			snprintf(where, sizeof(where), ", depth %zu", d);
+		if (r->status == ST_REV_REVOKED) {
+			k->verdict = ST_CCERT_REVOKED;
+			snprintf(k->reason, sizeof(k->reason), "revoked (%s%s)", rev_source(r->source),
+			         where);
+			break;
+		}
+		/* the first status that could not be had: the reason of a failure under
+		 * --require-revocation, a note on a trusted chain otherwise */
+		if ((r->status == ST_REV_UNAVAILABLE || r->status == ST_REV_UNKNOWN) &&
+		    !noted && (k->verdict == ST_CCERT_TRUSTED ||
+		               (vr.n_errors && vr.errors[0].code == ST_V_REVOCATION_UNAVAILABLE))) {
+			snprintf(k->reason, sizeof(k->reason), "revocation %s (%s%s): %.120s",
+			         r->status == ST_REV_UNKNOWN ? "unknown" : "unavailable",
+			         rev_source(r->source), where, r->detail);
+			noted = true;
 		}
 	}
-	for (k = 0; k < n; k++)
-		st_x509_item_free(items[k]);
-	st_buf_release(&chain);
-	return ok;
+	st_verify_result_release(&vr);
+}
+
+static void ccert_check_free(struct ccert_check *k)
+{
+	size_t j;
+
+	for (j = 0; j < k->n; j++)
+		st_x509_item_free(k->items[j]);
+	st_buf_release(&k->der);
+	free(k);
+}
+
+static void ccert_work(uv_work_t *w)
+{
+	ccert_judge(w->data);
+}
+
+static void ccert_done(uv_work_t *w, int status)
+{
+	struct ccert_check *k = w->data;
+
+	if (status)
+		k->verdict = ST_CCERT_UNTRUSTED;
+	st_server_ccert_answer(k->conn, k->verdict, k->reason);
+	ccert_check_free(k);
+}
+
+static void ccert_verify(void *arg, struct st_conn *c, const struct st_conn_info *i)
+{
+	struct sv *v = arg;
+	struct ccert_check *k;
+
+	if (!v->ccert_trust || !i->session || !(k = calloc(1, sizeof(*k)))) {
+		st_server_ccert_answer(c, ST_CCERT_UNTRUSTED, NULL);
+		return;
+	}
+	k->v = v;
+	k->conn = c;
+	k->n = st_tls_peer_items(i->session, &k->der, k->items, 16);
+	k->work.data = k;
+	if (v->p->ocsp && k->n) {
+		if (uv_queue_work(&v->loop, &k->work, ccert_work, ccert_done) == 0)
+			return;
+		k->verdict = ST_CCERT_UNTRUSTED;
+		snprintf(k->reason, sizeof(k->reason), "cannot start the OCSP check");
+	} else {
+		ccert_judge(k); /* CRLs in memory, no fetch: quick enough for the loop */
+	}
+	st_server_ccert_answer(c, k->verdict, k->reason);
+	ccert_check_free(k);
 }
 
 /* --req-ccert: Postfix's words when the certificate is missing or not trusted. */
@@ -1072,9 +1238,13 @@ static void on_event(void *arg, const char *name, const struct st_conn_info *i)
 			char subject[256], issuer[256];
 			ccert_names(i, subject, issuer, sizeof(subject));
 			json_object_set_new(o, "client_cert",
-			                    json_pack("{s:s, s:s, s:s, s:b, s:b}", "subject", subject,
-			                              "issuer", issuer, "fingerprint", fp, "listed", listed,
-			                              "verified", i->ccert_verified));
+			                    json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:s?}", "subject",
+			                              subject, "issuer", issuer, "fingerprint", fp, "listed",
+			                              listed, "verified", i->ccert_verified, "revoked",
+			                              i->ccert_revoked, "reason",
+			                              i->ccert_reason && i->ccert_reason[0]
+			                                  ? i->ccert_reason
+			                                  : NULL));
 		} else {
 			json_object_set_new(o, "client_cert", json_null());
 		}
@@ -1252,6 +1422,40 @@ static int load_fps(struct sv *v, const char *path)
 	return 0;
 }
 
+/* ---- revocation, set up at start ---- */
+
+/* --crl-file read once; for --ocsp the cache, and libcurl ready before the thread pool
+ * runs. Returns an exit status. */
+static enum st_exit revocation_start(struct sv *v)
+{
+	const struct sv_params *p = v->p;
+	struct st_error err;
+	size_t k;
+
+	if (p->n_crl_files) {
+		if (!(v->crls = st_crl_set_new()))
+			return ST_EXIT_INTERNAL;
+		for (k = 0; k < p->n_crl_files; k++)
+			if (st_crl_set_add_file(v->crls, p->crl_files[k], &err)) {
+				st_out_error("--crl-file: %s", err.msg);
+				return ST_EXIT_INPUT;
+			}
+	}
+	if (!p->ocsp)
+		return ST_EXIT_OK;
+	if (p->ocsp_cache_s && !(v->ocsp_cache = st_ocsp_cache_new(4096, p->ocsp_cache_s)))
+		return ST_EXIT_INTERNAL;
+	if (st_http_init(&err)) {
+		st_out_error("--ocsp: %s", err.msg);
+		return ST_EXIT_INTERNAL;
+	}
+	/* OCSP checks wait on responders in libuv's thread pool, where Maildir writes and
+	 * AUTH checks run too: more threads than libuv's 4, so that slow responders do not
+	 * hold deliveries up (the environment's setting wins) */
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
+	return ST_EXIT_OK;
+}
+
 int cmd_serve(int argc, char **argv, struct st_global *g)
 {
 	struct sv_params p;
@@ -1270,6 +1474,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	p.maildir = "./smtptls-mail";
 	p.fp_digest = ST_DIGEST_SHA256;
 	p.idle_timeout = 300;
+	p.fetch_timeout_ms = 10000;
+	p.ocsp_cache_s = 600;
 	add_restriction(&p, "permit_mynetworks");
 	add_restriction(&p, "permit_sasl_authenticated");
 	add_restriction(&p, "reject_unauth_destination");
@@ -1311,6 +1517,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 				goto out;
 			}
 	}
+	if ((status = revocation_start(&v)) != ST_EXIT_OK)
+		goto out;
 	if (p.relay_clientcerts && load_fps(&v, p.relay_clientcerts)) {
 		status = ST_EXIT_INPUT;
 		goto out;
@@ -1435,6 +1643,8 @@ out:
 		fclose(v.log);
 	st_auth_db_free(v.auth);
 	st_trust_free(v.ccert_trust);
+	st_crl_set_free(v.crls);
+	st_ocsp_cache_free(v.ocsp_cache);
 	st_tls_creds_free(creds);
 	for (i = 0; i < v.n_fps; i++)
 		free(v.fps[i]);
