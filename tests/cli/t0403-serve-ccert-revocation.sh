@@ -5,6 +5,7 @@
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 need openssl python3 jq ss swaks timeout mkfifo
 . "$TOP_SRCDIR/tests/lib/revocation.sh"
+. "$TOP_SRCDIR/tests/lib/serve.sh"
 
 H=$(pf_free_port) && O=$(pf_free_port) && R=$(pf_free_port) && O2=$(pf_free_port) ||
 	{ diag "no free port"; exit 1; }
@@ -19,20 +20,12 @@ HOST=mx.rev.test
 # is still built up to the root, and the intermediate's revocation checked)
 cat "$P/ca.pem" "$P/int.pem" >"$T/ccert-ca.pem"
 
-# serve ARGS...: start the server trusting the revocation CAs, wait for its ready line
-# (no sleep); sets $ready, $pid, $smtp; the log is $T/$LOG.json
-serve() {
-	local fifo=$T/ready.$RANDOM
-	rm -f "$fifo" && mkfifo "$fifo"
-	"$SMTPTLS" serve --listen 127.0.0.1:0 --hostname "$HOST" --maildir "$T/md-$LOG" \
-		--log "$T/$LOG.json" --domains example.test --ccert-ca-file "$T/ccert-ca.pem" "$@" \
-		>"$fifo" 2>"$T/serve-$LOG.err" &
-	pid=$!
-	at_exit "kill $pid 2>/dev/null"
-	read -r -t 30 ready <"$fifo"
-	rm -f "$fifo"
-	smtp=$(sed -n 's/^ready smtp [^ ]*:\([0-9]*\).*/\1/p' <<<"$ready")
-	[ -n "$smtp" ] || { diag "serve did not start: $(cat "$T/serve-$LOG.err")"; exit 1; }
+# rserve ARGS...: serve trusting the revocation CAs, its log in $T/$LOG.json; sets $smtp
+rserve() {
+	serve --listen 127.0.0.1:0 --hostname "$HOST" --maildir "$T/md-$LOG" --log "$T/$LOG.json" \
+		--domains example.test --ccert-ca-file "$T/ccert-ca.pem" "$@" ||
+		{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+	smtp=$(port smtp)
 }
 # send NAME TO SUBJECT [SWAKS ARGS...]: swaks over STARTTLS presenting NAME.pem, or no
 # certificate for NAME "-"; $out, $rc
@@ -58,7 +51,7 @@ NOT_TRUSTED="<~\\* 421 4\\.7\\.1 $HOST Error: Client certificate not trusted"
 
 # ---- CRL files, read once at start ----
 LOG=crl
-serve --ask-ccert --crl-file "$P/int.crl" --crl-file "$P/root.crl.der" \
+rserve --ask-ccert --crl-file "$P/int.crl" --crl-file "$P/root.crl.der" \
 	--relay-restrictions permit_tls_clientcerts,permit_tls_all_clientcerts,reject_unauth_destination \
 	--relay-clientcerts "$T/relay_clientcerts"
 send good b@elsewhere.test crl-good
@@ -77,7 +70,7 @@ is "$(cc good.test.example)" '{"verified":true,"revoked":false,"reason":null}' "
 kill "$pid"
 
 LOG=crlreq
-serve --req-ccert --crl-file "$P/int.crl" --crl-file "$P/root.crl" \
+rserve --req-ccert --crl-file "$P/int.crl" --crl-file "$P/root.crl" \
 	--relay-restrictions permit_tls_all_clientcerts,reject_unauth_destination
 send good b@elsewhere.test crlreq-good
 is "$rc" 0 "CRL, --req-ccert: the good certificate relays"
@@ -87,14 +80,14 @@ like "$out" "$NOT_TRUSTED" "CRL, --req-ccert: the revoked one gets Postfix's 421
 # intermediate's status cannot be had
 kill "$pid"
 LOG=crlsoft
-serve --req-ccert --crl-file "$P/int.crl"
+rserve --req-ccert --crl-file "$P/int.crl"
 send good x@example.test crlsoft-good
 is "$rc" 0 "no CRL of the intermediate's issuer: still trusted without --require-revocation"
 like "$(cc good.test.example)" '"reason":"revocation unavailable \(CRL, depth 1\): ' \
 	"the log says why the status is missing"
 kill "$pid"
 LOG=crlhard
-serve --req-ccert --crl-file "$P/int.crl" --require-revocation
+rserve --req-ccert --crl-file "$P/int.crl" --require-revocation
 send good x@example.test crlhard-good
 like "$out" "$NOT_TRUSTED" "with --require-revocation: not trusted"
 kill "$pid"
@@ -103,7 +96,7 @@ kill "$pid"
 rev_ocsp_start "$P" "$O" || { diag "no OCSP responder"; exit 1; }
 rev_ocsp_start "$P" "$R" root || { diag "no root OCSP responder"; exit 1; }
 LOG=ocspreq
-serve --req-ccert --ocsp --relay-restrictions permit_tls_all_clientcerts,reject_unauth_destination
+rserve --req-ccert --ocsp --relay-restrictions permit_tls_all_clientcerts,reject_unauth_destination
 send good b@elsewhere.test ocspreq-good
 is "$rc" 0 "OCSP, --req-ccert: the good certificate relays"
 send revoked b@elsewhere.test ocspreq-revoked
@@ -112,7 +105,7 @@ kill "$pid"
 
 
 LOG=ocsp
-serve --ask-ccert --ocsp \
+rserve --ask-ccert --ocsp \
 	--relay-restrictions permit_tls_clientcerts,permit_tls_all_clientcerts,reject_unauth_destination \
 	--relay-clientcerts "$T/relay_clientcerts"
 send good b@elsewhere.test ocsp-good
@@ -137,14 +130,14 @@ kill "$pid"
 
 # ---- the responder is down ----
 LOG=down
-serve --req-ccert --ocsp --fetch-timeout 20
+rserve --req-ccert --ocsp --fetch-timeout 20
 send good x@example.test down-good
 is "$rc" 0 "responder down: the certificate stays trusted (the documented default)"
 like "$(cc good.test.example | jq -r .reason)" "^revocation unavailable \\(OCSP\\): OCSP responder http://127\\.0\\.0\\.1:$O: " \
 	"and the log says the status could not be had, and why"
 kill "$pid"
 LOG=downhard
-serve --req-ccert --ocsp --require-revocation
+rserve --req-ccert --ocsp --require-revocation
 send good x@example.test downhard-good
 like "$out" "$NOT_TRUSTED" "responder down, --require-revocation: 421 not trusted"
 like "$(cc good.test.example | jq -r '"\(.verified) \(.reason)"')" "^false revocation unavailable \\(OCSP\\)" \
@@ -197,7 +190,7 @@ read -r -t 30 line <&8
 is "$line" ready "the gate responder listens"
 
 LOG=slow
-serve --ask-ccert --ocsp --fetch-timeout 120 --relay-restrictions permit_tls_all_clientcerts,reject_unauth_destination
+rserve --ask-ccert --ocsp --fetch-timeout 120 --relay-restrictions permit_tls_all_clientcerts,reject_unauth_destination
 # a client that leaves while its certificate is checked: its connection waits for the answer
 timeout 60 openssl s_client -starttls smtp -connect "127.0.0.1:$smtp" -cert "$P/unknown.pem" \
 	-key "$P/unknown.key" -cert_chain "$P/int.pem" </dev/null >"$T/sclient.out" 2>&1
