@@ -5,6 +5,8 @@
 #include <argp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +93,7 @@ struct sv_params {
 	size_t n_crl_files;
 	bool ocsp, require_revocation;
 	long fetch_timeout_ms, ocsp_cache_s;
+	const char *user; /* --user: drop to this user once listening */
 };
 
 enum {
@@ -128,6 +131,7 @@ enum {
 	OPT_REQUIRE_REV,
 	OPT_FETCH_TIMEOUT,
 	OPT_OCSP_CACHE,
+	OPT_USER,
 };
 
 static const struct argp_option sv_options[] = {
@@ -212,6 +216,10 @@ static const struct argp_option sv_options[] = {
      "Keep good and revoked OCSP answers in memory until their nextUpdate, at most SECONDS "
      "(default 600; 0: ask every time)",
      4},
+    {NULL, 0, NULL, 0, "Privileges:", 5},
+    {"user", OPT_USER, "NAME", 0,
+     "Started as root: bind the listeners, then run as NAME (its uid, gid, no other groups)",
+     5},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -537,6 +545,9 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		else
 			p->fetch_timeout_ms = (long)v * 1000;
 		break;
+	case OPT_USER:
+		p->user = arg;
+		break;
 	case ARGP_KEY_ARG:
 		st_usage_error(state, "serve takes no arguments (got '%s')", arg);
 		break;
@@ -595,6 +606,9 @@ struct sv {
 	bool stopping;
 	struct st_crl_set *crls;           /* --crl-file, read at start */
 	struct st_ocsp_cache *ocsp_cache; /* --ocsp-cache */
+	bool drop;                        /* --user, as root: become uid, gid once listening */
+	uid_t uid;
+	gid_t gid;
 };
 
 /* One JSON line, flushed: tests read the log while we run. */
@@ -1422,7 +1436,7 @@ static int load_fps(struct sv *v, const char *path)
 	return 0;
 }
 
-/* ---- revocation, set up at start ---- */
+/* ---- revocation and privileges, set up at start ---- */
 
 /* --crl-file read once; for --ocsp the cache, and libcurl ready before the thread pool
  * runs. Returns an exit status. */
@@ -1453,6 +1467,79 @@ static enum st_exit revocation_start(struct sv *v)
 	 * AUTH checks run too: more threads than libuv's 4, so that slow responders do not
 	 * hold deliveries up (the environment's setting wins) */
 	setenv("UV_THREADPOOL_SIZE", "16", 0);
+	return ST_EXIT_OK;
+}
+
+/* --user: who to become. Not root: only the user we are already (nothing to drop). */
+static enum st_exit user_lookup(struct sv *v)
+{
+	const char *name = v->p->user;
+	struct passwd *pw;
+
+	if (!name)
+		return ST_EXIT_OK;
+	errno = 0;
+	pw = getpwnam(name);
+	if (!pw) {
+		st_out_error("--user: no user '%s'%s%s", name, errno ? ": " : "",
+		             errno ? strerror(errno) : "");
+		return ST_EXIT_USAGE;
+	}
+	if (geteuid() != 0) {
+		if (pw->pw_uid == geteuid() && pw->pw_gid == getegid())
+			return ST_EXIT_OK;
+		st_out_error("--user: only root can become '%s' (this is uid %ld)", name,
+		             (long)geteuid());
+		return ST_EXIT_USAGE;
+	}
+	v->drop = true;
+	v->uid = pw->pw_uid;
+	v->gid = pw->pw_gid;
+	return ST_EXIT_OK;
+}
+
+/* Once listening: the Maildir (and the throwaway chain's directory, removed at exit)
+ * handed to the user, then groups, gid, uid, in that order, each checked: a server
+ * still privileged after this does not run on. Returns an exit status. */
+static enum st_exit drop_privileges(struct sv *v, const char *cert, const char *key)
+{
+	static const char *const md[] = {"", "/tmp", "/new", "/cur"};
+	const char *own[3] = {v->tmpdir, cert, key}, *name = v->p->user;
+	char path[4400];
+	size_t k;
+
+	if (!v->drop)
+		return ST_EXIT_OK;
+	for (k = 0; k < 4; k++) {
+		snprintf(path, sizeof(path), "%s%s", v->p->maildir, md[k]);
+		if (chown(path, v->uid, v->gid)) {
+			st_out_error("--user: cannot give '%s' to '%s': %s", path, name, strerror(errno));
+			return ST_EXIT_INPUT;
+		}
+	}
+	for (k = 0; v->tmpdir[0] && k < 3; k++)
+		if (chown(own[k], v->uid, v->gid)) {
+			st_out_error("--user: cannot give '%s' to '%s': %s", own[k], name,
+			             strerror(errno));
+			return ST_EXIT_INTERNAL;
+		}
+	if (setgroups(1, &v->gid) || setgid(v->gid) || setuid(v->uid)) {
+		st_out_error("--user: cannot become '%s': %s", name, strerror(errno));
+		return ST_EXIT_INTERNAL;
+	}
+	if (getuid() != v->uid || geteuid() != v->uid || getgid() != v->gid ||
+	    getegid() != v->gid || (v->uid != 0 && setuid(0) == 0)) {
+		st_out_error("--user: still privileged after becoming '%s'", name);
+		return ST_EXIT_INTERNAL;
+	}
+	for (k = 1; k < 3; k++) {
+		snprintf(path, sizeof(path), "%s%s", v->p->maildir, md[k]);
+		if (access(path, W_OK | X_OK)) {
+			st_out_error("--maildir: '%s' is not writable by '%s': %s", path, name,
+			             strerror(errno));
+			return ST_EXIT_INPUT;
+		}
+	}
 	return ST_EXIT_OK;
 }
 
@@ -1493,6 +1580,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 		parse_listen("127.0.0.1:2465/smtps", &p.listen[p.n_listen++]);
 	}
 	/* everything that can be refused is, before anything listens */
+	if ((status = user_lookup(&v)) != ST_EXIT_OK)
+		return status;
 	for (i = 0; i < 3; i++) {
 		snprintf(sub, sizeof(sub), "%s/%s", p.maildir, md_dirs[i]);
 		if (mkdir_p(sub, 0700)) {
@@ -1586,6 +1675,13 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 		st_out_error("%s", err.msg);
 		uv_loop_close(&v.loop);
 		status = st_exit_for(err.cls);
+		goto out;
+	}
+	if ((status = drop_privileges(&v, cert, key)) != ST_EXIT_OK) {
+		st_server_stop(v.server, NULL, NULL);
+		uv_run(&v.loop, UV_RUN_DEFAULT);
+		st_server_free(v.server);
+		uv_loop_close(&v.loop);
 		goto out;
 	}
 	uv_signal_init(&v.loop, &v.sigterm);
