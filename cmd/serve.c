@@ -5,6 +5,8 @@
 #include <argp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include "cmd.h"
 #include "dns.h"
 #include "outq.h"
+#include "http.h"
 #include "output.h"
 #include "policy.h"
 #include "server.h"
@@ -101,6 +104,12 @@ struct sv_params {
 	const char *dns_server;
 	long backoff_min, backoff_max, queue_lifetime, relay_timeout;
 	long relay_concurrency;
+	/* client certificate revocation */
+	const char *crl_files[LIST_MAX];
+	size_t n_crl_files;
+	bool ocsp, require_revocation;
+	long fetch_timeout_ms, ocsp_cache_s;
+	const char *user; /* --user: drop to this user once listening */
 };
 
 enum {
@@ -146,6 +155,12 @@ enum {
 	OPT_QUEUE_LIFETIME,
 	OPT_RELAY_TIMEOUT,
 	OPT_RELAY_CONCURRENCY,
+	OPT_CRL_FILE,
+	OPT_OCSP,
+	OPT_REQUIRE_REV,
+	OPT_FETCH_TIMEOUT,
+	OPT_OCSP_CACHE,
+	OPT_USER,
 };
 
 static const struct argp_option sv_options[] = {
@@ -246,6 +261,30 @@ static const struct argp_option sv_options[] = {
      "Each step of a relay session: connect, every reply, the handshake (default 30)", 4},
     {"relay-concurrency", OPT_RELAY_CONCURRENCY, "N", 0, "Messages relayed at once (default 10)",
      4},
+    {NULL, 0, NULL, 0, "Client certificate revocation (needs --ccert-ca-file):", 5},
+    {"crl-file", OPT_CRL_FILE, "FILE", 0,
+     "A client certificate revoked by a CRL of FILE (PEM or DER, read at start) is not "
+     "trusted (repeatable)",
+     5},
+    {"ocsp", OPT_OCSP, NULL, 0,
+     "Ask the OCSP responder named in the client's certificates (off the event loop); "
+     "revoked: not trusted",
+     5},
+    {"require-revocation", OPT_REQUIRE_REV, NULL, 0,
+     "A revocation status that cannot be had (responder down, no CRL of the issuer) makes "
+     "the certificate not trusted; without it the certificate stays trusted and the log "
+     "says why",
+     5},
+    {"fetch-timeout", OPT_FETCH_TIMEOUT, "SECONDS", 0, "Time limit of each OCSP request (default 10)",
+     5},
+    {"ocsp-cache", OPT_OCSP_CACHE, "SECONDS", 0,
+     "Keep good and revoked OCSP answers in memory until their nextUpdate, at most SECONDS "
+     "(default 600; 0: ask every time)",
+     5},
+    {NULL, 0, NULL, 0, "Privileges:", 6},
+    {"user", OPT_USER, "NAME", 0,
+     "Started as root: bind the listeners, then run as NAME (its uid, gid, no other groups)",
+     6},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -267,6 +306,7 @@ const struct st_optvals cmd_serve_values[] = {
     {"relay-ca-file", "@file"},
     {"client-cert", "@file"},
     {"client-key", "@file"},
+    {"crl-file", "@file"},
     {"tls-ciphers", "high medium null"},
     {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
@@ -629,6 +669,34 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		else
 			p->relay_concurrency = (long)v;
 		break;
+	case OPT_CRL_FILE:
+		if (p->n_crl_files >= LIST_MAX)
+			st_usage_error(state, "--crl-file: at most %d files", LIST_MAX);
+		p->crl_files[p->n_crl_files++] = arg;
+		break;
+	case OPT_OCSP:
+		p->ocsp = true;
+		break;
+	case OPT_REQUIRE_REV:
+		p->require_revocation = true;
+		break;
+	case OPT_FETCH_TIMEOUT:
+	case OPT_OCSP_CACHE:
+		v = strtoll(arg, &end, 10);
+		/* --fetch-timeout as verify's */
+		if (!*arg || *end || v < (key == OPT_OCSP_CACHE ? 0 : 1) ||
+		    v > (key == OPT_OCSP_CACHE ? 86400 : 600))
+			st_usage_error(state, "--%s: '%s' is not %s seconds",
+			               key == OPT_OCSP_CACHE ? "ocsp-cache" : "fetch-timeout", arg,
+			               key == OPT_OCSP_CACHE ? "0-86400" : "1-600");
+		if (key == OPT_OCSP_CACHE)
+			p->ocsp_cache_s = (long)v;
+		else
+			p->fetch_timeout_ms = (long)v * 1000;
+		break;
+	case OPT_USER:
+		p->user = arg;
+		break;
 	case ARGP_KEY_ARG:
 		st_usage_error(state, "serve takes no arguments (got '%s')", arg);
 		break;
@@ -654,6 +722,12 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			               "--tls-policy, --relay-ca-file, --client-cert, --queue-dir "
 			               "and --dns-server are for onward relay: --relayhost or "
 			               "--relay-mx");
+		if ((p->n_crl_files || p->ocsp) && !p->n_ccert_ca)
+			st_usage_error(state, "--%s needs --ccert-ca-file: revocation is checked on "
+			                      "the chain it trusts",
+			               p->ocsp ? "ocsp" : "crl-file");
+		if (p->require_revocation && !p->n_crl_files && !p->ocsp)
+			st_usage_error(state, "--require-revocation needs --crl-file or --ocsp");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -698,6 +772,11 @@ struct sv {
 	struct st_tls_creds *client_creds;
 	struct st_policy_table *tables[8];
 	size_t n_tables;
+	struct st_crl_set *crls;           /* --crl-file, read at start */
+	struct st_ocsp_cache *ocsp_cache; /* --ocsp-cache */
+	bool drop;                        /* --user, as root: become uid, gid once listening */
+	uid_t uid;
+	gid_t gid;
 };
 
 /* One JSON line, flushed: tests read the log while we run. */
@@ -811,7 +890,9 @@ static const char *relay_check(struct sv *v, const struct st_conn_info *i, const
 				return NULL;
 			break;
 		case R_PERMIT_TLS_CLIENTCERTS:
-			if (i->tls && ccert_listed(v, i, fp, sizeof(fp)))
+			/* a listed fingerprint relays, trusted chain or not, as Postfix; a
+			 * revoked certificate does not */
+			if (i->tls && !i->ccert_revoked && ccert_listed(v, i, fp, sizeof(fp)))
 				return NULL;
 			break;
 		case R_PERMIT_TLS_ALL_CLIENTCERTS:
@@ -834,36 +915,135 @@ static const char *relay_check(struct sv *v, const struct st_conn_info *i, const
 
 /* ---- client certificates ---- */
 
-/* The chain the client sent, verified for the client purpose by --ccert-ca-file. */
-static bool ccert_verify(void *arg, const struct st_conn_info *i)
-{
-	struct sv *v = arg;
+/*
+ * The client's chain, verified for the client purpose by --ccert-ca-file, with its
+ * revocation by --crl-file and --ocsp. CRLs are in memory, so a check without --ocsp
+ * runs on the loop; one with --ocsp fetches, so it runs in libuv's thread pool and the
+ * connection waits for its answer (st_server_ccert_answer).
+ */
+struct ccert_check {
+	uv_work_t work;
+	struct sv *v;
+	struct st_conn *conn;
+	struct st_buf der; /* the bytes of items */
 	struct st_x509_item *items[16];
+	size_t n;
+	enum st_ccert_verdict verdict;
+	char reason[200];
+};
+
+static const char *rev_source(const char *source)
+{
+	return !strcmp(source, "ocsp") ? "OCSP" : !strcmp(source, "crl") ? "CRL" : "revocation";
+}
+
+/* The verdict of a verified chain: revoked anywhere wins; then a revocation status that
+ * could not be had, which --require-revocation makes a failure and is a note otherwise. */
+static void ccert_judge(struct ccert_check *k)
+{
+	const struct sv_params *p = k->v->p;
 	struct st_verify_params vp;
 	struct st_verify_result vr;
 	struct st_error e;
-	struct st_buf chain;
-	size_t n, k;
-	bool ok = false;
+	size_t d;
+	bool noted = false;
 
-	if (!v->ccert_trust || !i->session)
-		return false;
-	n = st_tls_peer_items(i->session, &chain, items, 16);
-	if (n) {
-		memset(&vp, 0, sizeof(vp));
-		vp.trust = v->ccert_trust;
-		vp.purpose = ST_PURPOSE_CLIENT;
-		vp.at = time(NULL);
-		vp.digest = ST_DIGEST_SHA256;
-		if (st_verify_chain(&vp, items, n, NULL, 0, &vr, &e) == 0) {
-			ok = vr.trusted;
-			st_verify_result_release(&vr);
+	k->verdict = ST_CCERT_UNTRUSTED;
+	snprintf(k->reason, sizeof(k->reason), "no certificate");
+	if (!k->n)
+		return;
+	memset(&vp, 0, sizeof(vp));
+	vp.trust = k->v->ccert_trust;
+	vp.purpose = ST_PURPOSE_CLIENT;
+	vp.at = time(NULL);
+	vp.digest = ST_DIGEST_SHA256;
+	vp.crls = k->v->crls;
+	vp.ocsp = p->ocsp;
+	vp.require_revocation = p->require_revocation;
+	vp.fetch.timeout_ms = p->fetch_timeout_ms;
+	vp.fetch.ocsp_cache = k->v->ocsp_cache;
+	if (st_verify_chain(&vp, k->items, k->n, NULL, 0, &vr, &e)) {
+		snprintf(k->reason, sizeof(k->reason), "cannot verify: %.180s", e.msg);
+		return;
+	}
+	k->reason[0] = '\0';
+	if (vr.trusted)
+		k->verdict = ST_CCERT_TRUSTED;
+	else if (vr.n_errors)
+		snprintf(k->reason, sizeof(k->reason), "%.190s", vr.errors[0].message);
+	for (d = 0; d < vr.n_chain; d++) {
+		const struct st_rev_result *r = &vr.chain[d].revocation;
+		char where[32] = "";
+		if (d)
+			snprintf(where, sizeof(where), ", depth %zu", d);
+		if (r->status == ST_REV_REVOKED) {
+			k->verdict = ST_CCERT_REVOKED;
+			snprintf(k->reason, sizeof(k->reason), "revoked (%s%s)", rev_source(r->source),
+			         where);
+			break;
+		}
+		/* the first status that could not be had: the reason of a failure under
+		 * --require-revocation, a note on a trusted chain otherwise */
+		if ((r->status == ST_REV_UNAVAILABLE || r->status == ST_REV_UNKNOWN) &&
+		    !noted && (k->verdict == ST_CCERT_TRUSTED ||
+		               (vr.n_errors && vr.errors[0].code == ST_V_REVOCATION_UNAVAILABLE))) {
+			snprintf(k->reason, sizeof(k->reason), "revocation %s (%s%s): %.120s",
+			         r->status == ST_REV_UNKNOWN ? "unknown" : "unavailable",
+			         rev_source(r->source), where, r->detail);
+			noted = true;
 		}
 	}
-	for (k = 0; k < n; k++)
-		st_x509_item_free(items[k]);
-	st_buf_release(&chain);
-	return ok;
+	st_verify_result_release(&vr);
+}
+
+static void ccert_check_free(struct ccert_check *k)
+{
+	size_t j;
+
+	for (j = 0; j < k->n; j++)
+		st_x509_item_free(k->items[j]);
+	st_buf_release(&k->der);
+	free(k);
+}
+
+static void ccert_work(uv_work_t *w)
+{
+	ccert_judge(w->data);
+}
+
+static void ccert_done(uv_work_t *w, int status)
+{
+	struct ccert_check *k = w->data;
+
+	if (status)
+		k->verdict = ST_CCERT_UNTRUSTED;
+	st_server_ccert_answer(k->conn, k->verdict, k->reason);
+	ccert_check_free(k);
+}
+
+static void ccert_verify(void *arg, struct st_conn *c, const struct st_conn_info *i)
+{
+	struct sv *v = arg;
+	struct ccert_check *k;
+
+	if (!v->ccert_trust || !i->session || !(k = calloc(1, sizeof(*k)))) {
+		st_server_ccert_answer(c, ST_CCERT_UNTRUSTED, NULL);
+		return;
+	}
+	k->v = v;
+	k->conn = c;
+	k->n = st_tls_peer_items(i->session, &k->der, k->items, 16);
+	k->work.data = k;
+	if (v->p->ocsp && k->n) {
+		if (uv_queue_work(&v->loop, &k->work, ccert_work, ccert_done) == 0)
+			return;
+		k->verdict = ST_CCERT_UNTRUSTED;
+		snprintf(k->reason, sizeof(k->reason), "cannot start the OCSP check");
+	} else {
+		ccert_judge(k); /* CRLs in memory, no fetch: quick enough for the loop */
+	}
+	st_server_ccert_answer(c, k->verdict, k->reason);
+	ccert_check_free(k);
 }
 
 /* --req-ccert: Postfix's words when the certificate is missing or not trusted. */
@@ -1311,10 +1491,13 @@ static void on_event(void *arg, const char *name, const struct st_conn_info *i)
 			char subject[256], issuer[256];
 			ccert_names(i, subject, issuer, sizeof(subject));
 			json_object_set_new(o, "client_cert",
-			                    json_pack("{s:s, s:s, s:s, s:b, s:b}", "subject",
-			                              subject, "issuer", issuer, "fingerprint", fp,
-			                              "listed", listed, "verified",
-			                              i->ccert_verified));
+			                    json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:s?}", "subject",
+			                              subject, "issuer", issuer, "fingerprint", fp, "listed",
+			                              listed, "verified", i->ccert_verified, "revoked",
+			                              i->ccert_revoked, "reason",
+			                              i->ccert_reason && i->ccert_reason[0]
+			                                  ? i->ccert_reason
+			                                  : NULL));
 		} else {
 			json_object_set_new(o, "client_cert", json_null());
 		}
@@ -1625,6 +1808,113 @@ static int load_fps(struct sv *v, const char *path)
 	return 0;
 }
 
+/* ---- revocation and privileges, set up at start ---- */
+
+/* --crl-file read once; for --ocsp the cache, and libcurl ready before the thread pool
+ * runs. Returns an exit status. */
+static enum st_exit revocation_start(struct sv *v)
+{
+	const struct sv_params *p = v->p;
+	struct st_error err;
+	size_t k;
+
+	if (p->n_crl_files) {
+		if (!(v->crls = st_crl_set_new()))
+			return ST_EXIT_INTERNAL;
+		for (k = 0; k < p->n_crl_files; k++)
+			if (st_crl_set_add_file(v->crls, p->crl_files[k], &err)) {
+				st_out_error("--crl-file: %s", err.msg);
+				return ST_EXIT_INPUT;
+			}
+	}
+	if (!p->ocsp)
+		return ST_EXIT_OK;
+	if (p->ocsp_cache_s && !(v->ocsp_cache = st_ocsp_cache_new(4096, p->ocsp_cache_s)))
+		return ST_EXIT_INTERNAL;
+	if (st_http_init(&err)) {
+		st_out_error("--ocsp: %s", err.msg);
+		return ST_EXIT_INTERNAL;
+	}
+	/* OCSP checks wait on responders in libuv's thread pool, where Maildir writes and
+	 * AUTH checks run too: more threads than libuv's 4, so that slow responders do not
+	 * hold deliveries up (the environment's setting wins) */
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
+	return ST_EXIT_OK;
+}
+
+/* --user: who to become. Not root: only the user we are already (nothing to drop). */
+static enum st_exit user_lookup(struct sv *v)
+{
+	const char *name = v->p->user;
+	struct passwd *pw;
+
+	if (!name)
+		return ST_EXIT_OK;
+	errno = 0;
+	pw = getpwnam(name);
+	if (!pw) {
+		st_out_error("--user: no user '%s'%s%s", name, errno ? ": " : "",
+		             errno ? strerror(errno) : "");
+		return ST_EXIT_USAGE;
+	}
+	if (geteuid() != 0) {
+		if (pw->pw_uid == geteuid() && pw->pw_gid == getegid())
+			return ST_EXIT_OK;
+		st_out_error("--user: only root can become '%s' (this is uid %ld)", name,
+		             (long)geteuid());
+		return ST_EXIT_USAGE;
+	}
+	v->drop = true;
+	v->uid = pw->pw_uid;
+	v->gid = pw->pw_gid;
+	return ST_EXIT_OK;
+}
+
+/* Once listening: the Maildir (and the throwaway chain's directory, removed at exit)
+ * handed to the user, then groups, gid, uid, in that order, each checked: a server
+ * still privileged after this does not run on. Returns an exit status. */
+static enum st_exit drop_privileges(struct sv *v, const char *cert, const char *key)
+{
+	static const char *const md[] = {"", "/tmp", "/new", "/cur"};
+	const char *own[3] = {v->tmpdir, cert, key}, *name = v->p->user;
+	char path[4400];
+	size_t k;
+
+	if (!v->drop)
+		return ST_EXIT_OK;
+	for (k = 0; k < 4; k++) {
+		snprintf(path, sizeof(path), "%s%s", v->p->maildir, md[k]);
+		if (chown(path, v->uid, v->gid)) {
+			st_out_error("--user: cannot give '%s' to '%s': %s", path, name, strerror(errno));
+			return ST_EXIT_INPUT;
+		}
+	}
+	for (k = 0; v->tmpdir[0] && k < 3; k++)
+		if (chown(own[k], v->uid, v->gid)) {
+			st_out_error("--user: cannot give '%s' to '%s': %s", own[k], name,
+			             strerror(errno));
+			return ST_EXIT_INTERNAL;
+		}
+	if (setgroups(1, &v->gid) || setgid(v->gid) || setuid(v->uid)) {
+		st_out_error("--user: cannot become '%s': %s", name, strerror(errno));
+		return ST_EXIT_INTERNAL;
+	}
+	if (getuid() != v->uid || geteuid() != v->uid || getgid() != v->gid ||
+	    getegid() != v->gid || (v->uid != 0 && setuid(0) == 0)) {
+		st_out_error("--user: still privileged after becoming '%s'", name);
+		return ST_EXIT_INTERNAL;
+	}
+	for (k = 1; k < 3; k++) {
+		snprintf(path, sizeof(path), "%s%s", v->p->maildir, md[k]);
+		if (access(path, W_OK | X_OK)) {
+			st_out_error("--maildir: '%s' is not writable by '%s': %s", path, name,
+			             strerror(errno));
+			return ST_EXIT_INPUT;
+		}
+	}
+	return ST_EXIT_OK;
+}
+
 int cmd_serve(int argc, char **argv, struct st_global *g)
 {
 	struct sv_params p;
@@ -1650,6 +1940,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	p.queue_lifetime = 432000;
 	p.relay_timeout = 30;
 	p.relay_concurrency = 10;
+	p.fetch_timeout_ms = 10000;
+	p.ocsp_cache_s = 600;
 	add_restriction(&p, "permit_mynetworks");
 	add_restriction(&p, "permit_sasl_authenticated");
 	add_restriction(&p, "reject_unauth_destination");
@@ -1667,6 +1959,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 		parse_listen("127.0.0.1:2465/smtps", &p.listen[p.n_listen++]);
 	}
 	/* everything that can be refused is, before anything listens */
+	if ((status = user_lookup(&v)) != ST_EXIT_OK)
+		return status;
 	for (i = 0; i < 3; i++) {
 		snprintf(sub, sizeof(sub), "%s/%s", p.maildir, md_dirs[i]);
 		if (mkdir_p(sub, 0700)) {
@@ -1701,6 +1995,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 			goto out;
 		}
 	}
+	if ((status = revocation_start(&v)) != ST_EXIT_OK)
+		goto out;
 	if (p.relay_clientcerts && load_fps(&v, p.relay_clientcerts)) {
 		status = ST_EXIT_INPUT;
 		goto out;
@@ -1775,6 +2071,13 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 		status = st_exit_for(err.cls);
 		goto closeloop;
 	}
+	if ((status = drop_privileges(&v, cert, key)) != ST_EXIT_OK) {
+		st_server_stop(v.server, NULL, NULL);
+		uv_run(&v.loop, UV_RUN_DEFAULT);
+		st_server_free(v.server);
+		uv_loop_close(&v.loop);
+		goto out;
+	}
 	uv_signal_init(&v.loop, &v.sigterm);
 	uv_signal_init(&v.loop, &v.sigint);
 	v.sigterm.data = v.sigint.data = &v;
@@ -1848,6 +2151,8 @@ out:
 		fclose(v.log);
 	st_auth_db_free(v.auth);
 	st_trust_free(v.ccert_trust);
+	st_crl_set_free(v.crls);
+	st_ocsp_cache_free(v.ocsp_cache);
 	st_tls_creds_free(creds);
 	for (i = 0; i < v.n_fps; i++)
 		free(v.fps[i]);

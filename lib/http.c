@@ -23,7 +23,8 @@ struct sink {
 /*
  * curl_global_init is not thread-safe: the first fetch of the process does
  * it, so the first fetch must not race with another thread that uses curl
- * or GnuTLS global state. smtptls fetches from one thread.
+ * or GnuTLS global state. smtptls fetches from one thread, or calls
+ * st_http_init before its threads start.
  */
 static int global_init(void)
 {
@@ -34,6 +35,15 @@ static int global_init(void)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -1;
 	done = true;
+	return 0;
+}
+
+int st_http_init(struct st_error *err)
+{
+	if (global_init() != 0) {
+		st_error_set(err, ST_ERR_INTERNAL, "cannot initialise libcurl");
+		return ST_E_NOMEM;
+	}
 	return 0;
 }
 

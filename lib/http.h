@@ -25,6 +25,14 @@
 int st_http_get(const char *url, size_t max_size, long timeout_ms, struct st_buf *out,
                 struct st_error *err);
 
+/*
+ * Initialise libcurl now: call it once from the main thread before starting
+ * threads that fetch (a server that fetches from its thread pool). Without
+ * it the first fetch initialises, which is fine for a single thread. Fails
+ * (class ST_ERR_INTERNAL) when libcurl cannot initialise.
+ */
+int st_http_init(struct st_error *err);
+
 /* POST body of content_type to url; otherwise as st_http_get. */
 int st_http_post(const char *url, const char *content_type, const void *body, size_t len,
                  size_t max_size, long timeout_ms, struct st_buf *out, struct st_error *err);

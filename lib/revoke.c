@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1170,9 +1171,10 @@ static int expected_cert_id(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer,
 	return rc;
 }
 
-void st_ocsp_check_response(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, time_t now,
-                            const unsigned char *der, size_t len, const gnutls_datum_t *nonce,
-                            const char *from, struct st_rev_result *res)
+/* st_ocsp_check_response, also giving the response's nextUpdate ((time_t)-1: none). */
+static void check_response(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, time_t now,
+                           const unsigned char *der, size_t len, const gnutls_datum_t *nonce,
+                           const char *from, struct st_rev_result *res, time_t *next_out)
 {
 	gnutls_ocsp_resp_t resp = NULL;
 	gnutls_datum_t d = {(unsigned char *)der, (unsigned)len}, type = {NULL, 0},
@@ -1184,6 +1186,7 @@ void st_ocsp_check_response(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, ti
 	bool found = false;
 	int rc;
 
+	*next_out = (time_t)-1;
 	res_init(res, "ocsp");
 	if (!der || len == 0 || len > UINT32_MAX) {
 		res_detail(res, "%s: empty response", from);
@@ -1287,6 +1290,7 @@ void st_ocsp_check_response(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, ti
 		           from, t1, OCSP_MAX_AGE / 86400);
 		goto out;
 	}
+	*next_out = next_update;
 	switch (cert_status) {
 	case GNUTLS_OCSP_CERT_GOOD:
 		res->status = ST_REV_GOOD;
@@ -1308,6 +1312,109 @@ out:
 	gnutls_free(type.data);
 	gnutls_free(rnonce.data);
 	gnutls_ocsp_resp_deinit(resp);
+}
+
+void st_ocsp_check_response(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, time_t now,
+                            const unsigned char *der, size_t len, const gnutls_datum_t *nonce,
+                            const char *from, struct st_rev_result *res)
+{
+	time_t next;
+
+	check_response(cert, issuer, now, der, len, nonce, from, res, &next);
+}
+
+/* ---- the OCSP cache ---- */
+
+struct ocsp_entry {
+	unsigned char key[64]; /* SHA-256 of the certificate, then of its issuer */
+	time_t expires;
+	struct st_rev_result res;
+};
+
+struct st_ocsp_cache {
+	pthread_mutex_t lock;
+	struct ocsp_entry *e;
+	size_t n, max;
+	long max_age;
+};
+
+struct st_ocsp_cache *st_ocsp_cache_new(size_t max_entries, long max_age)
+{
+	struct st_ocsp_cache *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->e = calloc(max_entries ? max_entries : 1, sizeof(*c->e))) ||
+	    pthread_mutex_init(&c->lock, NULL)) {
+		if (c)
+			free(c->e);
+		free(c);
+		return NULL;
+	}
+	c->max = max_entries ? max_entries : 1;
+	c->max_age = max_age > 0 ? max_age : 1;
+	return c;
+}
+
+void st_ocsp_cache_free(struct st_ocsp_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	free(c->e);
+	free(c);
+}
+
+static bool ocsp_key(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, unsigned char key[64])
+{
+	size_t n1 = 32, n2 = 32;
+
+	return gnutls_x509_crt_get_fingerprint(cert, GNUTLS_DIG_SHA256, key, &n1) == 0 &&
+	       gnutls_x509_crt_get_fingerprint(issuer, GNUTLS_DIG_SHA256, key + 32, &n2) == 0 &&
+	       n1 == 32 && n2 == 32;
+}
+
+static bool cache_get(struct st_ocsp_cache *c, const unsigned char key[64], time_t now,
+                      struct st_rev_result *res)
+{
+	bool hit = false;
+	size_t i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->n && !hit; i++)
+		if (!memcmp(c->e[i].key, key, 64) && now < c->e[i].expires) {
+			*res = c->e[i].res;
+			hit = true;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static void cache_put(struct st_ocsp_cache *c, const unsigned char key[64], time_t now,
+                      time_t next_update, const struct st_rev_result *res)
+{
+	time_t expires = now + c->max_age;
+	size_t i, slot;
+
+	if (next_update != (time_t)-1 && next_update < expires)
+		expires = next_update;
+	if (expires <= now)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (slot = 0; slot < c->n; slot++)
+		if (!memcmp(c->e[slot].key, key, 64))
+			break;
+	if (slot == c->n) {
+		if (c->n < c->max) {
+			c->n++;
+		} else {
+			for (slot = 0, i = 1; i < c->n; i++)
+				if (c->e[i].expires < c->e[slot].expires)
+					slot = i;
+		}
+	}
+	memcpy(c->e[slot].key, key, 64);
+	c->e[slot].expires = expires;
+	c->e[slot].res = *res;
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* The first OCSP URI of cert's Authority Information Access into url; false when none. */
@@ -1350,7 +1457,9 @@ void st_ocsp_check(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, time_t now,
 	struct st_error herr;
 	struct st_buf body;
 	char url[URL_MAX + 1], from[URL_MAX + 32], why[160];
-	bool too_long;
+	unsigned char key[64];
+	time_t next_update = (time_t)-1;
+	bool too_long, cached;
 	int rc;
 
 	res_init(res, "ocsp");
@@ -1369,6 +1478,13 @@ void st_ocsp_check(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, time_t now,
 		res_detail(res, "%s: only http responders are asked", from);
 		return;
 	}
+	cached = fp && fp->ocsp_cache && ocsp_key(cert, issuer, key);
+	if (cached && cache_get(fp->ocsp_cache, key, now, res)) {
+		char d[sizeof(res->detail)];
+		snprintf(d, sizeof(d), "%.240s (cached)", res->detail);
+		snprintf(res->detail, sizeof(res->detail), "%s", d);
+		return;
+	}
 	if ((rc = gnutls_ocsp_req_init(&req)) < 0 ||
 	    /* SHA-1 CertIDs: what responders index by (RFC 5019) */
 	    (rc = gnutls_ocsp_req_add_cert(req, GNUTLS_DIG_SHA1, issuer, cert)) < 0 ||
@@ -1385,7 +1501,9 @@ void st_ocsp_check(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, time_t now,
 		res_detail(res, "OCSP responder %s", herr.msg);
 		goto out;
 	}
-	st_ocsp_check_response(cert, issuer, now, body.data, body.len, &nonce, from, res);
+	check_response(cert, issuer, now, body.data, body.len, &nonce, from, res, &next_update);
+	if (cached && (res->status == ST_REV_GOOD || res->status == ST_REV_REVOKED))
+		cache_put(fp->ocsp_cache, key, now, next_update, res);
 out:
 	gnutls_free(reqder.data);
 	gnutls_free(nonce.data);

@@ -47,13 +47,29 @@ struct st_rev_result {
 	char detail[256];  /* why unavailable/unknown, or where the answer came from (URL, file) */
 };
 
+struct st_ocsp_cache;
+
 /* Limits of every HTTP fetch (CRL, OCSP). Zero fields take the defaults. */
 struct st_fetch_params {
 	long timeout_ms;   /* whole transfer, default 10000 */
 	size_t max_size;   /* response body cap, default 10 MiB for CRLs; OCSP responses are
 	                      capped at 64 KiB, or at max_size when that is smaller */
 	const char *cache_dir; /* CRL cache; NULL: no cache */
+	struct st_ocsp_cache *ocsp_cache; /* OCSP answers kept in memory; NULL: none */
 };
+
+/*
+ * OCSP answers kept in memory, for a process that asks about the same
+ * certificates again (a server): good and revoked answers only, never
+ * unknown or unavailable ones (a responder that is back is asked again),
+ * each until the response's nextUpdate and at most max_age seconds, keyed
+ * by the SHA-256 of the certificate and of its issuer. When full, the entry
+ * that expires first makes room. Safe to use from several threads at once.
+ * Returns NULL when out of memory; free with st_ocsp_cache_free (NULL is a
+ * no-op).
+ */
+struct st_ocsp_cache *st_ocsp_cache_new(size_t max_entries, long max_age);
+void st_ocsp_cache_free(struct st_ocsp_cache *c);
 
 /* A set of CRLs, from files and fetches. Opaque. */
 struct st_crl_set;
@@ -150,6 +166,8 @@ void st_ocsp_check_response(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, ti
  * identifies cert with SHA-1 hashes, which is what responders index by.
  * Never fails: any problem is ST_REV_UNAVAILABLE with the reason in detail
  * ("no OCSP responder in the certificate", "OCSP responder URL: REASON").
+ * With fp->ocsp_cache, a cached answer is used while it is current (detail
+ * then ends in " (cached)"), and a good or revoked answer is cached.
  */
 void st_ocsp_check(gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, time_t now,
                    const struct st_fetch_params *fp, struct st_rev_result *res);

@@ -41,6 +41,8 @@ struct st_conn {
 	struct st_tls *tls;
 	bool tls_on, handshaking, closing, asked, close_after_write;
 	bool ccert_verified;
+	bool ccert_checking, ccert_revoked; /* ccert_verify not answered yet; its verdict */
+	char ccert_reason[200];
 	int writes; /* writes in flight */
 	struct st_buf held;    /* client bytes the engine could not take yet */
 	struct st_buf message; /* the message being received */
@@ -72,6 +74,8 @@ static void info_of(struct st_conn *c, struct st_conn_info *i)
 		i->session = c->tls;
 	}
 	i->ccert_verified = c->ccert_verified;
+	i->ccert_revoked = c->ccert_revoked;
+	i->ccert_reason = c->ccert_reason;
 	i->message = c->message.data;
 	i->message_len = c->message.len;
 	i->reason = c->reason;
@@ -122,8 +126,8 @@ static void conn_closed(uv_handle_t *h)
 
 	if (--c->handles > 0)
 		return;
-	if (c->asked)
-		return; /* a decision is under way (a message being stored): its answer frees us */
+	if (c->asked || c->ccert_checking)
+		return; /* a decision or a check is under way: its answer frees us */
 	conn_free(c);
 }
 
@@ -281,6 +285,17 @@ static void pump(struct st_conn *c)
 	}
 }
 
+/* After an answer: did the client leave while we decided or checked? Its connection is
+ * freed then, once nothing else is awaited. */
+static bool gone_meanwhile(struct st_conn *c)
+{
+	if (!c->closing)
+		return false;
+	if (c->handles == 0 && !c->asked && !c->ccert_checking)
+		conn_free(c);
+	return true;
+}
+
 void st_server_answer(struct st_conn *c, bool ok, const char *text)
 {
 	struct st_srv_request req;
@@ -289,11 +304,8 @@ void st_server_answer(struct st_conn *c, bool ok, const char *text)
 	if (!c->asked)
 		return;
 	c->asked = false;
-	if (c->closing) {
-		if (c->handles == 0)
-			conn_free(c); /* the client left while we decided */
+	if (gone_meanwhile(c))
 		return;
-	}
 	if (ev == ST_SRV_DATA)
 		st_buf_reset(&c->message); /* a message refused for its size left a part */
 	st_smtp_server_answer(c->smtp, ok, text);
@@ -342,6 +354,9 @@ static void idle_cb(uv_timer_t *t)
 	pump(c);
 }
 
+static void tls_ready(struct st_conn *c);
+static void tls_drain(struct st_conn *c);
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct st_conn *c = stream->data;
@@ -377,23 +392,62 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		if (rc == 0)
 			return;
 		c->handshaking = false;
-		{
+		if (c->srv->p.ccert_verify) {
 			struct st_conn_info i;
-			const char *refuse = NULL;
 			info_of(c, &i);
-			if (i.ccert && c->srv->p.ccert_verify)
-				c->ccert_verified = i.ccert_verified =
-				    c->srv->p.ccert_verify(c->srv->p.arg, &i);
-			if (c->srv->p.tls_verdict)
-				refuse = c->srv->p.tls_verdict(c->srv->p.arg, &i);
-			event(c, "starttls");
-			if (c->listen->mode == ST_LISTEN_SMTPS)
-				st_smtp_server_greet(c->smtp, refuse);
-			else
-				st_smtp_server_tls_up(c->smtp, true, refuse);
+			if (i.ccert) {
+				/* the answer, now or later, goes on with tls_ready and tls_drain */
+				c->ccert_checking = true;
+				c->srv->p.ccert_verify(c->srv->p.arg, c, &i);
+				return;
+			}
 		}
-		pump(c);
+		tls_ready(c);
 	}
+	if (c->ccert_checking)
+		return; /* the client's bytes wait in the TLS input until the answer */
+	tls_drain(c);
+}
+
+void st_server_ccert_answer(struct st_conn *c, enum st_ccert_verdict v, const char *reason)
+{
+	if (!c->ccert_checking)
+		return;
+	c->ccert_checking = false;
+	if (gone_meanwhile(c))
+		return;
+	c->ccert_verified = v == ST_CCERT_TRUSTED;
+	c->ccert_revoked = v == ST_CCERT_REVOKED;
+	snprintf(c->ccert_reason, sizeof(c->ccert_reason), "%s", reason ? reason : "");
+	tls_ready(c);
+	if (!c->closing)
+		tls_drain(c);
+}
+
+/* The handshake is done (and the client certificate judged): the engine hears of it. */
+static void tls_ready(struct st_conn *c)
+{
+	struct st_conn_info i;
+	const char *refuse = NULL;
+
+	info_of(c, &i);
+	if (c->srv->p.tls_verdict)
+		refuse = c->srv->p.tls_verdict(c->srv->p.arg, &i);
+	event(c, "starttls");
+	if (c->listen->mode == ST_LISTEN_SMTPS)
+		st_smtp_server_greet(c->smtp, refuse);
+	else
+		st_smtp_server_tls_up(c->smtp, true, refuse);
+	pump(c);
+}
+
+/* What TLS holds of the client's bytes, to the engine. */
+static void tls_drain(struct st_conn *c)
+{
+	struct st_error err;
+
+	if (c->closing)
+		return;
 	for (;;) {
 		unsigned char plain[16384];
 		long n = st_tls_read(c->tls, plain, sizeof(plain), &err);

@@ -40,6 +40,8 @@ struct st_conn_info {
 	const unsigned char *ccert; /* the client certificate (DER), NULL when none */
 	size_t ccert_len;
 	bool ccert_verified;      /* ccert_verify said yes */
+	bool ccert_revoked;       /* ccert_verify said revoked (then not verified either) */
+	const char *ccert_reason; /* what ccert_verify said with its verdict, "" when nothing */
 	const struct st_tls *session; /* TLS: st_tls_peer_cert gives the whole chain; or NULL */
 	const unsigned char *message; /* at the end of DATA: the message as received */
 	size_t message_len;
@@ -61,9 +63,11 @@ struct st_server_params {
 	 * st_server_answer, at once or later; the connection waits for it. */
 	void (*decide)(void *arg, struct st_conn *c, const struct st_srv_request *req,
 	               const struct st_conn_info *info);
-	/* After a handshake with a client certificate: is it trusted? (once per connection;
-	 * NULL: never) */
-	bool (*ccert_verify)(void *arg, const struct st_conn_info *info);
+	/* After a handshake with a client certificate: is it trusted? Once per connection;
+	 * answer with st_server_ccert_answer, at once or later (a check that fetches runs
+	 * off the loop); until then the connection waits and what the client sends is held
+	 * unread. NULL: never trusted. */
+	void (*ccert_verify)(void *arg, struct st_conn *c, const struct st_conn_info *info);
 	/* After a handshake: NULL to go on, or why the client is refused (a client
 	 * certificate demanded: "No client certificate presented"). */
 	const char *(*tls_verdict)(void *arg, const struct st_conn_info *info);
@@ -86,6 +90,18 @@ struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params
 /* The answer to a decision (see st_smtp_server_answer). Every decision must be answered,
  * also when the client has gone meanwhile (the connection is freed then). */
 void st_server_answer(struct st_conn *c, bool ok, const char *text);
+
+/* What a client certificate check concluded. */
+enum st_ccert_verdict {
+	ST_CCERT_UNTRUSTED = 0, /* the chain does not verify */
+	ST_CCERT_TRUSTED,       /* it does */
+	ST_CCERT_REVOKED,       /* a certificate of the chain is revoked: not trusted */
+};
+
+/* The answer to ccert_verify, on the loop's thread; reason (copied, may be NULL) says why,
+ * or notes something about a trusted chain. Every check must be answered, also when the
+ * client has gone meanwhile (the connection is freed then). */
+void st_server_ccert_answer(struct st_conn *c, enum st_ccert_verdict v, const char *reason);
 
 /* Stop accepting; connections go on to their end. done is called once every listener
  * and connection has closed (the loop may then end). */

@@ -4,26 +4,13 @@
 # the Maildir and the JSON log; STARTTLS injection and SMTP smuggling; signals and errors
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
+. "$TOP_SRCDIR/tests/lib/serve.sh"
 need certtool openssl jq swaks curl python3 posttls-finger gnutls-cli
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
 P=$T/pki
 cd "$T" || exit 1
 "$SMTPTLS" fingerprint --relay-clientcerts --pubkey "$P/client.pem" >"$T/relay_clientcerts"
 
-# serve ARGS...: start the server, wait for its ready line (no sleep); sets $ready, $pid
-serve() {
-	local fifo=$T/ready.$RANDOM
-	rm -f "$fifo" && mkfifo "$fifo"
-	"$SMTPTLS" serve "$@" >"$fifo" 2>"$T/serve.err" &
-	pid=$!
-	at_exit "kill $pid 2>/dev/null"
-	read -r -t 30 ready <"$fifo"
-	rm -f "$fifo"
-	[[ $ready == ready* ]]
-}
-port() { # MODE: the port of the first listener in that mode
-	sed -n "s/.* $1 [^ ]*:\([0-9]*\).*/\1/p" <<<" ${ready#ready}"
-}
 
 serve --listen 127.0.0.1:0 --listen 127.0.0.1:0/smtps --listen 127.0.0.1:0/submission \
 	--hostname mx.serve.test --self-signed=localhost,127.0.0.1 --ca-out "$T/ca.pem" \

@@ -1601,7 +1601,7 @@ static size_t count_cache_files(const char *dir, char *name, size_t size)
 
 static void test_fetch_and_cache(void **state)
 {
-	struct st_fetch_params fp = {2000, 0, NULL};
+	struct st_fetch_params fp = {.timeout_ms = 2000};
 	struct st_crl_set *s;
 	struct st_rev_result res;
 	struct st_error err;
@@ -1713,7 +1713,7 @@ static void test_fetch_and_cache(void **state)
 
 static void test_fetch_cache_dir_refused(void **state)
 {
-	struct st_fetch_params fp = {2000, 0, NULL};
+	struct st_fetch_params fp = {.timeout_ms = 2000};
 	struct st_crl_set *s = st_crl_set_new();
 	struct st_error err;
 	char dir[PATH_MAX];
@@ -1759,7 +1759,7 @@ static void test_fetch_cache_dir_refused(void **state)
 
 static void test_fetch_failures(void **state)
 {
-	struct st_fetch_params fp = {300, 0, NULL};
+	struct st_fetch_params fp = {.timeout_ms = 300};
 	struct st_crl_set *s = st_crl_set_new();
 	struct st_rev_result res;
 	struct st_error err;
@@ -1830,7 +1830,7 @@ static void test_fetch_failures(void **state)
 
 static void test_ocsp_fetch_failures(void **state)
 {
-	struct st_fetch_params fp = {300, 0, NULL};
+	struct st_fetch_params fp = {.timeout_ms = 300};
 	struct st_rev_result res;
 	char url[128], want[512];
 
