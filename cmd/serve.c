@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <argp.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1889,6 +1890,31 @@ static enum st_exit drop_privileges(struct sv *v, const char *cert, const char *
 			return ST_EXIT_INPUT;
 		}
 	}
+	/* the relay queue too: its directory and the files an earlier run left */
+	if (v->outq) {
+		DIR *d;
+		struct dirent *de;
+		snprintf(path, sizeof(path), "%s/tmp", v->p->queue_dir);
+		if (chown(v->p->queue_dir, v->uid, v->gid) || chown(path, v->uid, v->gid)) {
+			st_out_error("--user: cannot give '%s' to '%s': %s", v->p->queue_dir, name,
+			             strerror(errno));
+			return ST_EXIT_INPUT;
+		}
+		d = opendir(v->p->queue_dir);
+		while (d && (de = readdir(d)) != NULL) {
+			if (!st_queue_id_is_valid(de->d_name) || !strcmp(de->d_name, "tmp"))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", v->p->queue_dir, de->d_name);
+			if (chown(path, v->uid, v->gid)) {
+				st_out_error("--user: cannot give '%s' to '%s': %s", path, name,
+				             strerror(errno));
+				closedir(d);
+				return ST_EXIT_INPUT;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
 	for (k = 0; v->tmpdir[0] && k < 3; k++)
 		if (chown(own[k], v->uid, v->gid)) {
 			st_out_error("--user: cannot give '%s' to '%s': %s", own[k], name,
@@ -2073,10 +2099,7 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	}
 	if ((status = drop_privileges(&v, cert, key)) != ST_EXIT_OK) {
 		st_server_stop(v.server, NULL, NULL);
-		uv_run(&v.loop, UV_RUN_DEFAULT);
-		st_server_free(v.server);
-		uv_loop_close(&v.loop);
-		goto out;
+		goto closeloop;
 	}
 	uv_signal_init(&v.loop, &v.sigterm);
 	uv_signal_init(&v.loop, &v.sigint);
@@ -2134,6 +2157,7 @@ closeloop:
 	if (v.dns)
 		st_dns_detach(v.dns);
 	uv_run(&v.loop, UV_RUN_DEFAULT);
+	st_server_free(v.server);
 	st_outq_free(v.outq);
 	uv_loop_close(&v.loop);
 out:

@@ -3,7 +3,7 @@
 # the Maildir is the user's and mail is stored; the errors of --user
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/serve.sh"
-need swaks ss setpriv mkfifo
+need swaks ss setpriv mkfifo jq
 [ "$(id -u)" = 0 ] || plan_skip_all "needs root (serve --user drops privileges)"
 id nobody >/dev/null 2>&1 || plan_skip_all "no user nobody"
 NUID=$(id -u nobody) NGID=$(id -g nobody)
@@ -43,6 +43,31 @@ kill "$pid"
 wait "$pid"
 is "$?" 0 "SIGTERM: a clean stop as nobody"
 ok "$([ ! -e "$T/run/serve.pid" ]; echo $?)" "the pid file, written as nobody, is removed at exit"
+
+# onward relay as nobody: the queue directory, and a queue file a root run left, are given
+# to nobody; the message relays
+serve --listen 127.0.0.1:0 --maildir "$T/next" --domains relay.test ||
+	diag "serve (next hop): $(cat "$T/serve.err")"
+next=$(port smtp)
+mkdir -m 0700 "$T/q" "$T/q/tmp"
+printf 'smtptls-queue 1\narrival %s\nfrom a@client.test\nrcpt W left@relay.test\n\nSubject: left-by-root\r\n\r\nbody\r\n' \
+	"$(date +%s)" >"$T/q/LEFTBYROOT"
+chmod 0600 "$T/q/LEFTBYROOT"
+serve --listen "127.0.0.1:$LOW" --user nobody --maildir "$T/md3" --log "$T/relay.json" \
+	--relayhost "[127.0.0.1]:$next" --queue-dir "$T/q" --mynetworks 127.0.0.0/8 ||
+	diag "serve (relay): $(cat "$T/serve.err")"
+rpid=$pid
+is "$(stat -c %U "$T/q" "$T/q/tmp" "$T/q/LEFTBYROOT" | sort -u)" nobody \
+	"--user: the queue directory and the file left by root are nobody's"
+run timeout 60 swaks --server 127.0.0.1 --port "$LOW" --from a@client.test --to new@relay.test \
+	--header "Subject: relayed-by-nobody"
+is "$rc" 0 "a message for relay is accepted by nobody"
+wait_log "$T/relay.json" '"event":"relay".*"to":"new@relay.test".*"status":"sent"' >/dev/null
+wait_log "$T/relay.json" '"event":"relay".*"to":"left@relay.test".*"status":"sent"' >/dev/null
+got=$(jq -r 'select(.event == "relay" and .status == "sent") | .to' "$T/relay.json" | sort | tr '\n' ' ')
+is "$got" "left@relay.test new@relay.test " "both relayed: the one left by root and the new one"
+kill "$rpid"
+wait "$rpid"
 
 # the errors: each named, and nothing listens as root on
 st serve --listen 127.0.0.1:0 --user no-such-user-smtptls --maildir "$T/md2"

@@ -6,6 +6,7 @@
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
+. "$TOP_SRCDIR/tests/lib/serve.sh"
 . "$TOP_SRCDIR/tests/lib/dns.sh"
 need jq swaks python3 certtool dnsmasq dig
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
@@ -31,17 +32,6 @@ stop() {
 	eval "pid=\$pid_$1"
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-}
-# wait_log FILE ERE [SECONDS]: the first line of FILE matching ERE, waiting for it (inotify)
-wait_log() {
-	local fd tp line
-	touch "$1"
-	exec {fd}< <(exec timeout "${3:-30}" tail -n +1 -F -- "$1" 2>/dev/null)
-	tp=$!
-	line=$(grep -m 1 -E -- "$2" <&"$fd")
-	kill "$tp" 2>/dev/null
-	exec {fd}<&-
-	printf '%s' "$line"
 }
 send() { # PORT TO SUBJECT
 	timeout 60 swaks --server 127.0.0.1 --port "$1" --from sender@a.test --to "$2" \

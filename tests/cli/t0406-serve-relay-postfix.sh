@@ -6,6 +6,7 @@
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
+. "$TOP_SRCDIR/tests/lib/serve.sh"
 need jq python3 certtool swaks
 pf_require smtp-sink
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
@@ -23,16 +24,6 @@ serve() { # NAME ARGS...: a serve, waited for; sets $port
 	read -r -t 30 ready <"$fifo"
 	port=$(sed -n 's/.* smtp [^:]*:\([0-9]*\).*/\1/p' <<<"$ready")
 	[ -n "$port" ] || { diag "serve $name did not start: $(cat "$T/$name.err")"; return 1; }
-}
-wait_log() { # FILE ERE [SECONDS]: the first line matching, waited for (inotify)
-	local fd tp line
-	touch "$1"
-	exec {fd}< <(exec timeout "${3:-30}" tail -n +1 -F -- "$1" 2>/dev/null)
-	tp=$!
-	line=$(grep -m 1 -E -- "$2" <&"$fd")
-	kill "$tp" 2>/dev/null
-	exec {fd}<&-
-	printf '%s' "$line"
 }
 
 # the next hops: hop KIND NAME starts one, sets $port

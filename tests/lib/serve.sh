@@ -6,6 +6,9 @@
 #                   its ready line without sleeping (a FIFO, at most 30 s); sets $ready and
 #                   $pid, kills it at exit; false when it did not get ready
 #   port MODE       the port of the first listener in MODE (smtp, submission, smtps)
+#   wait_log FILE ERE [SECONDS]
+#                   print the first line of FILE matching ERE, waiting for it to be
+#                   written (tail -F: inotify, no sleep; at most SECONDS, default 30)
 
 serve() {
 	local fifo=$T/ready.$RANDOM
@@ -21,4 +24,15 @@ serve() {
 
 port() {
 	sed -n "s/.* $1 [^ ]*:\([0-9]*\).*/\1/p" <<<" ${ready#ready}"
+}
+
+wait_log() {
+	local fd tp line
+	touch "$1"
+	exec {fd}< <(exec timeout "${3:-30}" tail -n +1 -F -- "$1" 2>/dev/null)
+	tp=$!
+	line=$(grep -m 1 -E -- "$2" <&"$fd")
+	kill "$tp" 2>/dev/null
+	exec {fd}<&-
+	printf '%s' "$line"
 }
