@@ -105,6 +105,7 @@ struct sv_params {
 	const char *dns_server;
 	long backoff_min, backoff_max, queue_lifetime, relay_timeout;
 	long relay_concurrency;
+	long workers; /* event loops, one thread each */
 	/* client certificate revocation */
 	const char *crl_files[LIST_MAX];
 	size_t n_crl_files;
@@ -156,6 +157,7 @@ enum {
 	OPT_QUEUE_LIFETIME,
 	OPT_RELAY_TIMEOUT,
 	OPT_RELAY_CONCURRENCY,
+	OPT_WORKERS,
 	OPT_CRL_FILE,
 	OPT_OCSP,
 	OPT_REQUIRE_REV,
@@ -218,6 +220,10 @@ static const struct argp_option sv_options[] = {
     {"max-size", OPT_MAX_SIZE, "BYTES", 0, "The message size limit (default 10240000)", 3},
     {"exit-after", OPT_EXIT_AFTER, "N", 0, "Stop after N messages", 3},
     {"idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", 0, "Idle client timeout (default 300)", 3},
+    {"workers", OPT_WORKERS, "N", 0,
+     "Event loops, each on a thread of its own, taking connections from the same listeners "
+     "(default: one per CPU, at most 64)",
+     3},
     {"max-connections", OPT_MAX_CONNS, "N", 0, "Connections at once (default 1000)", 3},
     {"max-per-client", OPT_MAX_PER_CLIENT, "N", 0,
      "Connections at once from one address (default 50)", 3},
@@ -276,16 +282,15 @@ static const struct argp_option sv_options[] = {
      "the certificate not trusted; without it the certificate stays trusted and the log "
      "says why",
      5},
-    {"fetch-timeout", OPT_FETCH_TIMEOUT, "SECONDS", 0, "Time limit of each OCSP request (default 10)",
-     5},
+    {"fetch-timeout", OPT_FETCH_TIMEOUT, "SECONDS", 0,
+     "Time limit of each OCSP request (default 10)", 5},
     {"ocsp-cache", OPT_OCSP_CACHE, "SECONDS", 0,
      "Keep good and revoked OCSP answers in memory until their nextUpdate, at most SECONDS "
      "(default 600; 0: ask every time)",
      5},
     {NULL, 0, NULL, 0, "Privileges:", 6},
     {"user", OPT_USER, "NAME", 0,
-     "Started as root: bind the listeners, then run as NAME (its uid, gid, no other groups)",
-     6},
+     "Started as root: bind the listeners, then run as NAME (its uid, gid, no other groups)", 6},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -653,6 +658,12 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			p->backoff_max = (long)v;
 		}
 		break;
+	case OPT_WORKERS:
+		v = strtoll(arg, &end, 10);
+		if (end == arg || *end || v < 1 || v > 64)
+			st_usage_error(state, "--workers: '%s' is not a number from 1 to 64", arg);
+		p->workers = (long)v;
+		break;
 	case OPT_QUEUE_LIFETIME:
 	case OPT_RELAY_TIMEOUT:
 	case OPT_RELAY_CONCURRENCY:
@@ -724,8 +735,9 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			               "and --dns-server are for onward relay: --relayhost or "
 			               "--relay-mx");
 		if ((p->n_crl_files || p->ocsp) && !p->n_ccert_ca)
-			st_usage_error(state, "--%s needs --ccert-ca-file: revocation is checked on "
-			                      "the chain it trusts",
+			st_usage_error(state,
+			               "--%s needs --ccert-ca-file: revocation is checked on "
+			               "the chain it trusts",
 			               p->ocsp ? "ocsp" : "crl-file");
 		if (p->require_revocation && !p->n_crl_files && !p->ocsp)
 			st_usage_error(state, "--require-revocation needs --crl-file or --ocsp");
@@ -751,6 +763,17 @@ const struct argp cmd_serve_argp = {
 
 /* ---- the running server ---- */
 
+struct sv;
+
+struct worker {
+	struct sv *v;
+	uv_loop_t loop;
+	struct st_server *server;
+	uv_async_t stop;
+	uv_thread_t thread;
+	bool running;
+};
+
 struct sv {
 	struct sv_params *p;
 	uv_loop_t loop;
@@ -765,7 +788,18 @@ struct sv {
 	long messages;
 	unsigned long seq;
 	bool stopping;
-	int stops_pending; /* the server and the relay queue, each stopping */
+	int stops_pending; /* the servers and the relay queue, each stopping */
+	/* other event loops, each on its thread, over the same listeners */
+	struct worker *workers;
+	size_t n_workers;
+	/* what the threads share, under mu: the log, the message count, and what they ask of
+	 * the main loop through wake (a stop, messages to relay, a worker that stopped) */
+	uv_mutex_t mu;
+	uv_async_t wake;
+	bool stop_asked;
+	char **to_relay;
+	size_t n_to_relay;
+	unsigned workers_stopped;
 	/* onward relay */
 	struct st_outq *outq;
 	struct st_dns *dns;
@@ -773,7 +807,7 @@ struct sv {
 	struct st_tls_creds *client_creds;
 	struct st_policy_table *tables[8];
 	size_t n_tables;
-	struct st_crl_set *crls;           /* --crl-file, read at start */
+	struct st_crl_set *crls;          /* --crl-file, read at start */
 	struct st_ocsp_cache *ocsp_cache; /* --ocsp-cache */
 	bool drop;                        /* --user, as root: become uid, gid once listening */
 	uid_t uid;
@@ -797,8 +831,11 @@ static void log_event(struct sv *v, json_t *o)
 	json_object_set_new(o, "time", json_string(when));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (s) {
+		/* one whole line at a time, whichever thread logs */
+		uv_mutex_lock(&v->mu);
 		fprintf(v->log, "%s\n", s);
 		fflush(v->log);
+		uv_mutex_unlock(&v->mu);
 		free(s);
 	}
 	json_decref(o);
@@ -979,15 +1016,15 @@ static void ccert_judge(struct ccert_check *k)
 			snprintf(where, sizeof(where), ", depth %zu", d);
 		if (r->status == ST_REV_REVOKED) {
 			k->verdict = ST_CCERT_REVOKED;
-			snprintf(k->reason, sizeof(k->reason), "revoked (%s%s)", rev_source(r->source),
-			         where);
+			snprintf(k->reason, sizeof(k->reason), "revoked (%s%s)",
+			         rev_source(r->source), where);
 			break;
 		}
 		/* the first status that could not be had: the reason of a failure under
 		 * --require-revocation, a note on a trusted chain otherwise */
-		if ((r->status == ST_REV_UNAVAILABLE || r->status == ST_REV_UNKNOWN) &&
-		    !noted && (k->verdict == ST_CCERT_TRUSTED ||
-		               (vr.n_errors && vr.errors[0].code == ST_V_REVOCATION_UNAVAILABLE))) {
+		if ((r->status == ST_REV_UNAVAILABLE || r->status == ST_REV_UNKNOWN) && !noted &&
+		    (k->verdict == ST_CCERT_TRUSTED ||
+		     (vr.n_errors && vr.errors[0].code == ST_V_REVOCATION_UNAVAILABLE))) {
 			snprintf(k->reason, sizeof(k->reason), "revocation %s (%s%s): %.120s",
 			         r->status == ST_REV_UNKNOWN ? "unknown" : "unavailable",
 			         rev_source(r->source), where, r->detail);
@@ -1036,7 +1073,7 @@ static void ccert_verify(void *arg, struct st_conn *c, const struct st_conn_info
 	k->n = st_tls_peer_items(i->session, &k->der, k->items, 16);
 	k->work.data = k;
 	if (v->p->ocsp && k->n) {
-		if (uv_queue_work(&v->loop, &k->work, ccert_work, ccert_done) == 0)
+		if (uv_queue_work(st_conn_loop(c), &k->work, ccert_work, ccert_done) == 0)
 			return;
 		k->verdict = ST_CCERT_UNTRUSTED;
 		snprintf(k->reason, sizeof(k->reason), "cannot start the OCSP check");
@@ -1190,12 +1227,22 @@ static void deliver_done(uv_work_t *w, int status)
 		              (json_int_t)(d->local ? d->msg.len : d->relay_msg.len), "file",
 		              d->local ? d->file : "", "relayed", (json_int_t)d->n_relay);
 		log_event(v, o);
-		if (d->n_relay)
-			st_outq_add(v->outq, d->qid);
 		st_server_answer(d->conn, true, d->qid);
+		/* the relay queue and a stop belong to the main loop: asked for through wake */
+		uv_mutex_lock(&v->mu);
+		if (d->n_relay) {
+			char **x = realloc(v->to_relay, (v->n_to_relay + 1) * sizeof(*x));
+			if (x && (x[v->n_to_relay] = strdup(d->qid)) != NULL)
+				v->n_to_relay++;
+			if (x)
+				v->to_relay = x;
+			/* (out of memory: the queue file is picked up at the next start) */
+		}
 		v->messages++;
 		if (v->p->exit_after && v->messages >= v->p->exit_after)
-			sv_stop(v);
+			v->stop_asked = true;
+		uv_mutex_unlock(&v->mu);
+		uv_async_send(&v->wake);
 	} else {
 		char why[600];
 		if (d->what && !strcmp(d->what, "queue"))
@@ -1232,7 +1279,7 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd)); /* the sequence number still makes it unique */
 	snprintf(d->qid, sizeof(d->qid), "%02X%02X%02X%02X%02X%02X%lX", rnd[0], rnd[1], rnd[2],
-	         rnd[3], rnd[4], rnd[5], ++v->seq);
+	         rnd[3], rnd[4], rnd[5], __atomic_add_fetch(&v->seq, 1, __ATOMIC_RELAXED));
 	snprintf(host, sizeof(host), "%s", v->p->hostname);
 	for (k = 0; host[k]; k++)
 		if (host[k] == '/' || host[k] == ':')
@@ -1310,7 +1357,7 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 	}
 	st_buf_release(&hdr);
 	d->work.data = d;
-	if (uv_queue_work(&v->loop, &d->work, deliver_work, deliver_done) < 0) {
+	if (uv_queue_work(st_conn_loop(c), &d->work, deliver_work, deliver_done) < 0) {
 		delivery_free(d);
 		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
 	}
@@ -1364,7 +1411,7 @@ static void auth_done(uv_work_t *w, int status)
 		return;
 	}
 	/* a wrong password costs the client a second, as Postfix's error sleep */
-	uv_timer_init(&a->v->loop, &a->delay);
+	uv_timer_init(w->loop, &a->delay);
 	a->delay.data = a;
 	uv_timer_start(&a->delay, auth_refuse, 1000, 0);
 }
@@ -1386,7 +1433,7 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 	snprintf(a->mech, sizeof(a->mech), "%s", req->mech);
 	snprintf(a->pass, sizeof(a->pass), "%s", req->pass);
 	a->work.data = a;
-	if (uv_queue_work(&v->loop, &a->work, auth_work, auth_done) < 0) {
+	if (uv_queue_work(st_conn_loop(c), &a->work, auth_work, auth_done) < 0) {
 		explicit_bzero(a->pass, sizeof(a->pass));
 		free(a);
 		st_server_answer(c, false, NULL);
@@ -1399,7 +1446,7 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 static const char *fault_at(void *arg, const char *stage)
 {
 	struct sv *v = arg;
-	static char line[200];
+	static __thread char line[200]; /* each loop's thread its own */
 	size_t k;
 
 	for (k = 0; k < v->p->n_faults; k++) {
@@ -1483,6 +1530,7 @@ static void on_event(void *arg, const char *name, const struct st_conn_info *i)
 		json_object_set_new(o, "listener",
 		                    json_string(st_listen_mode_name(i->listen->mode)));
 		json_object_set_new(o, "server_port", json_integer(i->listen->port));
+		json_object_set_new(o, "loop", json_integer(i->loop_index));
 	} else if (!strcmp(name, "starttls")) {
 		json_object_set_new(o, "version", json_string(i->tls_summary.version));
 		json_object_set_new(o, "cipher", json_string(i->tls_summary.cipher));
@@ -1491,14 +1539,13 @@ static void on_event(void *arg, const char *name, const struct st_conn_info *i)
 			bool listed = ccert_listed(v, i, fp, sizeof(fp));
 			char subject[256], issuer[256];
 			ccert_names(i, subject, issuer, sizeof(subject));
-			json_object_set_new(o, "client_cert",
-			                    json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:s?}", "subject",
-			                              subject, "issuer", issuer, "fingerprint", fp, "listed",
-			                              listed, "verified", i->ccert_verified, "revoked",
-			                              i->ccert_revoked, "reason",
-			                              i->ccert_reason && i->ccert_reason[0]
-			                                  ? i->ccert_reason
-			                                  : NULL));
+			json_object_set_new(
+			    o, "client_cert",
+			    json_pack(
+			        "{s:s, s:s, s:s, s:b, s:b, s:b, s:s?}", "subject", subject,
+			        "issuer", issuer, "fingerprint", fp, "listed", listed, "verified",
+			        i->ccert_verified, "revoked", i->ccert_revoked, "reason",
+			        i->ccert_reason && i->ccert_reason[0] ? i->ccert_reason : NULL));
 		} else {
 			json_object_set_new(o, "client_cert", json_null());
 		}
@@ -1646,6 +1693,7 @@ static void stopped(void *arg)
 		return;
 	if (v->dns)
 		st_dns_detach(v->dns);
+	uv_close((uv_handle_t *)&v->wake, NULL);
 	uv_close((uv_handle_t *)&v->sigterm, NULL);
 	uv_close((uv_handle_t *)&v->sigint, NULL);
 	uv_close((uv_handle_t *)&v->sighup, NULL);
@@ -1656,12 +1704,75 @@ static void sv_stop(struct sv *v)
 	if (v->stopping)
 		return;
 	v->stopping = true;
-	log_event(v, json_pack("{s:s, s:I}", "event", "stop", "messages", (json_int_t)v->messages));
-	v->stops_pending = v->outq ? 2 : 1;
+	long messages;
+	size_t k;
+
+	uv_mutex_lock(&v->mu);
+	messages = v->messages;
+	uv_mutex_unlock(&v->mu);
+	log_event(v, json_pack("{s:s, s:I}", "event", "stop", "messages", (json_int_t)messages));
+	v->stops_pending = 1 + (int)v->n_workers + (v->outq ? 1 : 0);
 	st_server_stop(v->server, stopped, v);
+	for (k = 0; k < v->n_workers; k++)
+		uv_async_send(&v->workers[k].stop);
 	/* relay attempts under way end (each step within --relay-timeout), their results on disk */
 	if (v->outq)
 		st_outq_stop(v->outq, stopped, v);
+}
+
+/* ---- other loops ---- */
+
+static void worker_stopped(void *arg)
+{
+	struct worker *w = arg;
+
+	uv_close((uv_handle_t *)&w->stop, NULL); /* the last handle: the loop ends */
+	uv_mutex_lock(&w->v->mu);
+	w->v->workers_stopped++;
+	uv_mutex_unlock(&w->v->mu);
+	uv_async_send(&w->v->wake);
+}
+
+static void worker_stop(uv_async_t *h)
+{
+	struct worker *w = h->data;
+
+	st_server_stop(w->server, worker_stopped, w);
+}
+
+static void worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+/* The main loop's side of wake: what other threads asked for. */
+static void on_wake(uv_async_t *h)
+{
+	struct sv *v = h->data;
+	char **ids;
+	size_t n, k;
+	unsigned stopped_now;
+	bool stop;
+
+	uv_mutex_lock(&v->mu);
+	ids = v->to_relay, n = v->n_to_relay;
+	v->to_relay = NULL, v->n_to_relay = 0;
+	stop = v->stop_asked;
+	stopped_now = v->workers_stopped;
+	v->workers_stopped = 0;
+	uv_mutex_unlock(&v->mu);
+	for (k = 0; k < n; k++) {
+		if (v->outq)
+			st_outq_add(v->outq, ids[k]);
+		free(ids[k]);
+	}
+	free(ids);
+	if (stop)
+		sv_stop(v);
+	while (stopped_now--)
+		stopped(v);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -1679,8 +1790,10 @@ static void on_signal(uv_signal_t *h, int sig)
 			st_out_warn("--log: cannot reopen '%s': %s", v->p->log, strerror(errno));
 			return;
 		}
+		uv_mutex_lock(&v->mu);
 		fclose(v->log);
 		v->log = f;
+		uv_mutex_unlock(&v->mu);
 		log_event(v, json_pack("{s:s}", "event", "reopen"));
 	}
 }
@@ -1886,7 +1999,8 @@ static enum st_exit drop_privileges(struct sv *v, const char *cert, const char *
 	for (k = 0; k < 4; k++) {
 		snprintf(path, sizeof(path), "%s%s", v->p->maildir, md[k]);
 		if (chown(path, v->uid, v->gid)) {
-			st_out_error("--user: cannot give '%s' to '%s': %s", path, name, strerror(errno));
+			st_out_error("--user: cannot give '%s' to '%s': %s", path, name,
+			             strerror(errno));
 			return ST_EXIT_INPUT;
 		}
 	}
@@ -1941,6 +2055,28 @@ static enum st_exit drop_privileges(struct sv *v, const char *cert, const char *
 	return ST_EXIT_OK;
 }
 
+/* After the main loop: every other loop has ended (or, never started, is closed here). */
+static void workers_end(struct sv *v)
+{
+	size_t k;
+
+	for (k = 0; k < v->n_workers; k++) {
+		struct worker *w = &v->workers[k];
+		if (w->running)
+			uv_thread_join(&w->thread);
+		else {
+			st_server_stop(w->server, NULL, NULL);
+			uv_close((uv_handle_t *)&w->stop, NULL);
+			uv_run(&w->loop, UV_RUN_DEFAULT);
+		}
+		st_server_free(w->server);
+		uv_loop_close(&w->loop);
+	}
+	free(v->workers);
+	v->workers = NULL;
+	v->n_workers = 0;
+}
+
 int cmd_serve(int argc, char **argv, struct st_global *g)
 {
 	struct sv_params p;
@@ -1955,6 +2091,7 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 
 	memset(&p, 0, sizeof(p));
 	memset(&v, 0, sizeof(v));
+	uv_mutex_init(&v.mu);
 	p.g = g;
 	p.maildir = "./smtptls-mail";
 	p.fp_digest = ST_DIGEST_SHA256;
@@ -2085,21 +2222,63 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 		status = ST_EXIT_INTERNAL;
 		goto out;
 	}
+	uv_async_init(&v.loop, &v.wake, on_wake);
+	v.wake.data = &v;
 	/* the queue left by an earlier run is picked up before anything new comes */
 	if ((p.relayhost || p.relay_mx) && relay_start(&v, &err)) {
 		st_out_error("--queue-dir: %s", err.msg);
 		status = st_exit_for(err.cls == ST_ERR_USAGE ? ST_ERR_INPUT : err.cls);
 		goto closeloop;
 	}
+	if (!p.workers) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		p.workers = n < 1 ? 1 : n > 64 ? 64 : n;
+	}
+	sp.reuseport = p.workers > 1;
 	v.server = st_server_start(&v.loop, &sp, &err);
 	if (!v.server) {
 		st_out_error("%s", err.msg);
 		status = st_exit_for(err.cls);
 		goto closeloop;
 	}
-	if ((status = drop_privileges(&v, cert, key)) != ST_EXIT_OK) {
+	/* the other loops, over the same listening sockets (bound once, above) */
+	if (p.workers > 1 && !(v.workers = calloc((size_t)p.workers - 1, sizeof(*v.workers)))) {
+		status = ST_EXIT_INTERNAL;
 		st_server_stop(v.server, NULL, NULL);
 		goto closeloop;
+	}
+	for (i = 0; i + 1 < (size_t)p.workers; i++) {
+		struct worker *w = &v.workers[i];
+		w->v = &v;
+		if (uv_loop_init(&w->loop)) {
+			status = ST_EXIT_INTERNAL;
+			break;
+		}
+		sp.index = (unsigned)i + 1;
+		w->server = st_server_start_shared(&w->loop, &sp, v.server, &err);
+		if (!w->server) {
+			st_out_error("%s", err.msg);
+			status = st_exit_for(err.cls);
+			uv_loop_close(&w->loop);
+			break;
+		}
+		uv_async_init(&w->loop, &w->stop, worker_stop);
+		w->stop.data = w;
+		v.n_workers++;
+	}
+	if (status == ST_EXIT_OK)
+		status = drop_privileges(&v, cert, key);
+	if (status != ST_EXIT_OK) {
+		st_server_stop(v.server, NULL, NULL);
+		goto closeloop;
+	}
+	for (i = 0; i < v.n_workers; i++) {
+		if (uv_thread_create(&v.workers[i].thread, worker_main, &v.workers[i])) {
+			/* this one never runs: its loop is closed at the end, as the others */
+			st_out_warn("--workers: cannot start a thread; %zu event loops", i + 1);
+			break;
+		}
+		v.workers[i].running = true;
 	}
 	uv_signal_init(&v.loop, &v.sigterm);
 	uv_signal_init(&v.loop, &v.sigint);
@@ -2146,21 +2325,28 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	uv_run(&v.loop, UV_RUN_DEFAULT);
 	if (p.pid_file)
 		unlink(p.pid_file);
+	workers_end(&v);
 	st_server_free(v.server);
 	st_outq_free(v.outq);
 	uv_loop_close(&v.loop);
 	goto out;
 closeloop:
-	/* nothing listened: what the relay queue opened is closed on the loop */
+	/* nothing listened (or not for long): every loop's handles are closed on it */
 	if (v.outq)
 		st_outq_stop(v.outq, NULL, NULL);
 	if (v.dns)
 		st_dns_detach(v.dns);
+	uv_close((uv_handle_t *)&v.wake, NULL);
 	uv_run(&v.loop, UV_RUN_DEFAULT);
+	workers_end(&v);
 	st_server_free(v.server);
 	st_outq_free(v.outq);
 	uv_loop_close(&v.loop);
 out:
+	for (i = 0; i < v.n_to_relay; i++)
+		free(v.to_relay[i]); /* on disk: the next start picks them up */
+	free(v.to_relay);
+	uv_mutex_destroy(&v.mu);
 	st_dns_free(v.dns);
 	st_trust_free(v.relay_trust);
 	st_tls_creds_free(v.client_creds);

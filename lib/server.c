@@ -1,11 +1,15 @@
 /* server.c: an SMTP server on a libuv loop: listeners, connections, TLS and the server engine; decisions are the caller's */
 #include "config.h"
 
-#include "server.h"
-
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server.h"
 
 struct lst {
 	struct st_server *srv;
@@ -13,15 +17,28 @@ struct lst {
 	uv_tcp_t tcp;
 };
 
+/* What the servers of one process share, whatever loop or thread each runs on: the
+ * connection count, per client too, and the connection ids. */
+struct shared {
+	uv_mutex_t mu;
+	int refs;
+	unsigned conns;
+	unsigned long next_id;
+	struct peer_count {
+		char peer[64];
+		unsigned n;
+	} * peers;
+	size_t n_peers, cap;
+};
+
 struct st_server {
 	struct st_server_params p;
 	uv_loop_t *loop;
+	struct shared *sh;
 	struct lst *lst;
 	size_t n_lst;
-	int open_handles; /* listeners and connections not closed yet */
-	unsigned conns;
-	unsigned long next_id;
-	struct st_conn *all; /* connections, to count them per client */
+	int open_handles;    /* listeners and connections not closed yet */
+	struct st_conn *all; /* this server's connections */
 	bool stopping;
 	void (*done)(void *arg);
 	void *done_arg;
@@ -40,10 +57,11 @@ struct st_conn {
 	struct st_smtp_server *smtp;
 	struct st_tls *tls;
 	bool tls_on, handshaking, closing, asked, close_after_write;
+	bool counted; /* holds a slot in the shared counts */
 	bool ccert_verified;
 	bool ccert_checking, ccert_revoked; /* ccert_verify not answered yet; its verdict */
 	char ccert_reason[200];
-	int writes; /* writes in flight */
+	int writes;            /* writes in flight */
 	struct st_buf held;    /* client bytes the engine could not take yet */
 	struct st_buf message; /* the message being received */
 	char reason[64];
@@ -66,6 +84,7 @@ static void info_of(struct st_conn *c, struct st_conn_info *i)
 	snprintf(i->peer, sizeof(i->peer), "%s", c->peer);
 	i->peer_port = c->peer_port;
 	i->listen = c->listen;
+	i->loop_index = c->srv->p.index;
 	st_smtp_server_state(c->smtp, &i->smtp);
 	i->tls = c->tls_on && !c->handshaking;
 	if (i->tls) {
@@ -100,6 +119,55 @@ static void maybe_done(struct st_server *s)
 	}
 }
 
+/* Take a slot for a new connection: the totals after it, for the limits. */
+static void slot_take(struct st_conn *c, unsigned *total, unsigned *from_peer)
+{
+	struct shared *sh = c->srv->sh;
+	size_t k;
+
+	uv_mutex_lock(&sh->mu);
+	*total = ++sh->conns;
+	*from_peer = 0;
+	c->counted = true;
+	for (k = 0; k < sh->n_peers; k++)
+		if (strcmp(sh->peers[k].peer, c->peer) == 0)
+			break;
+	if (k == sh->n_peers && sh->n_peers == sh->cap) {
+		size_t cap = sh->cap ? sh->cap * 2 : 16;
+		struct peer_count *x = realloc(sh->peers, cap * sizeof(*x));
+		if (x)
+			sh->peers = x, sh->cap = cap;
+	}
+	if (k < sh->n_peers || sh->n_peers < sh->cap) {
+		if (k == sh->n_peers) {
+			snprintf(sh->peers[k].peer, sizeof(sh->peers[k].peer), "%s", c->peer);
+			sh->peers[k].n = 0;
+			sh->n_peers++;
+		}
+		*from_peer = ++sh->peers[k].n;
+	}
+	uv_mutex_unlock(&sh->mu);
+}
+
+static void slot_release(struct st_conn *c)
+{
+	struct shared *sh = c->srv->sh;
+	size_t k;
+
+	if (!c->counted)
+		return;
+	c->counted = false;
+	uv_mutex_lock(&sh->mu);
+	sh->conns--;
+	for (k = 0; k < sh->n_peers; k++)
+		if (strcmp(sh->peers[k].peer, c->peer) == 0) {
+			if (--sh->peers[k].n == 0)
+				sh->peers[k] = sh->peers[--sh->n_peers];
+			break;
+		}
+	uv_mutex_unlock(&sh->mu);
+}
+
 static void conn_free(struct st_conn *c)
 {
 	struct st_server *s = c->srv;
@@ -114,8 +182,8 @@ static void conn_free(struct st_conn *c)
 	st_tls_free(c->tls);
 	st_buf_release(&c->held);
 	st_buf_release(&c->message);
+	slot_release(c);
 	free(c);
-	s->conns--;
 	s->open_handles--;
 	maybe_done(s);
 }
@@ -136,6 +204,7 @@ static void conn_close(struct st_conn *c, const char *reason)
 	if (c->closing)
 		return;
 	c->closing = true;
+	slot_release(c); /* a closing connection no longer counts against the limits */
 	if (!c->reason[0])
 		snprintf(c->reason, sizeof(c->reason), "%s", reason);
 	event(c, "disconnect");
@@ -246,7 +315,8 @@ static void pump(struct st_conn *c)
 			flush(c);
 			if (!c->reason[0])
 				snprintf(c->reason, sizeof(c->reason), "%.63s",
-				         strncmp(st.last_reply, "221", 3) == 0 ? "quit" : st.last_reply);
+				         strncmp(st.last_reply, "221", 3) == 0 ? "quit"
+				                                               : st.last_reply);
 			c->close_after_write = true;
 			if (c->writes == 0)
 				conn_close(c, c->reason);
@@ -465,16 +535,6 @@ static void tls_drain(struct st_conn *c)
 	flush_tls(c); /* session tickets, alerts */
 }
 
-static unsigned per_client(const struct st_server *s, const char *peer)
-{
-	const struct st_conn *c;
-	unsigned n = 0;
-
-	for (c = s->all; c; c = c->next)
-		n += strcmp(c->peer, peer) == 0 && !c->closing;
-	return n;
-}
-
 static void accept_cb(uv_stream_t *ls, int status)
 {
 	struct lst *l = ls->data;
@@ -484,6 +544,7 @@ static void accept_cb(uv_stream_t *ls, int status)
 	int len = sizeof(ss);
 	struct st_smtp_server_params sp;
 	const char *refuse = NULL;
+	unsigned total, from_peer;
 
 	if (status < 0 || s->stopping)
 		return;
@@ -492,13 +553,14 @@ static void accept_cb(uv_stream_t *ls, int status)
 		return;
 	c->srv = s;
 	c->listen = l->l;
-	c->id = ++s->next_id;
+	uv_mutex_lock(&s->sh->mu);
+	c->id = ++s->sh->next_id;
+	uv_mutex_unlock(&s->sh->mu);
 	uv_tcp_init(s->loop, &c->tcp);
 	uv_timer_init(s->loop, &c->idle);
 	c->tcp.data = c->idle.data = c;
 	c->handles = 2;
 	s->open_handles++;
-	s->conns++;
 	c->next = s->all;
 	if (c->next)
 		c->next->prev = c;
@@ -540,9 +602,10 @@ static void accept_cb(uv_stream_t *ls, int status)
 	uv_timer_start(&c->idle, idle_cb, (uint64_t)s->p.idle_timeout_ms,
 	               (uint64_t)s->p.idle_timeout_ms);
 	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-	if (s->conns > s->p.max_conns)
+	slot_take(c, &total, &from_peer);
+	if (total > s->p.max_conns)
 		refuse = "too many connections";
-	else if (per_client(s, c->peer) > s->p.max_per_client)
+	else if (from_peer > s->p.max_per_client)
 		refuse = "too many connections from your address";
 	{
 		const char *f = s->p.fault ? s->p.fault(s->p.arg, "connect") : NULL;
@@ -560,7 +623,8 @@ static void accept_cb(uv_stream_t *ls, int status)
 		/* a refusal comes in plaintext even on smtps: no handshake is spent on it */
 		if (refuse) {
 			char line[200];
-			snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n", s->p.hostname, refuse);
+			snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n", s->p.hostname,
+			         refuse);
 			send_raw(c, (const unsigned char *)line, strlen(line));
 			snprintf(c->reason, sizeof(c->reason), "%s", refuse);
 			c->close_after_write = true;
@@ -573,8 +637,52 @@ static void accept_cb(uv_stream_t *ls, int status)
 	start_tls(c); /* smtps: the client speaks first, with its ClientHello */
 }
 
-struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params *p,
-                                  struct st_error *err)
+/*
+ * Bind one listener and listen; the port bound is written back into l. With
+ * reuseport the socket is made here with SO_REUSEPORT: each loop binds its own
+ * socket to the same address and port, and the kernel spreads the connections
+ * over them (by their addresses and ports).
+ */
+static int bind_listener(struct st_server *s, struct lst *x, struct st_listen *l,
+                         struct sockaddr_storage *ss, bool reuseport)
+{
+	int rc, len = sizeof(*ss), fd, one = 1;
+	bool v6 = ss->ss_family == AF_INET6;
+
+	uv_tcp_init(s->loop, &x->tcp);
+	x->tcp.data = x;
+	s->n_lst++;
+	s->open_handles++;
+	if (reuseport) {
+		fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return uv_translate_sys_error(errno);
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+		    (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+		    bind(fd, (struct sockaddr *)ss,
+		         v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in))) {
+			rc = uv_translate_sys_error(errno);
+			close(fd);
+			return rc;
+		}
+		rc = uv_tcp_open(&x->tcp, fd);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+	} else
+		rc = uv_tcp_bind(&x->tcp, (struct sockaddr *)ss, v6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&x->tcp, 511, accept_cb);
+	if (rc == 0 && uv_tcp_getsockname(&x->tcp, (struct sockaddr *)ss, &len) == 0)
+		l->port = ntohs(v6 ? ((struct sockaddr_in6 *)ss)->sin6_port
+		                   : ((struct sockaddr_in *)ss)->sin_port);
+	return rc;
+}
+
+static struct st_server *start(uv_loop_t *loop, const struct st_server_params *p,
+                               const struct st_server *from, struct st_error *err)
 {
 	struct st_server *s = calloc(1, sizeof(*s));
 	size_t i;
@@ -584,6 +692,19 @@ struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params
 		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
+	if (from) {
+		s->sh = from->sh;
+		uv_mutex_lock(&s->sh->mu);
+		s->sh->refs++;
+		uv_mutex_unlock(&s->sh->mu);
+	} else if (!(s->sh = calloc(1, sizeof(*s->sh))) || uv_mutex_init(&s->sh->mu)) {
+		free(s->sh);
+		free(s->lst);
+		free(s);
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return NULL;
+	} else
+		s->sh->refs = 1;
 	s->p = *p;
 	s->loop = loop;
 	if (!s->p.idle_timeout_ms)
@@ -596,27 +717,16 @@ struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params
 		struct st_listen *l = &p->listen[i];
 		struct lst *x = &s->lst[i];
 		struct sockaddr_storage ss;
-		int rc, len = sizeof(ss);
+		int rc;
 		x->srv = s;
 		x->l = l;
+		/* a shared server binds the port the first one got */
 		if (strchr(l->addr, ':'))
 			rc = uv_ip6_addr(l->addr, (int)l->port, (struct sockaddr_in6 *)&ss);
 		else
 			rc = uv_ip4_addr(l->addr, (int)l->port, (struct sockaddr_in *)&ss);
-		if (rc == 0) {
-			uv_tcp_init(loop, &x->tcp);
-			x->tcp.data = x;
-			s->n_lst++;
-			s->open_handles++;
-			rc = uv_tcp_bind(&x->tcp, (struct sockaddr *)&ss,
-			                 strchr(l->addr, ':') ? UV_TCP_IPV6ONLY : 0);
-			if (rc == 0)
-				rc = uv_listen((uv_stream_t *)&x->tcp, 511, accept_cb);
-			if (rc == 0 && uv_tcp_getsockname(&x->tcp, (struct sockaddr *)&ss, &len) == 0)
-				l->port = ntohs(ss.ss_family == AF_INET6
-				                    ? ((struct sockaddr_in6 *)&ss)->sin6_port
-				                    : ((struct sockaddr_in *)&ss)->sin_port);
-		}
+		if (rc == 0)
+			rc = bind_listener(s, x, l, &ss, p->reuseport);
 		if (rc < 0) {
 			st_error_set(err, ST_ERR_USAGE, "--listen %s%s%s:%u: %s",
 			             strchr(l->addr, ':') ? "[" : "", l->addr,
@@ -630,6 +740,18 @@ struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params
 		}
 	}
 	return s;
+}
+
+struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params *p,
+                                  struct st_error *err)
+{
+	return start(loop, p, NULL, err);
+}
+
+struct st_server *st_server_start_shared(uv_loop_t *loop, const struct st_server_params *p,
+                                         const struct st_server *from, struct st_error *err)
+{
+	return start(loop, p, from, err);
 }
 
 static void lst_closed(uv_handle_t *h)
@@ -658,11 +780,32 @@ void st_server_free(struct st_server *s)
 {
 	if (!s)
 		return;
+	if (s->sh) {
+		int left;
+		uv_mutex_lock(&s->sh->mu);
+		left = --s->sh->refs;
+		uv_mutex_unlock(&s->sh->mu);
+		if (!left) {
+			uv_mutex_destroy(&s->sh->mu);
+			free(s->sh->peers);
+			free(s->sh);
+		}
+	}
 	free(s->lst);
 	free(s);
 }
 
 unsigned st_server_connections(const struct st_server *s)
 {
-	return s->conns;
+	unsigned n;
+
+	uv_mutex_lock(&s->sh->mu);
+	n = s->sh->conns;
+	uv_mutex_unlock(&s->sh->mu);
+	return n;
+}
+
+uv_loop_t *st_conn_loop(const struct st_conn *c)
+{
+	return c->srv->loop;
 }

@@ -34,14 +34,15 @@ struct st_conn_info {
 	char peer[64];    /* the client's address */
 	unsigned peer_port;
 	const struct st_listen *listen;
+	unsigned loop_index;      /* the server's st_server_params.index: which loop has it */
 	struct st_srv_state smtp; /* HELO, sender, recipients, AUTH user... */
 	bool tls;
 	struct st_tls_summary tls_summary;
 	const unsigned char *ccert; /* the client certificate (DER), NULL when none */
 	size_t ccert_len;
-	bool ccert_verified;      /* ccert_verify said yes */
-	bool ccert_revoked;       /* ccert_verify said revoked (then not verified either) */
-	const char *ccert_reason; /* what ccert_verify said with its verdict, "" when nothing */
+	bool ccert_verified;          /* ccert_verify said yes */
+	bool ccert_revoked;           /* ccert_verify said revoked (then not verified either) */
+	const char *ccert_reason;     /* what ccert_verify said with its verdict, "" when nothing */
 	const struct st_tls *session; /* TLS: st_tls_peer_cert gives the whole chain; or NULL */
 	const unsigned char *message; /* at the end of DATA: the message as received */
 	size_t message_len;
@@ -52,8 +53,9 @@ struct st_server_params {
 	const char *hostname;
 	struct st_listen *listen; /* written back: the ports bound */
 	size_t n_listen;
-	struct st_tls_params tls; /* the server side: its chain, key, priority, client certificates */
-	bool tls_required;        /* every listener requires STARTTLS (security level encrypt) */
+	struct st_tls_params
+	    tls;           /* the server side: its chain, key, priority, client certificates */
+	bool tls_required; /* every listener requires STARTTLS (security level encrypt) */
 	bool auth, auth_plaintext;
 	size_t max_size, max_rcpt;
 	long idle_timeout_ms;    /* default 300000 (Postfix's smtpd_timeout) */
@@ -78,6 +80,8 @@ struct st_server_params {
 	 * "helo", "starttls": instead of the engine's reply), or NULL */
 	const char *(*fault)(void *arg, const char *stage);
 	void *arg;
+	unsigned index; /* told back in st_conn_info.loop_index (one server per loop) */
+	bool reuseport; /* bind with SO_REUSEPORT: for st_server_start_shared on other loops */
 };
 
 struct st_server;
@@ -86,6 +90,19 @@ struct st_server;
  * port that cannot be bound, named) when any cannot. */
 struct st_server *st_server_start(uv_loop_t *loop, const struct st_server_params *p,
                                   struct st_error *err);
+
+/*
+ * Another server on the addresses and ports of from (p's listeners, with the ports from
+ * bound written back; both started with p->reuseport), accepting on loop, which may run
+ * on another thread: the kernel gives each connection to one of the loops. The limits
+ * (max_conns, max_per_client) and the connection ids are shared by all of them. from
+ * must outlive it. Callbacks come on the thread of the loop that has the connection.
+ */
+struct st_server *st_server_start_shared(uv_loop_t *loop, const struct st_server_params *p,
+                                         const struct st_server *from, struct st_error *err);
+
+/* The loop a connection lives on (for work and timers of its own). */
+uv_loop_t *st_conn_loop(const struct st_conn *c);
 
 /* The answer to a decision (see st_smtp_server_answer). Every decision must be answered,
  * also when the client has gone meanwhile (the connection is freed then). */
