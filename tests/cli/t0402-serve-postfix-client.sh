@@ -1,5 +1,5 @@
 #!/bin/bash
-# t0402: a real Postfix relays into smtptls serve at TLS security level secure: delivered to
+# t0402: a real Postfix relays into smtptls serve at TLS security levels secure and verify: delivered to
 # a serve whose throwaway certificate names the match (Postfix logs Verified, the Maildir has
 # the message), deferred with Postfix's reason by one whose certificate names another host
 . "$TOP_SRCDIR/tests/lib/tap.sh"
@@ -25,16 +25,22 @@ good=$sport
 serve bad --self-signed=other.test --ca-out "$T/ca-bad.pem" --maildir "$T/bad" --domains bad.test ||
 	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 bad=$sport
-# both throwaway CAs are trusted: only the name of the second certificate is wrong
-cat "$T/ca.pem" "$T/ca-bad.pem" >"$T/cas.pem"
+serve verify --self-signed=localhost --ca-out "$T/ca-v.pem" --maildir "$T/vgood" --domains v.test \
+	--log "$T/vgood.json" || { diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
+vgood=$sport
+# the throwaway CAs are trusted: only the name of the second certificate is wrong
+cat "$T/ca.pem" "$T/ca-bad.pem" "$T/ca-v.pem" >"$T/cas.pem"
 
 pf_init "$D" || { diag "pf_init failed"; exit 1; }
 at_exit pf_stop "$D"
 export MAIL_CONFIG=$D/etc
-printf 'ok.test smtp:[127.0.0.1]:%s\nbad.test smtp:[127.0.0.1]:%s\n' "$good" "$bad" >"$D/etc/transport"
+printf 'ok.test smtp:[127.0.0.1]:%s\nbad.test smtp:[127.0.0.1]:%s\nv.test smtp:[127.0.0.1]:%s\n' \
+	"$good" "$bad" "$vgood" >"$D/etc/transport"
+# the third next hop at verify, through a policy table
+printf '[127.0.0.1]:%s verify match=localhost\n' "$vgood" >"$D/etc/tls_policy"
 pf_conf "$D" "default_transport=smtp" "transport_maps=texthash:$D/etc/transport" \
 	"smtp_tls_security_level=secure" "smtp_tls_secure_cert_match=localhost" \
-	"smtp_tls_CAfile=$T/cas.pem" || { diag "pf_conf failed"; exit 1; }
+	"smtp_tls_CAfile=$T/cas.pem" "smtp_tls_policy_maps=texthash:$D/etc/tls_policy" || { diag "pf_conf failed"; exit 1; }
 pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 
 send() { # TO SUBJECT
@@ -60,5 +66,12 @@ like "$line" "status=deferred \\(Server certificate not verified\\)" \
 like "$(cat "$D/maillog")" "server certificate verification failed for 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:$bad: num=62:hostname mismatch" \
 	"Postfix: the chain verified, only the name did not (num=62)"
 is "$(ls "$T/bad/new" | wc -l)" 0 "and nothing reached that serve's Maildir"
+
+send d@v.test "relayed-at-verify"
+line=$(pf_wait_log "$D" "to=<d@v\\.test>.*status=(sent|deferred|bounced)" 30)
+like "$line" "status=sent \\(250 2\\.0\\.0 Ok: queued as [0-9A-F]+\\)" "Postfix at verify (a policy entry): sent to serve"
+like "$(cat "$D/maillog")" "Verified TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:$vgood" \
+	"verified at verify too"
+ok "$(grep -l "Subject: relayed-at-verify" "$T"/vgood/new/* >/dev/null 2>&1; echo $?)" "and in that serve's Maildir"
 
 done_testing
