@@ -1,7 +1,7 @@
 #!/bin/bash
 # t0405: smtptls serve relays onward: to a relayhost under a TLS policy table (secure,
 # Verified), to MX hosts from a DNS server on loopback (the first one down), with a client
-# certificate; deferred while the next hop is down and delivered when it comes up; nothing
+# certificate; --relay-mx to port 25 in a network namespace; deferred while the next hop is down and delivered when it comes up; nothing
 # lost across a restart; bounces, expiry and invalid policy entries in Postfix's words
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
@@ -207,6 +207,48 @@ is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
 	"bounced 5.4.4 Host or domain name not found. Name service error for name=nowhere.test type=MX: Host not found" \
 	"a next hop that does not exist: bounced, Postfix's words"
 stop a11
+
+# 10. --relay-mx: the MX hosts of each recipient's domain, on port 25, in a network
+# namespace of the test's own (port 25 free, nothing leaves it), with its own DNS server
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null && command -v ip >/dev/null; then
+	cat >"$T/ns.sh" <<'NS'
+set -u
+T=$1 SMTPTLS=$2
+trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
+ip link set lo up
+printf '%s\n' "mx-host=mxdomain.test,mx.mxdomain.test,10" "host-record=mx.mxdomain.test,127.0.0.1" \
+	"local=/test/" >"$T/ns-zone.conf"
+PATH=$PATH:/usr/sbin dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=127.0.0.1 \
+	--bind-interfaces --port=53 --conf-file="$T/ns-zone.conf" --user="$(id -un)" 2>"$T/ns-dns.err" &
+ready() { # NAME ARGS: a serve, its ready line awaited
+	local n=$1 r
+	shift
+	mkfifo "$T/ns-$n.fifo"
+	"$SMTPTLS" serve --log "$T/ns-$n.log" "$@" >"$T/ns-$n.fifo" 2>"$T/ns-$n.err" &
+	read -r -t 30 r <"$T/ns-$n.fifo"
+	printf '%s' "$r"
+}
+ready mx --listen 127.0.0.1:25 --self-signed=mx.mxdomain.test --maildir "$T/ns-mx" \
+	--domains mxdomain.test >/dev/null
+r=$(ready relay --listen 127.0.0.1:0 --maildir "$T/ns-relay" --queue-dir "$T/ns-q" \
+	--mynetworks 127.0.0.0/8 --relay-mx --dns-server 127.0.0.1:53 --backoff 1)
+port=${r##*:}
+for i in $(seq 100); do dig +time=1 +tries=1 @127.0.0.1 mxdomain.test MX >/dev/null 2>&1 && break; done
+swaks --server 127.0.0.1 --port "$port" --from a@a.test --to x@mxdomain.test \
+	--header "Subject: via-relay-mx" >"$T/ns-swaks" 2>&1
+exec {fd}< <(exec timeout 30 tail -n +1 -F -- "$T/ns-relay.log" 2>/dev/null)
+grep -m 1 '"event":"relay"' <&"$fd" >"$T/ns.out"
+NS
+	unshare -n bash "$T/ns.sh" "$T" "$SMTPTLS"
+	line=$(cat "$T/ns.out" 2>/dev/null)
+	is "$(jq -r '.status + " " + .relay + " " + .nexthop' <<<"$line")" \
+		"sent mx.mxdomain.test[127.0.0.1]:25 mxdomain.test" \
+		"--relay-mx: the recipient domain's MX host, port 25 (in a network namespace)"
+	grep -q "Subject: via-relay-mx" "$T"/ns-mx/new/* 2>/dev/null
+	ok $? "and the MX host stored it"
+else
+	skip 2 "--relay-mx needs root and network namespaces (unshare -n)"
+fi
 
 # options that belong together
 run "$SMTPTLS" serve --tls-policy "$T/policy"
