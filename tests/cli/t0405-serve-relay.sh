@@ -1,8 +1,9 @@
 #!/bin/bash
 # t0405: smtptls serve relays onward: to a relayhost under a TLS policy table (secure,
 # Verified), to MX hosts from a DNS server on loopback (the first one down), with a client
-# certificate; --relay-mx to port 25 in a network namespace; deferred while the next hop is down and delivered when it comes up; nothing
-# lost across a restart; bounces, expiry and invalid policy entries in Postfix's words
+# certificate, with --relay-mx to port 25 in a network namespace; deferred while the next
+# hop is down and delivered when it comes up; nothing lost across a restart; bounces,
+# expiry and invalid policy entries in Postfix's words
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
