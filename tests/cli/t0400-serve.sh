@@ -86,6 +86,15 @@ is "$(log starttls | jq -r 'select(.client_cert != null) | .client_cert.listed' 
 	"the log says whose certificate was listed"
 is "$(log rcpt | jq -r 'select(.to == "b@elsewhere.test") | .accepted' | tr '\n' ,)" "true,false,false," \
 	"and each recipient's fate"
+# curl with a client certificate, implicit TLS: relayed for the listed one only
+run timeout 60 curl -sS --cacert "$T/ca.pem" --cert "$P/client.pem" --key "$P/client.key" \
+	--resolve "localhost:$smtps:127.0.0.1" "smtps://localhost:$smtps" --mail-from a@client.test \
+	--mail-rcpt c@elsewhere.test --upload-file "$T/curl.txt"
+is "$rc" 0 "curl smtps:// with the listed client certificate: relayed"
+run timeout 60 curl -sS --cacert "$T/ca.pem" --resolve "localhost:$smtps:127.0.0.1" \
+	"smtps://localhost:$smtps" --mail-from a@client.test --mail-rcpt c@elsewhere.test \
+	--upload-file "$T/curl.txt"
+like "$rc $err" "^[1-9][0-9]* .*RCPT failed: 554" "curl without one: the relay refused (554)"
 
 # STARTTLS injection: plaintext pipelined behind STARTTLS is never run inside TLS
 python3 - "$smtp" <<'EOF' >"$T/inject.out" 2>&1
