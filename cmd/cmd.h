@@ -91,6 +91,9 @@ enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, 
 extern const struct argp cmd_probe_argp;
 extern const struct st_optvals cmd_probe_values[];
 int cmd_probe(int argc, char **argv, struct st_global *g);
+extern const struct argp cmd_policy_argp;
+extern const struct st_optvals cmd_policy_values[];
+int cmd_policy(int argc, char **argv, struct st_global *g);
 extern const struct argp cmd_serve_argp;
 extern const struct st_optvals cmd_serve_values[];
 int cmd_serve(int argc, char **argv, struct st_global *g);

@@ -141,7 +141,8 @@ static const struct st_optvals global_values[] = {
 static const struct st_command commands[] = {
     {"probe", "Probe a server's SMTP over TLS and judge it", &cmd_probe_argp, cmd_probe_values, "",
      cmd_probe},
-    {"policy", "Lint, look up and test Postfix TLS policies", NULL, NULL, "", NULL},
+    {"policy", "Lint, look up and test Postfix TLS policies", &cmd_policy_argp,
+     cmd_policy_values, "", cmd_policy},
 {"verify", "Verify certificate chains, CRL and OCSP", &cmd_verify_argp, cmd_verify_values,
      "@file", cmd_verify},
     {"fingerprint", "Fingerprints in Postfix formats, TLSA records", &cmd_fingerprint_argp,

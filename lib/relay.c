@@ -56,6 +56,8 @@ struct relay {
 
 	/* the last soft failure: what the open recipients are deferred with at the end */
 	char soft_reason[800], soft_dsn[16], soft_relay[320];
+	unsigned soft_gen; /* counts soft(): did this session fail? */
+	bool would_take;   /* probe_only: an address would take mail */
 };
 
 static void set_rcpt(struct st_relay_rcpt *x, enum st_relay_status s, const char *dsn,
@@ -98,6 +100,7 @@ static void soft(struct relay *rl, const char *dsn, const char *relay, const cha
 {
 	va_list ap;
 
+	rl->soft_gen++;
 	snprintf(rl->soft_dsn, sizeof(rl->soft_dsn), "%s", dsn);
 	snprintf(rl->soft_relay, sizeof(rl->soft_relay), "%s", relay);
 	va_start(ap, fmt);
@@ -128,6 +131,23 @@ static void finish(struct relay *rl)
 {
 	size_t i;
 
+	if (rl->would_take)
+		for (i = 0; i < rl->n_open; i++) {
+			struct st_relay_rcpt *x = &rl->r->rcpt[rl->open[i]];
+			const struct st_relay_hop *h = &rl->r->hops[0];
+			size_t k;
+			for (k = 0; k < rl->r->n_hops; k++)
+				if (rl->r->hops[k].status == ST_RELAY_SENT) {
+					h = &rl->r->hops[k];
+					break;
+				}
+			x->status = ST_RELAY_SENT;
+			snprintf(x->dsn, sizeof(x->dsn), "2.0.0");
+			snprintf(x->relay, sizeof(x->relay), "%s", h->relay);
+			snprintf(x->reason, sizeof(x->reason), "%s", h->reason);
+		}
+	if (rl->would_take)
+		rl->n_open = 0;
 	for (i = 0; i < rl->n_open; i++) {
 		struct st_relay_rcpt *x = &rl->r->rcpt[rl->open[i]];
 		x->status = ST_RELAY_DEFERRED;
@@ -300,6 +320,8 @@ static void session_done(struct st_session_result *res, void *arg)
 	char relay[320], words[700], dsn[16];
 	bool again = false, settled = false;
 	size_t k, accepted = 0;
+	unsigned gen = rl->soft_gen;
+	struct st_relay_hop hop;
 
 	snprintf(relay, sizeof(relay), "%s[%s]:%u", h, a, rl->port);
 	if (res->tls_done) {
@@ -350,6 +372,9 @@ static void session_done(struct st_session_result *res, void *arg)
 			soft(rl, "4.7.5", relay, "Cannot start TLS: handshake failure");
 	} else if (s->held) {
 		soft(rl, "4.7.5", relay, "Server certificate not verified");
+	} else if (rl->p.probe_only) {
+		/* no mail: this address would take it (EHLO done, after TLS when there was TLS) */
+		rl->would_take = true;
 	} else if (s->mail.code && s->mail.code / 100 != 2) {
 		reply_words(&s->mail, words, sizeof(words));
 		reply_dsn(&s->mail, dsn, sizeof(dsn));
@@ -422,6 +447,51 @@ static void session_done(struct st_session_result *res, void *arg)
 		/* the session ended before MAIL: a dropped connection or a timeout */
 		lost(rl, res, s, relay, s->stage);
 	}
+	/* the session as one hop of the attempt */
+	memset(&hop, 0, sizeof(hop));
+	snprintf(hop.host, sizeof(hop.host), "%s", h);
+	snprintf(hop.addr, sizeof(hop.addr), "%s", a);
+	hop.port = rl->port;
+	snprintf(hop.relay, sizeof(hop.relay), "%s", relay);
+	hop.plain = rl->plain;
+	hop.ms = res->total_ms;
+	if (res->tls_done) {
+		snprintf(hop.tls_status, sizeof(hop.tls_status), "%s",
+		         rl->status_word ? rl->status_word : "Anonymous");
+		snprintf(hop.tls_version, sizeof(hop.tls_version), "%s", res->tls_summary.version);
+		snprintf(hop.tls_cipher, sizeof(hop.tls_cipher), "%s", res->tls_summary.cipher);
+	}
+	if (again) {
+		hop.status = ST_RELAY_DEFERRED;
+		snprintf(hop.dsn, sizeof(hop.dsn), "4.7.5");
+		snprintf(hop.reason, sizeof(hop.reason),
+		         "Cannot start TLS: handshake failure (tried again without TLS)");
+	} else if (rl->soft_gen != gen) {
+		hop.status = ST_RELAY_DEFERRED;
+		snprintf(hop.dsn, sizeof(hop.dsn), "%s", rl->soft_dsn);
+		snprintf(hop.reason, sizeof(hop.reason), "%s", rl->soft_reason);
+	} else {
+		/* sent, or bounced: the first recipient's word for it */
+		const struct st_relay_rcpt *x = NULL;
+		for (k = 0; k < rl->r->n_rcpt; k++)
+			if (!strcmp(rl->r->rcpt[k].relay, relay)) {
+				x = &rl->r->rcpt[k];
+				break;
+			}
+		hop.status = x ? x->status : ST_RELAY_SENT;
+		snprintf(hop.dsn, sizeof(hop.dsn), "%s", x ? x->dsn : "2.0.0");
+		snprintf(hop.reason, sizeof(hop.reason), "%s",
+		         x               ? x->reason
+		         : res->tls_done ? "would be delivered with TLS"
+		                         : "would be delivered without TLS");
+	}
+	{
+		struct st_relay_hop *x = realloc(rl->r->hops, (rl->r->n_hops + 1) * sizeof(*x));
+		if (x) {
+			rl->r->hops = x;
+			rl->r->hops[rl->r->n_hops++] = hop;
+		}
+	}
 	st_session_result_release(res);
 	release_chain(rl);
 	if (settled) {
@@ -468,7 +538,7 @@ static void start_session(struct relay *rl)
 	sp->smtp.mode = pol->level == ST_LEVEL_NONE || rl->plain ? ST_SMTP_PLAIN : ST_SMTP_STARTTLS;
 	sp->smtp.ehlo_name = rl->p.ehlo_name;
 	sp->smtp.tls_optional = pol->level <= ST_LEVEL_MAY;
-	sp->smtp.mail_from = rl->p.sender;
+	sp->smtp.mail_from = rl->p.probe_only ? NULL : rl->p.sender;
 	sp->smtp.rcpt = rl->open_rcpt;
 	sp->smtp.n_rcpt = rl->n_open;
 	sp->smtp.data = rl->p.data ? rl->p.data : "";
@@ -600,6 +670,9 @@ static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool 
 			rl->hosts[k] = mx[k];
 		rl->n_hosts = k;
 	}
+	for (k = 0; k < rl->n_hosts && k < 16; k++)
+		snprintf(rl->r->hosts[k], sizeof(rl->r->hosts[k]), "%s", rl->hosts[k].host);
+	rl->r->n_hosts = k;
 	rl->host_i = 0;
 	next_host(rl);
 }
@@ -707,9 +780,14 @@ int st_relay_start(uv_loop_t *loop, const struct st_relay_params *p, struct st_r
 			return 0;
 		}
 	}
+	snprintf(r->host, sizeof(r->host), "%s", rl->host);
+	r->port = rl->port;
+	r->mx = rl->mx;
 	if (!rl->mx || is_numeric(rl->host)) {
 		snprintf(rl->hosts[0].host, sizeof(rl->hosts[0].host), "%s", rl->host);
 		rl->n_hosts = 1;
+		snprintf(r->hosts[0], sizeof(r->hosts[0]), "%s", rl->host);
+		r->n_hosts = 1;
 		next_host(rl);
 		return 0;
 	}
@@ -724,5 +802,6 @@ int st_relay_start(uv_loop_t *loop, const struct st_relay_params *p, struct st_r
 void st_relay_result_release(struct st_relay_result *r)
 {
 	free(r->rcpt);
+	free(r->hops);
 	memset(r, 0, sizeof(*r));
 }

@@ -49,6 +49,26 @@ struct st_relay_params {
 	 * does so only for a message that has waited at least minimal_backoff_time (its
 	 * PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE); a fresh one is deferred */
 	bool plain_fallback;
+	/* no mail: each session stops after EHLO (and TLS and its checks) and QUIT, and every
+	 * address is tried (not only until one takes the message): the verdict of each is in
+	 * the result's hops, and a recipient is "sent" when one address would take mail */
+	bool probe_only;
+};
+
+/* One session of an attempt: an address of a host (or a plaintext retry of it). */
+struct st_relay_hop {
+	char host[256];
+	char addr[64];
+	unsigned port;
+	char relay[320];             /* "host[addr]:port" */
+	enum st_relay_status status; /* sent (probe_only: would take mail), deferred, bounced */
+	char dsn[16];
+	char reason[800];
+	bool plain;          /* the plaintext retry at may */
+	char tls_status[16]; /* "Verified" ... "Anonymous", or "" without TLS */
+	char tls_version[16];
+	char tls_cipher[64];
+	double ms; /* the session's time */
 };
 
 struct st_relay_result {
@@ -59,7 +79,15 @@ struct st_relay_result {
 	char tls_status[16];
 	char tls_version[16];
 	char tls_cipher[64];
-	unsigned sessions; /* sessions opened */
+	unsigned sessions;         /* sessions opened */
+	struct st_relay_hop *hops; /* each session in order, owned */
+	size_t n_hops;
+	/* the next hop's host and port as parsed, and its MX hosts in order (or the host alone) */
+	char host[256];
+	unsigned port;
+	bool mx;
+	char hosts[16][256];
+	size_t n_hosts;
 };
 
 typedef void (*st_relay_done_cb)(struct st_relay_result *r, void *arg);

@@ -1,6 +1,6 @@
 #!/bin/bash
-# t0406: smtptls serve's onward relay against Postfix's own smtp client: the same TLS policy
-# table, the same next hops (good, wrong-name, expired and self-signed certificates, TLS 1.2
+# t0406: smtptls serve's onward relay, and smtptls policy test's prediction, against Postfix's
+# own smtp client: the same TLS policy table, the same next hops (good, wrong-name, expired and self-signed certificates, TLS 1.2
 # only, no TLS at all), the same CA; every case must end the same way (sent, or deferred with
 # the same reason) in Postfix's log and in serve's
 . "$TOP_SRCDIR/tests/lib/tap.sh"
@@ -123,6 +123,21 @@ for c in "${cases[@]}"; do
 	line=$(wait_log "$T/r-$name.log" '"event":"relay"' 60)
 	st_verdict=$(jq -r '.status + " " + .reason' <<<"$line" | norm)
 	is "$st_verdict" "$pf_verdict" "$name ($pol): as Postfix: ${pf_verdict:0:70}"
+done
+
+# smtptls policy test predicts the same, without sending mail: delivered where Postfix sent,
+# deferred with Postfix's reason where it deferred (the cases decided by the message, a
+# recipient's 550 or a MAIL 451, are not the policy's to predict)
+for c in "${cases[@]}"; do
+	read -r name k pol <<<"$c"
+	case $k in rcpt550 | mail451) continue ;; esac
+	pf_verdict=$(grep -E "to=<x@$name\\.test>.*status=(sent|deferred|bounced)" "$D/maillog" | head -n 1 |
+		sed -E 's/.*status=([a-z]+) \((.*)\)$/\1 \2/' | norm)
+	case $pf_verdict in sent*) pf_verdict=delivered ;; esac
+	run "$SMTPTLS" --json policy test --no-postfix-config --table "texthash:$T/policy" \
+		-o smtp_tls_security_level=may --ca-file "$P/ca.pem" --timeout 10 "[127.0.0.1]:${cport[$name]}"
+	st_verdict=$(jq -r 'if .verdict == "delivered" then .verdict else .verdict + " " + .reason end' <<<"$out" | norm)
+	is "$st_verdict" "$pf_verdict" "policy test $name ($pol): as Postfix"
 done
 
 # at may, a handshake that fails defers a fresh message; once it has waited the minimal
