@@ -650,6 +650,29 @@ static void decide(const struct tables *ts, const struct pconf *c, const char *n
 	}
 }
 
+/* decide() for --batch's text: the level only, each entry's value parsed once (cache[t][i]:
+ * -1 not yet, -2 invalid, else the level). */
+static void decide_level(const struct tables *ts, const struct pconf *c, const char *nexthop,
+                         struct verdict *v, signed char **cache)
+{
+	struct st_error err;
+	signed char *slot;
+
+	v->invalid = false;
+	v->e = ts->n ? st_policy_lookup(ts->t, ts->n, nexthop, &v->table, NULL, 0) : NULL;
+	if (!v->e) {
+		decide(ts, c, nexthop, v);
+		return;
+	}
+	slot = &cache[v->table][v->e - st_policy_table_at(ts->t[v->table], 0)];
+	if (*slot == -1) {
+		struct st_policy pol;
+		*slot = st_policy_parse(v->e->value, &pol, &err) < 0 ? -2 : (signed char)pol.level;
+	}
+	v->invalid = *slot == -2;
+	v->pol.level = v->invalid ? ST_LEVEL_NONE : (enum st_level) * slot;
+}
+
 /* The domain a next hop names: "[host]:port" gives host, "domain:port" domain. */
 static void nexthop_domain(const char *nh, char *out, size_t size)
 {
@@ -797,6 +820,7 @@ static enum st_exit do_lookup(const struct po_params *p, const struct pconf *c,
 {
 	struct verdict v;
 	size_t i;
+	signed char *cache[TABLES_MAX] = {NULL};
 
 	if (!p->batch) {
 		for (i = 0; i < p->n_args && !st_out_failed(); i++) {
@@ -808,7 +832,18 @@ static enum st_exit do_lookup(const struct po_params *p, const struct pconf *c,
 		}
 		return ST_EXIT_OK;
 	}
-	/* --batch: one line in, one line out; lines are capped, and sanitised in the output */
+	/* --batch: one line in, one line out; lines are capped, and sanitised in the output.
+	 * Each entry's value is parsed once, its level (or invalid) kept for the next hit. */
+	for (i = 0; i < ts->n; i++) {
+		cache[i] = malloc(st_policy_table_size(ts->t[i]) + 1);
+		if (!cache[i]) {
+			st_out_error("out of memory");
+			while (i)
+				free(cache[--i]);
+			return ST_EXIT_INTERNAL;
+		}
+		memset(cache[i], 0xff, st_policy_table_size(ts->t[i]) + 1);
+	}
 	{
 		static char in[8192], outbuf[1 << 16];
 		unsigned long lineno = 0;
@@ -828,7 +863,10 @@ static enum st_exit do_lookup(const struct po_params *p, const struct pconf *c,
 				in[--len] = '\0';
 			if (!len)
 				continue;
-			decide(ts, c, in, &v);
+			if (p->g->json)
+				decide(ts, c, in, &v);
+			else
+				decide_level(ts, c, in, &v, cache);
 			if (p->g->json) {
 				json_t *o = verdict_json(ts, c, in, &v);
 				char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -838,15 +876,21 @@ static enum st_exit do_lookup(const struct po_params *p, const struct pconf *c,
 				json_decref(o);
 			} else {
 				st_sanitize(in);
-				fprintf(stdout, "%s\t%s\t%s\t%s\n", in,
-				        v.invalid ? "invalid" : st_level_name(v.pol.level),
-				        v.e ? v.e->key : "-",
-				        v.e ? st_policy_table_spec(ts->t[v.table]) : "-");
+				fputs(in, stdout);
+				putc('\t', stdout);
+				fputs(v.invalid ? "invalid" : st_level_name(v.pol.level), stdout);
+				putc('\t', stdout);
+				fputs(v.e ? v.e->key : "-", stdout);
+				putc('\t', stdout);
+				fputs(v.e ? st_policy_table_spec(ts->t[v.table]) : "-", stdout);
+				putc('\n', stdout);
 			}
 			if (ferror(stdout))
 				break;
 		}
 	}
+	for (i = 0; i < ts->n; i++)
+		free(cache[i]);
 	return ST_EXIT_OK;
 }
 
