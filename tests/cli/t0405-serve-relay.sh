@@ -199,6 +199,20 @@ is "$(jq -r '.status + " " + .relay' <<<"$line")" "sent up.mx.test[127.0.0.1]:$b
 grep -q "Subject: via-mx" "$T"/b/new/*
 ok $? "and it arrived"
 stop a10
+# smtptls policy test of the same next hop: every MX address, in order, each with its verdict
+run "$SMTPTLS" --json policy test --no-postfix-config --dns-server "127.0.0.1:$dport" \
+	-o smtp_tls_security_level=encrypt --timeout 10 "mx.test:$b"
+is "$(jq -r '.verdict + " " + .relay' <<<"$out")" "delivered up.mx.test[127.0.0.1]:$b" \
+	"policy test: delivered, by the second MX host"
+is "$(jq -r '.hosts[] | .relay + " " + .verdict' <<<"$out" | tr '\n' ,)" \
+	"dead.mx.test[127.0.0.2]:$b deferred,up.mx.test[127.0.0.1]:$b delivered," \
+	"each MX address tried in order, with its verdict"
+is "$(jq -r '.hosts[1].tls_status + " " + .policy.level' <<<"$out")" "Untrusted encrypt" \
+	"TLS status as Postfix logs it, at the level -o gave"
+run "$SMTPTLS" policy test --no-postfix-config --dns-server "127.0.0.1:$dport" --timeout 10 "nowhere.test"
+is "$rc" 1 "policy test of a domain that does not exist: exit 1"
+like "$out" "nowhere\\.test: bounced \\(Host or domain name not found\\. Name service error for name=nowhere\\.test type=MX: Host not found\\)" \
+	"bounced, in Postfix's words"
 # a domain without MX or address: NXDOMAIN bounces, as Postfix
 serve a11 "${A_OPTS[@]}" --maildir "$T/a11" --queue-dir "$T/qa11" --relayhost "nowhere.test:25" \
 	--dns-server "127.0.0.1:$dport" || exit 1
