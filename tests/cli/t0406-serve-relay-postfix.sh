@@ -1,13 +1,14 @@
 #!/bin/bash
-# t0406: smtptls serve's onward relay, and smtptls policy test's prediction, against Postfix's
-# own smtp client: the same TLS policy table, the same next hops (good, wrong-name, expired and self-signed certificates, TLS 1.2
-# only, no TLS at all), the same CA; every case must end the same way (sent, or deferred with
-# the same reason) in Postfix's log and in serve's
+# t0406: smtptls serve's onward relay, and smtptls policy test's prediction, against
+# Postfix's own smtp client: the same TLS policy table, the same next hops (good,
+# wrong-name, expired and self-signed certificates, TLS 1.2 only, no TLS at all, down,
+# refusing), the same CA; every case must end the same way (sent, or deferred with the
+# same reason) in Postfix's log, in serve's and in policy test's verdict
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
 . "$TOP_SRCDIR/tests/lib/serve.sh"
-need jq python3 certtool swaks
+need jq python3 certtool swaks script
 pf_require smtp-sink
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
 P=$T/pki
@@ -139,6 +140,11 @@ for c in "${cases[@]}"; do
 	st_verdict=$(jq -r 'if .verdict == "delivered" then .verdict else .verdict + " " + .reason end' <<<"$out" | norm)
 	is "$st_verdict" "$pf_verdict" "policy test $name ($pol): as Postfix"
 done
+
+# on a terminal, a progress line counts the next hops tested (then is wiped)
+tty_out=$(NO_COLOR=1 script -qec "$SMTPTLS policy test --no-postfix-config --table texthash:$T/policy --ca-file $P/ca.pem --timeout 10 [127.0.0.1]:${cport[encrypt-self]} [127.0.0.1]:${cport[verify-good]}" /dev/null)
+like "$tty_out" "2/2 tested" "policy test on a terminal: a progress line"
+like "$tty_out" "verify-good|\\[127\\.0\\.0\\.1\\]:${cport[verify-good]}: delivered" "then the verdicts"
 
 # at may, a handshake that fails defers a fresh message; once it has waited the minimal
 # backoff time, the next attempt goes without TLS (Postfix's plaintext fallback)
