@@ -987,6 +987,8 @@ static const char *dest_verdict(const struct dest *d)
 		return "error";
 	if (!d->res.n_rcpt)
 		return "error";
+	if (!strcmp(d->res.rcpt[0].reason, ST_RELAY_DANE_UNSUPPORTED))
+		return "unknown"; /* not predicted: said so, never guessed */
 	return d->res.rcpt[0].status == ST_RELAY_SENT      ? "delivered"
 	       : d->res.rcpt[0].status == ST_RELAY_BOUNCED ? "bounced"
 	                                                   : "deferred";

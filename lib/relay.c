@@ -769,6 +769,12 @@ int st_relay_start(uv_loop_t *loop, const struct st_relay_params *p, struct st_r
 		finish(rl);
 		return 0;
 	}
+	if (p->policy->level == ST_LEVEL_DANE || p->policy->level == ST_LEVEL_DANE_ONLY) {
+		/* never delivered on a check not made: deferred, and said why */
+		soft(rl, "4.7.5", "none", ST_RELAY_DANE_UNSUPPORTED);
+		finish(rl);
+		return 0;
+	}
 	if (p->policy->level > ST_LEVEL_NONE) {
 		struct st_error e;
 		int set = st_tls_protocols_parse(p->policy->protocols, &e);

@@ -90,6 +90,11 @@ struct st_relay_result {
 	size_t n_hosts;
 };
 
+/* The reason for a next hop at dane or dane-only: DNSSEC TLSA checks are not made here,
+ * so such mail is deferred with these words rather than sent unchecked. */
+#define ST_RELAY_DANE_UNSUPPORTED                                                                  \
+	"TLS level dane is not supported by smtptls (no DNSSEC TLSA validation): not sent"
+
 typedef void (*st_relay_done_cb)(struct st_relay_result *r, void *arg);
 
 /*

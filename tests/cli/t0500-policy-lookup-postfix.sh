@@ -95,6 +95,11 @@ run "$SMTPTLS" policy lookup --postfix-config "$D/etc" '[mx.example]:587'
 like "$out" "no entry for \\[mx\\.example\\]:587 in the tables: smtp_tls_security_level \\(may\\) applies" \
 	"no entry: the default level, named"
 
+# dane is not predicted: said, not guessed
+run "$SMTPTLS" --json policy test --no-postfix-config --table 'inline:{ [127.0.0.1]:1=dane-only }' '[127.0.0.1]:1'
+is "$rc/$(jq -r .verdict <<<"$out")" "1/unknown" "policy test at dane-only: verdict unknown, exit 1"
+like "$(jq -r .reason <<<"$out")" "no DNSSEC TLSA validation" "saying why"
+
 # errors: a bad main.cf, a missing table, no operand
 run "$SMTPTLS" policy lookup --postfix-config "$T/nowhere" x.test
 is "$rc" 3 "a config directory without main.cf: exit 3"
