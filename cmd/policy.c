@@ -548,6 +548,8 @@ static int conf_load(const struct po_params *p, struct pconf *c, struct st_error
 struct tables {
 	struct st_policy_table *t[TABLES_MAX];
 	size_t n;
+	/* a compiled table Postfix cannot open: every lookup fails, all mail is deferred */
+	char broken[ST_ERROR_MAX];
 };
 
 static void tables_release(struct tables *ts)
@@ -587,7 +589,7 @@ static int tables_load(const struct po_params *p, const struct pconf *c, char **
 		if (table_add(ts, given[i], err))
 			return -1;
 	if (n_given)
-		return 0;
+		goto db;
 	if (c->maps && *c->maps) {
 		const char *q = c->maps;
 		while (*q) {
@@ -610,7 +612,25 @@ static int tables_load(const struct po_params *p, const struct pconf *c, char **
 				return -1;
 		}
 	}
-	(void)p;
+db:
+	/* Postfix reads the compiled file, not the source read here: missing, it fails every
+	 * lookup; older, it answers from the old entries */
+	for (i = 0; i < ts->n; i++) {
+		time_t src, db;
+		const char *f = st_policy_table_db(ts->t[i], &src, &db);
+		if (!f)
+			continue;
+		if (!db && !ts->broken[0])
+			snprintf(
+			    ts->broken, sizeof(ts->broken),
+			    "'%s' does not exist (postmap not run): Postfix's lookups in %s fail",
+			    f, st_policy_table_spec(ts->t[i]));
+		else if (db && db < src && p->action != A_CHECK)
+			st_out_warn(
+			    "'%s' is older than its source: Postfix answers from the old entries "
+			    "until postmap is run; these answers are from the source",
+			    f);
+	}
 	return 0;
 }
 
@@ -633,6 +653,11 @@ static void decide(const struct tables *ts, const struct pconf *c, const char *n
 	memset(v, 0, sizeof(*v));
 	v->e = ts->n ? st_policy_lookup(ts->t, ts->n, nexthop, &v->table, v->key, sizeof(v->key))
 	             : NULL;
+	if (ts->broken[0]) {
+		v->invalid = true;
+		snprintf(v->error, sizeof(v->error), "%s", ts->broken);
+		return;
+	}
 	if (!v->e) {
 		enum st_level l = ST_LEVEL_NONE;
 		v->pol.connection_reuse = -1;
@@ -660,7 +685,7 @@ static void decide_level(const struct tables *ts, const struct pconf *c, const c
 
 	v->invalid = false;
 	v->e = ts->n ? st_policy_lookup(ts->t, ts->n, nexthop, &v->table, NULL, 0) : NULL;
-	if (!v->e) {
+	if (!v->e || ts->broken[0]) {
 		decide(ts, c, nexthop, v);
 		return;
 	}
@@ -735,7 +760,12 @@ static void why_text(const struct tables *ts, const struct pconf *c, const char 
 	else
 		snprintf(out, size, "exact entry %s in %s, line %u", v->e->key,
 		         st_policy_table_spec(ts->t[v->table]), v->e->line);
-	if (v->invalid)
+	if (ts->broken[0])
+		snprintf(
+		    out + strlen(out), size - strlen(out),
+		    "; but %s: all mail is deferred with 4.7.5 client TLS configuration problem",
+		    ts->broken);
+	else if (v->invalid)
 		snprintf(out + strlen(out), size - strlen(out),
 		         "; the entry is invalid (%s): mail is deferred with 4.7.5 client TLS "
 		         "configuration problem",

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "policy.h"
 
@@ -41,7 +42,40 @@ struct st_policy_table {
 	uint32_t *index; /* open addressing: entry number + 1, 0 empty */
 	size_t index_size;
 	size_t duplicates;
+	struct st_policy_skip *skips;
+	size_t n_skips, cap_skips;
+	char *db;                   /* the compiled file, or NULL */
+	time_t src_mtime, db_mtime; /* 0: missing */
 };
+
+/* Make room for one more element in a doubling array. */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	void *p;
+	size_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 16;
+	p = realloc(*arr, c * elem);
+	if (!p)
+		return ST_E_NOMEM;
+	*arr = p, *cap = c;
+	return 0;
+}
+
+static int add_skip(struct st_policy_table *t, enum st_policy_skip_kind kind, unsigned line,
+                    unsigned first_line, const char *key)
+{
+	if (grow((void **)&t->skips, &t->cap_skips, t->n_skips, sizeof(*t->skips)) < 0)
+		return ST_E_NOMEM;
+	t->skips[t->n_skips].kind = kind;
+	t->skips[t->n_skips].line = line;
+	t->skips[t->n_skips].first_line = first_line;
+	t->skips[t->n_skips].key = key;
+	t->n_skips++;
+	return 0;
+}
 
 static uint64_t hash_key(const char *k)
 {
@@ -56,13 +90,8 @@ static uint64_t hash_key(const char *k)
 
 static int add_entry(struct st_policy_table *t, const char *key, const char *value, unsigned line)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		struct st_policy_entry *e = realloc(t->entries, cap * sizeof(*e));
-		if (!e)
-			return ST_E_NOMEM;
-		t->entries = e, t->cap = cap;
-	}
+	if (grow((void **)&t->entries, &t->cap, t->n, sizeof(*t->entries)) < 0)
+		return ST_E_NOMEM;
 	t->entries[t->n].key = key;
 	t->entries[t->n].value = value;
 	t->entries[t->n].line = line;
@@ -82,18 +111,21 @@ static int build_index(struct st_policy_table *t)
 	t->index_size = size;
 	for (i = 0; i < t->n; i++) {
 		size_t slot = hash_key(t->entries[i].key) & (size - 1);
-		bool dup = false;
+		const struct st_policy_entry *first = NULL;
 		while (t->index[slot]) {
 			if (strcasecmp(t->entries[t->index[slot] - 1].key, t->entries[i].key) ==
 			    0) {
-				dup = true;
+				first = &t->entries[t->index[slot] - 1];
 				break;
 			}
 			slot = (slot + 1) & (size - 1);
 		}
-		if (dup)
+		if (first) {
 			t->duplicates++;
-		else
+			if (add_skip(t, ST_POLICY_SKIP_DUPLICATE, t->entries[i].line, first->line,
+			             t->entries[i].key) < 0)
+				return ST_E_NOMEM;
+		} else
 			t->index[slot] = (uint32_t)(i + 1);
 	}
 	return 0;
@@ -119,8 +151,8 @@ static int add_line(struct st_policy_table *t, char *line, unsigned lineno)
 	end = v + strlen(v);
 	while (end > v && is_blank(end[-1]))
 		*--end = '\0';
-	if (!*v)
-		return 0; /* postmap: "expected format: key whitespace value" */
+	if (!*v) /* postmap: "expected format: key whitespace value" */
+		return add_skip(t, ST_POLICY_SKIP_NO_VALUE, lineno, 0, k);
 	return add_entry(t, k, v, lineno);
 }
 
@@ -155,7 +187,8 @@ static int parse_source(struct st_policy_table *t, struct st_error *err)
 				*w++ = ' ';
 				memmove(w, s, len);
 				w += len;
-			}
+			} else if (add_skip(t, ST_POLICY_SKIP_CONTINUATION, lineno, 0, "") < 0)
+				goto nomem;
 		} else {
 			if (cur) {
 				*w++ = '\0';
@@ -251,6 +284,16 @@ static int parse_inline(struct st_policy_table *t, struct st_error *err)
 
 static const char *const file_types[] = {"hash", "lmdb", "cdb", "btree", "dbm", "sdbm", "texthash"};
 
+/* The suffix postmap gives the compiled file of each table type, by file_types' order. */
+static const char *const db_suffixes[] = {".db", ".lmdb", ".cdb", ".db", ".pag", ".pag", NULL};
+
+static time_t mtime_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_mtime : 0;
+}
+
 struct st_policy_table *st_policy_table_load(const char *spec, struct st_error *err)
 {
 	struct st_policy_table *t = calloc(1, sizeof(*t));
@@ -266,11 +309,15 @@ struct st_policy_table *st_policy_table_load(const char *spec, struct st_error *
 	if (colon && spec[0] != '/' && spec[0] != '.') {
 		size_t tl = (size_t)(colon - spec), i;
 		bool known = false;
+		const char *suffix = NULL;
 		if (tl == 6 && strncasecmp(spec, "inline", 6) == 0)
 			is_inline = known = true;
-		for (i = 0; !known && i < sizeof(file_types) / sizeof(file_types[0]); i++)
+		for (i = 0; !known && i < sizeof(file_types) / sizeof(file_types[0]); i++) {
 			known = strlen(file_types[i]) == tl &&
 			        strncasecmp(spec, file_types[i], tl) == 0;
+			if (known)
+				suffix = db_suffixes[i];
+		}
 		if (!known) {
 			st_error_set(
 			    err, ST_ERR_INPUT,
@@ -281,6 +328,14 @@ struct st_policy_table *st_policy_table_load(const char *spec, struct st_error *
 			return NULL;
 		}
 		t->file = strdup(is_inline ? "" : colon + 1);
+		if (suffix) {
+			size_t len = strlen(colon + 1) + strlen(suffix) + 1;
+			t->db = malloc(len);
+			if (!t->db)
+				goto nomem;
+			snprintf(t->db, len, "%s%s", colon + 1, suffix);
+			t->db_mtime = mtime_of(t->db);
+		}
 	} else
 		t->file = strdup(spec);
 	if (!t->file)
@@ -313,6 +368,7 @@ struct st_policy_table *st_policy_table_load(const char *spec, struct st_error *
 		}
 		if (!t->text)
 			goto nomem;
+		t->src_mtime = mtime_of(t->file);
 		rc = parse_source(t, err);
 	}
 	if (rc < 0 || (rc = build_index(t)) < 0) {
@@ -337,6 +393,8 @@ void st_policy_table_free(struct st_policy_table *t)
 	free(t->text);
 	free(t->entries);
 	free(t->index);
+	free(t->skips);
+	free(t->db);
 	free(t);
 }
 
@@ -420,6 +478,25 @@ out:
 	return e;
 }
 
+size_t st_policy_table_skips(const struct st_policy_table *t)
+{
+	return t->n_skips;
+}
+
+const struct st_policy_skip *st_policy_table_skip_at(const struct st_policy_table *t, size_t i)
+{
+	return i < t->n_skips ? &t->skips[i] : NULL;
+}
+
+const char *st_policy_table_db(const struct st_policy_table *t, time_t *src_mtime, time_t *db_mtime)
+{
+	if (src_mtime)
+		*src_mtime = t->src_mtime;
+	if (db_mtime)
+		*db_mtime = t->db_mtime;
+	return t->db;
+}
+
 /* ---- policy values ---- */
 
 static int set_once(char *dst, size_t size, const char *name, const char *val, struct st_error *err)
@@ -476,20 +553,25 @@ int st_policy_parse(const char *value, struct st_policy *out, struct st_error *e
 			}
 			continue;
 		}
+		/* Postfix 3.7 ignores whatever follows "none", even words that are no attribute */
+		if (out->level == ST_LEVEL_NONE) {
+			out->ignored_attributes = true;
+			continue;
+		}
 		eq = strchr(tok, '=');
-		if (!eq) {
+		if (!eq || eq == tok) {
 			st_error_set(err, ST_ERR_POLICY, "'%s' is not an attribute (name=value)",
 			             tok);
 			return -1;
 		}
 		*eq++ = '\0';
-		if (!*eq) {
+		/* an empty value: Postfix 3.7 rejects it for these, and takes an empty
+		 * protocols= (every protocol) or exclude= (nothing excluded) */
+		if (!*eq && strcasecmp(tok, "tafile") &&
+		    (!strcasecmp(tok, "ciphers") || !strcasecmp(tok, "match") ||
+		     !strcasecmp(tok, "servername"))) {
 			st_error_set(err, ST_ERR_POLICY, "attribute '%s' has an empty value", tok);
 			return -1;
-		}
-		if (out->level == ST_LEVEL_NONE) {
-			out->ignored_attributes = true;
-			continue;
 		}
 		if (strcasecmp(tok, "match") == 0) {
 			bool fp = out->level == ST_LEVEL_FINGERPRINT;
@@ -511,6 +593,11 @@ int st_policy_parse(const char *value, struct st_policy *out, struct st_error *e
 				             "verify and "
 				             "secure)",
 				             st_level_name(out->level));
+				return -1;
+			}
+			if (!*eq) {
+				st_error_set(err, ST_ERR_POLICY,
+				             "attribute 'tafile' has an empty value");
 				return -1;
 			}
 			if (append(out->tafile, sizeof(out->tafile), ' ', "tafile", eq, err))

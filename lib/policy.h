@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -61,6 +62,34 @@ const struct st_policy_entry *st_policy_table_at(const struct st_policy_table *t
 /* Keys that were given more than once (later entries lose). */
 size_t st_policy_table_duplicates(const struct st_policy_table *t);
 
+/* What the loader skipped, as postmap skips it with a warning. */
+enum st_policy_skip_kind {
+	ST_POLICY_SKIP_NO_VALUE,     /* "key" alone: "expected format: key whitespace value" */
+	ST_POLICY_SKIP_CONTINUATION, /* white space first, before any entry */
+	ST_POLICY_SKIP_DUPLICATE,    /* a key given again: the first entry wins */
+};
+
+struct st_policy_skip {
+	enum st_policy_skip_kind kind;
+	unsigned line;       /* the skipped line (1-based; 0 for inline:) */
+	unsigned first_line; /* duplicate: the line of the entry that wins */
+	const char *key;     /* the key ("" for a continuation); borrowed from the table */
+};
+
+/* Skipped lines and duplicates, i < st_policy_table_skips, in the order found. */
+size_t st_policy_table_skips(const struct st_policy_table *t);
+const struct st_policy_skip *st_policy_table_skip_at(const struct st_policy_table *t, size_t i);
+
+/*
+ * The file postmap compiles the source into and Postfix reads ("x.db" for
+ * hash: and btree:, "x.lmdb", "x.cdb", "x.pag" for dbm: and sdbm:), or
+ * NULL for texthash:, inline: and a plain path. *src_mtime and *db_mtime
+ * (either may be NULL) get the modification times seen at load, 0 when
+ * the file is missing.
+ */
+const char *st_policy_table_db(const struct st_policy_table *t, time_t *src_mtime,
+                               time_t *db_mtime);
+
 /* The entry for exactly this key (case folded), or NULL. */
 const struct st_policy_entry *st_policy_table_get(const struct st_policy_table *t, const char *key);
 
@@ -98,8 +127,10 @@ struct st_policy {
  * calls invalid (it then defers the mail with "4.7.5 client TLS
  * configuration problem") is -1 with err (class policy) saying what is
  * wrong: no level, an unknown level or attribute, an attribute without
- * "=", an empty value, an attribute not valid at the level, one given
- * twice that may be given once.
+ * "=", an empty ciphers=, match=, tafile= or servername= (an empty
+ * protocols= or exclude= is taken, as Postfix 3.7 takes it: every
+ * protocol, nothing excluded), an attribute not valid at the level, one
+ * given twice that may be given once.
  */
 int st_policy_parse(const char *value, struct st_policy *out, struct st_error *err);
 

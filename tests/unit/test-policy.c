@@ -76,6 +76,31 @@ static void test_source(void **state)
 	assert_non_null(e);
 	assert_string_equal(e->value, "none");
 	assert_int_equal(e->line, 13);
+	/* what was skipped, as postmap warns about it */
+	assert_int_equal(st_policy_table_skips(t), 3);
+	assert_int_equal(st_policy_table_skip_at(t, 0)->kind, ST_POLICY_SKIP_CONTINUATION);
+	assert_int_equal(st_policy_table_skip_at(t, 0)->line, 1);
+	assert_int_equal(st_policy_table_skip_at(t, 1)->kind, ST_POLICY_SKIP_NO_VALUE);
+	assert_int_equal(st_policy_table_skip_at(t, 1)->line, 12);
+	assert_string_equal(st_policy_table_skip_at(t, 1)->key, "novalue");
+	assert_int_equal(st_policy_table_skip_at(t, 2)->kind, ST_POLICY_SKIP_DUPLICATE);
+	assert_int_equal(st_policy_table_skip_at(t, 2)->line, 10);
+	assert_int_equal(st_policy_table_skip_at(t, 2)->first_line, 3);
+	assert_string_equal(st_policy_table_skip_at(t, 2)->key, "EXAMPLE.com");
+	assert_null(st_policy_table_skip_at(t, 3));
+	/* hash: is read from path.db, which postmap was not run to make */
+	{
+		time_t src, db;
+		char want[80];
+		snprintf(want, sizeof(want), "%s.db", path);
+		assert_string_equal(st_policy_table_db(t, &src, &db), want);
+		assert_true(src > 0);
+		assert_int_equal(db, 0);
+	}
+	st_policy_table_free(t);
+	t = st_policy_table_load(path, &err);
+	assert_non_null(t);
+	assert_null(st_policy_table_db(t, NULL, NULL)); /* a plain path: no compiled file */
 	st_policy_table_free(t);
 	unlink(path);
 }
@@ -183,6 +208,13 @@ static void test_parse(void **state)
 	assert_string_equal(p.match, "AA:BB|CC");
 	assert_int_equal(st_policy_parse("none protocols=TLSv1", &p, &err), 0);
 	assert_true(p.ignored_attributes);
+	/* Postfix 3.7 ignores every word after none, and takes an empty protocols= or exclude= */
+	assert_int_equal(st_policy_parse("none colour", &p, &err), 0);
+	assert_int_equal(st_policy_parse("encrypt protocols= exclude=", &p, &err), 0);
+	assert_string_equal(p.protocols, "");
+	assert_int_equal(
+	    st_policy_parse("encrypt connection_reuse=yes connection_reuse=no", &p, &err), 0);
+	assert_int_equal(p.connection_reuse, 0);
 	assert_int_equal(
 	    st_policy_parse("dane-only servername=hostname connection_reuse=yes", &p, &err), 0);
 	assert_int_equal(p.level, ST_LEVEL_DANE_ONLY);
@@ -207,6 +239,11 @@ static void test_parse(void **state)
 	assert_string_equal(err.msg, "unknown attribute 'colour'");
 	assert_int_equal(st_policy_parse("may connection_reuse=maybe", &p, &err), -1);
 	assert_int_equal(st_policy_parse("encrypt tafile=/x", &p, &err), -1);
+	assert_int_equal(st_policy_parse("may =x", &p, &err), -1);
+	assert_string_equal(err.msg, "'=x' is not an attribute (name=value)");
+	assert_int_equal(st_policy_parse("encrypt servername=", &p, &err), -1);
+	assert_int_equal(st_policy_parse("verify tafile=", &p, &err), -1);
+	assert_string_equal(err.msg, "attribute 'tafile' has an empty value");
 	assert_int_equal(err.cls, ST_ERR_POLICY);
 }
 
