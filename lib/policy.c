@@ -39,7 +39,10 @@ struct st_policy_table {
 	char *text; /* the source, rewritten in place into NUL-terminated keys and values */
 	struct st_policy_entry *entries;
 	size_t n, cap;
-	uint32_t *index; /* open addressing: entry number + 1, 0 empty */
+	struct slot {
+		uint32_t entry; /* entry number + 1, 0 empty */
+		uint32_t tag; /* the key's hash, high half: most misses end here, without the key */
+	} * index;            /* open addressing */
 	size_t index_size;
 	size_t duplicates;
 	struct st_policy_skip *skips;
@@ -77,12 +80,25 @@ static int add_skip(struct st_policy_table *t, enum st_policy_skip_kind kind, un
 	return 0;
 }
 
+/* ASCII case folding, as Postfix folds table keys (no locale) */
+static inline unsigned char fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+static bool keys_equal(const char *a, const char *b)
+{
+	for (; *a && fold((unsigned char)*a) == fold((unsigned char)*b); a++, b++)
+		;
+	return fold((unsigned char)*a) == fold((unsigned char)*b);
+}
+
 static uint64_t hash_key(const char *k)
 {
 	uint64_t h = 1469598103934665603ULL;
 
 	for (; *k; k++) {
-		h ^= (unsigned char)tolower((unsigned char)*k);
+		h ^= fold((unsigned char)*k);
 		h *= 1099511628211ULL;
 	}
 	return h;
@@ -110,12 +126,14 @@ static int build_index(struct st_policy_table *t)
 		return ST_E_NOMEM;
 	t->index_size = size;
 	for (i = 0; i < t->n; i++) {
-		size_t slot = hash_key(t->entries[i].key) & (size - 1);
+		uint64_t h = hash_key(t->entries[i].key);
+		size_t slot = h & (size - 1);
 		const struct st_policy_entry *first = NULL;
-		while (t->index[slot]) {
-			if (strcasecmp(t->entries[t->index[slot] - 1].key, t->entries[i].key) ==
-			    0) {
-				first = &t->entries[t->index[slot] - 1];
+		while (t->index[slot].entry) {
+			if (t->index[slot].tag == (uint32_t)(h >> 32) &&
+			    keys_equal(t->entries[t->index[slot].entry - 1].key,
+			               t->entries[i].key)) {
+				first = &t->entries[t->index[slot].entry - 1];
 				break;
 			}
 			slot = (slot + 1) & (size - 1);
@@ -125,8 +143,10 @@ static int build_index(struct st_policy_table *t)
 			if (add_skip(t, ST_POLICY_SKIP_DUPLICATE, t->entries[i].line, first->line,
 			             t->entries[i].key) < 0)
 				return ST_E_NOMEM;
-		} else
-			t->index[slot] = (uint32_t)(i + 1);
+		} else {
+			t->index[slot].entry = (uint32_t)(i + 1);
+			t->index[slot].tag = (uint32_t)(h >> 32);
+		}
 	}
 	return 0;
 }
@@ -426,14 +446,18 @@ size_t st_policy_table_duplicates(const struct st_policy_table *t)
 const struct st_policy_entry *st_policy_table_get(const struct st_policy_table *t, const char *key)
 {
 	size_t slot;
+	uint64_t h;
 
 	if (!t->index_size)
 		return NULL;
-	slot = hash_key(key) & (t->index_size - 1);
-	while (t->index[slot]) {
-		const struct st_policy_entry *e = &t->entries[t->index[slot] - 1];
-		if (strcasecmp(e->key, key) == 0)
-			return e;
+	h = hash_key(key);
+	slot = h & (t->index_size - 1);
+	while (t->index[slot].entry) {
+		if (t->index[slot].tag == (uint32_t)(h >> 32)) {
+			const struct st_policy_entry *e = &t->entries[t->index[slot].entry - 1];
+			if (keys_equal(e->key, key))
+				return e;
+		}
 		slot = (slot + 1) & (t->index_size - 1);
 	}
 	return NULL;
