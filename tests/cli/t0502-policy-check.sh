@@ -51,6 +51,15 @@ else
 	skip 3 "postmap not installed"
 fi
 
+# policy test --all: every key that is a next hop (nothing listens on port 1: refused)
+run "$SMTPTLS" --json policy test --all --no-postfix-config --timeout 5 --concurrency 2 \
+	--table 'inline:{ [127.0.0.1]:1=may, .skip.example=verify, *=encrypt }'
+is "$rc/$(jq -r '.nexthop + " " + .verdict + " " + .reason' <<<"$out")" \
+	"1/[127.0.0.1]:1 deferred connect to 127.0.0.1[127.0.0.1]:1: Connection refused" \
+	"test --all: the one next hop, deferred in Postfix's words"
+like "$err" "'\\.skip\\.example' is no next hop \\(a parent-domain entry\\)" "a .parent key is named and skipped"
+like "$err" "'\\*' is no next hop \\(no wildcard\\)" "and so is *"
+
 # no table at all; a table that cannot be read
 printf 'smtp_tls_security_level = may\n' >"$T/pf/main.cf"
 run "$SMTPTLS" policy check --postfix-config "$T/pf"
