@@ -2,7 +2,7 @@
 # t0502: smtptls policy check as a script sees it: file:line: severity: message [code]
 # lines, --json objects, the exit status by the worst finding (0 clean, 11 warnings, 1
 # errors); tables from operands or smtp_tls_policy_maps; a compiled table missing or older
-# than its source, in check, lookup and test
+# than its source, in check and lookup; test --all
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 need jq
 PATH=$PATH:/usr/sbin
