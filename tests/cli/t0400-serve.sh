@@ -255,12 +255,14 @@ serve --listen 127.0.0.1:0 --maildir "$T/md7" --domains example.test --hostname 
 	--fault rcpt:451:50 --fault data:452 --log "$T/fault.json" || { diag "serve did not start"; exit 1; }
 smtp=$(port smtp)
 rcpts=()
-for i in $(seq 30); do rcpts+=("RCPT TO:<r$i@example.test>"); done
+# 16: at most 16 errors, below the 20 that end a session (smtpd_hard_error_limit); with 30
+# at 50%, one run in 20 hit that limit and lost the rest of the dialog
+for i in $(seq 16); do rcpts+=("RCPT TO:<r$i@example.test>"); done
 out=$(dialog "$smtp" "EHLO c.test" "MAIL FROM:<a@c.test>" "${rcpts[@]}" "DATA" "Subject: x\r\n\r\nbody\r\n." "QUIT")
 n451=$(grep -c 'RCPT.* -> 451 4.3.0 mx.serve.test Error: fault injected (--fault rcpt:451:50)$' <<<"$out")
 n250=$(grep -c 'RCPT.* -> 250 2.1.5 Ok$' <<<"$out")
-is "$((n451 + n250))" 30 "--fault rcpt:451:50: every RCPT got the fault or Ok"
-ok "$([ "$n451" -gt 0 ] && [ "$n250" -gt 0 ]; echo $?)" "both, in about half the cases ($n451 faults of 30)"
+is "$((n451 + n250))" 16 "--fault rcpt:451:50: every RCPT got the fault or Ok"
+ok "$([ "$n451" -gt 0 ] && [ "$n250" -gt 0 ]; echo $?)" "both, in about half the cases ($n451 faults of 16)"
 like "$out" "Subject: x.* -> 452 4\\.3\\.0 mx\\.serve\\.test Error: fault injected \\(--fault data:452\\)" \
 	"--fault data:452: the message's final reply"
 is "$(ls "$T/md7/new" | wc -l)" 0 "and it is not stored"
