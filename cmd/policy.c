@@ -275,7 +275,7 @@ static int conf_lines(struct pconf *c, char *text)
 			*eq = '\0';
 			if (conf_set(c, line, eq + 3))
 				return -1;
-		} else if (line[0] && line[strlen(line) - 1] == '=' &&
+		} else if (strlen(line) >= 2 && line[strlen(line) - 1] == '=' &&
 		           line[strlen(line) - 2] == ' ') {
 			line[strlen(line) - 2] = '\0';
 			if (conf_set(c, line, ""))
@@ -308,7 +308,7 @@ static int conf_postconf(const struct po_params *p, const char *postconf, const 
 {
 	const char *argv[8 + 2 * OVERRIDES_MAX + 16];
 	size_t n = 0, i;
-	int pipefd[2], status, errfd = -1;
+	int pipefd[2], status = -1, errfd = -1;
 	pid_t pid;
 	struct st_buf out;
 	char buf[4096];
@@ -366,8 +366,11 @@ static int conf_postconf(const struct po_params *p, const char *postconf, const 
 			break;
 	}
 	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			status = -1;
+			break;
+		}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !out.len) {
 		char all[4096] = "", said[512] = "";
 		if (errfd >= 0) {
@@ -606,6 +609,13 @@ static int tables_load(const struct po_params *p, const struct pconf *c, char **
 			}
 			if (!len)
 				break;
+			if (len >= sizeof(spec)) {
+				st_error_set(
+				    err, ST_ERR_INPUT,
+				    "smtp_tls_policy_maps: a table of %zu bytes: at most %zu", len,
+				    sizeof(spec) - 1);
+				return -1;
+			}
 			snprintf(spec, sizeof(spec), "%.*s", (int)len, q);
 			q += len;
 			if (table_add(ts, spec, err))

@@ -6,6 +6,7 @@
 #include <argp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -33,6 +34,7 @@
 #include "x509.h"
 
 #define LIST_MAX 64
+#define SELF_MAX 256
 
 struct net {
 	int family;
@@ -668,7 +670,10 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_RELAY_TIMEOUT:
 	case OPT_RELAY_CONCURRENCY:
 		v = strtoll(arg, &end, 10);
-		if (end == arg || *end || v < (key == OPT_QUEUE_LIFETIME ? 0 : 1) || v > 100000000)
+		if (end == arg || *end || v < (key == OPT_QUEUE_LIFETIME ? 0 : 1) ||
+		    v > (key == OPT_QUEUE_LIFETIME  ? 100000000
+		         : key == OPT_RELAY_TIMEOUT ? 86400
+		                                    : 10000))
 			st_usage_error(state, "--%s: '%s' is not a number in range",
 			               key == OPT_QUEUE_LIFETIME  ? "queue-lifetime"
 			               : key == OPT_RELAY_TIMEOUT ? "relay-timeout"
@@ -807,6 +812,9 @@ struct sv {
 	struct st_tls_creds *client_creds;
 	struct st_policy_table *tables[8];
 	size_t n_tables;
+	char self[SELF_MAX][80]; /* our listeners' addresses and ports */
+	const char *self_ptr[SELF_MAX];
+	size_t n_self;
 	struct st_crl_set *crls;          /* --crl-file, read at start */
 	struct st_ocsp_cache *ocsp_cache; /* --ocsp-cache */
 	bool drop;                        /* --user, as root: become uid, gid once listening */
@@ -819,6 +827,7 @@ static void log_event(struct sv *v, json_t *o)
 {
 	char *s;
 	struct timespec ts;
+	struct tm tm;
 	char when[40];
 
 	if (!v->log) {
@@ -826,7 +835,8 @@ static void log_event(struct sv *v, json_t *o)
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", gmtime(&ts.tv_sec));
+	gmtime_r(&ts.tv_sec, &tm); /* each thread its own: gmtime's buffer is shared */
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03ldZ", ts.tv_nsec / 1000000);
 	json_object_set_new(o, "time", json_string(when));
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -872,10 +882,16 @@ static bool final_destination(const struct sv_params *p, const char *rcpt)
 	const char *at = strrchr(rcpt, '@');
 	size_t i;
 
+	size_t len;
+
 	if (!at)
 		return true; /* a local part alone is ours, as Postfix's local domain */
+	/* "example.test." is example.test, as Postfix takes it */
+	len = strlen(at + 1);
+	if (len && at[len] == '.')
+		len--;
 	for (i = 0; i < p->n_domains; i++)
-		if (!strcasecmp(at + 1, p->domains[i]))
+		if (strlen(p->domains[i]) == len && !strncasecmp(at + 1, p->domains[i], len))
 			return true;
 	return false;
 }
@@ -1150,13 +1166,14 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
+static void maildir_work(struct delivery *d);
+
+/* Both copies, or neither: the client gets one answer for the message (a 451 after the
+ * queue file was written takes it back, or the message would go twice). */
 static void deliver_work(uv_work_t *w)
 {
 	struct delivery *d = w->data;
-	char tmp[4400], dir[4400];
-	const char *md = d->v->p->maildir;
-	size_t off = 0;
-	int fd;
+	struct st_error e;
 
 	if (d->n_relay && st_queue_write(d->v->p->queue_dir, d->qid, time(NULL), d->from,
 	                                 (const char *const *)d->relay_rcpt, d->n_relay,
@@ -1166,6 +1183,18 @@ static void deliver_work(uv_work_t *w)
 	}
 	if (!d->local)
 		return;
+	maildir_work(d);
+	if (d->err && d->n_relay)
+		st_queue_remove(d->v->p->queue_dir, d->qid, &e);
+}
+
+static void maildir_work(struct delivery *d)
+{
+	char tmp[4400], dir[4400];
+	const char *md = d->v->p->maildir;
+	size_t off = 0;
+	int fd;
+
 	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", md, d->file);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0) {
@@ -1468,6 +1497,27 @@ static const char *fault_at(void *arg, const char *stage)
 
 /* ---- decisions and events ---- */
 
+#define HOPCOUNT_LIMIT 50
+
+/* The Received headers of a message's header (up to its first empty line). */
+static unsigned hops(const unsigned char *m, size_t len)
+{
+	unsigned n = 0;
+	size_t k = 0;
+
+	while (k < len) {
+		size_t e = k;
+		while (e < len && m[e] != '\n')
+			e++;
+		if (e == k || (e == k + 1 && m[k] == '\r'))
+			break; /* the empty line: the body follows */
+		if (e - k >= 9 && !strncasecmp((const char *)m + k, "Received:", 9))
+			n++;
+		k = e + 1;
+	}
+	return n;
+}
+
 static void decide(void *arg, struct st_conn *c, const struct st_srv_request *req,
                    const struct st_conn_info *i)
 {
@@ -1506,6 +1556,14 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 		st_server_answer(c, true, NULL);
 		break;
 	case ST_SRV_END:
+		/* a mail loop ends here, as Postfix's hopcount_limit (50 Received headers) */
+		if (hops(i->message, i->message_len) >= HOPCOUNT_LIMIT) {
+			snprintf(buf, sizeof(buf), "554 5.4.0 Error: too many hops");
+			log_event(v, json_pack("{s:s, s:I, s:s}", "event", "reject", "conn",
+			                       (json_int_t)i->id, "reply", buf));
+			st_server_answer(c, false, buf);
+			break;
+		}
 		deliver(v, c, i);
 		break;
 	case ST_SRV_AUTH:
@@ -1652,11 +1710,50 @@ static int relay_setup(struct sv *v, struct st_error *err, const char **what)
 	return 0;
 }
 
+/* Our own addresses and ports, "addr:port": a wildcard listener is every address of the
+ * interfaces of its family. */
+static void self_addrs(struct sv *v)
+{
+	const struct sv_params *p = v->p;
+	struct ifaddrs *ifa = NULL, *x;
+	size_t i;
+
+	for (i = 0; i < p->n_listen; i++) {
+		const struct st_listen *l = &p->listen[i];
+		bool any4 = !strcmp(l->addr, "0.0.0.0"), any6 = !strcmp(l->addr, "::");
+		if (!any4 && !any6) {
+			if (v->n_self < SELF_MAX)
+				snprintf(v->self[v->n_self++], sizeof(v->self[0]), "%s:%u", l->addr,
+				         l->port);
+			continue;
+		}
+		if (!ifa && getifaddrs(&ifa))
+			continue;
+		for (x = ifa; x && v->n_self < SELF_MAX; x = x->ifa_next) {
+			char a[64];
+			if (!x->ifa_addr || x->ifa_addr->sa_family != (any4 ? AF_INET : AF_INET6))
+				continue;
+			if (!inet_ntop(
+			        x->ifa_addr->sa_family,
+			        any4 ? (void *)&((struct sockaddr_in *)x->ifa_addr)->sin_addr
+			             : (void *)&((struct sockaddr_in6 *)x->ifa_addr)->sin6_addr,
+			        a, sizeof(a)))
+				continue;
+			snprintf(v->self[v->n_self++], sizeof(v->self[0]), "%s:%u", a, l->port);
+		}
+	}
+	if (ifa)
+		freeifaddrs(ifa);
+	for (i = 0; i < v->n_self; i++)
+		v->self_ptr[i] = v->self[i];
+}
+
 static int relay_start(struct sv *v, struct st_error *err)
 {
 	const struct sv_params *p = v->p;
 	struct st_outq_params qp;
 
+	self_addrs(v);
 	if (st_dns_attach(v->dns, &v->loop, err))
 		return -1;
 	memset(&qp, 0, sizeof(qp));
@@ -1676,6 +1773,8 @@ static int relay_start(struct sv *v, struct st_error *err)
 	qp.backoff_max = p->backoff_max;
 	qp.lifetime = p->queue_lifetime;
 	qp.max_size = p->max_size ? p->max_size : 10240000;
+	qp.self = (const char *const *)v->self_ptr;
+	qp.n_self = v->n_self;
 	qp.event = relay_event;
 	qp.error = relay_error;
 	qp.arg = v;
@@ -1693,7 +1792,9 @@ static void stopped(void *arg)
 		return;
 	if (v->dns)
 		st_dns_detach(v->dns);
-	uv_close((uv_handle_t *)&v->wake, NULL);
+	/* wake stays open (a worker may still be sending to it) until the threads are joined;
+	 * it no longer keeps the loop running */
+	uv_unref((uv_handle_t *)&v->wake);
 	uv_close((uv_handle_t *)&v->sigterm, NULL);
 	uv_close((uv_handle_t *)&v->sigint, NULL);
 	uv_close((uv_handle_t *)&v->sighup, NULL);
@@ -2056,19 +2157,29 @@ static enum st_exit drop_privileges(struct sv *v, const char *cert, const char *
 }
 
 /* After the main loop: every other loop has ended (or, never started, is closed here). */
+/* A worker whose thread never started: its listeners closed on its own loop, at once (the
+ * kernel would go on handing it connections nobody accepts). */
+static void worker_close(struct worker *w)
+{
+	st_server_stop(w->server, NULL, NULL);
+	uv_close((uv_handle_t *)&w->stop, NULL);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	st_server_free(w->server);
+	w->server = NULL;
+	uv_loop_close(&w->loop);
+}
+
 static void workers_end(struct sv *v)
 {
 	size_t k;
 
 	for (k = 0; k < v->n_workers; k++) {
 		struct worker *w = &v->workers[k];
-		if (w->running)
-			uv_thread_join(&w->thread);
-		else {
-			st_server_stop(w->server, NULL, NULL);
-			uv_close((uv_handle_t *)&w->stop, NULL);
-			uv_run(&w->loop, UV_RUN_DEFAULT);
+		if (!w->running) {
+			worker_close(w);
+			continue;
 		}
+		uv_thread_join(&w->thread);
 		st_server_free(w->server);
 		uv_loop_close(&w->loop);
 	}
@@ -2224,12 +2335,6 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	}
 	uv_async_init(&v.loop, &v.wake, on_wake);
 	v.wake.data = &v;
-	/* the queue left by an earlier run is picked up before anything new comes */
-	if ((p.relayhost || p.relay_mx) && relay_start(&v, &err)) {
-		st_out_error("--queue-dir: %s", err.msg);
-		status = st_exit_for(err.cls == ST_ERR_USAGE ? ST_ERR_INPUT : err.cls);
-		goto closeloop;
-	}
 	if (!p.workers) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		p.workers = n < 1 ? 1 : n > 64 ? 64 : n;
@@ -2239,6 +2344,14 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	if (!v.server) {
 		st_out_error("%s", err.msg);
 		status = st_exit_for(err.cls);
+		goto closeloop;
+	}
+	/* the relay queue, once the ports are known (a next hop there is ourselves); what an
+	 * earlier run left is picked up first */
+	if ((p.relayhost || p.relay_mx) && relay_start(&v, &err)) {
+		st_out_error("--queue-dir: %s", err.msg);
+		status = st_exit_for(err.cls == ST_ERR_USAGE ? ST_ERR_INPUT : err.cls);
+		st_server_stop(v.server, NULL, NULL);
 		goto closeloop;
 	}
 	/* the other loops, over the same listening sockets (bound once, above) */
@@ -2274,8 +2387,12 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	}
 	for (i = 0; i < v.n_workers; i++) {
 		if (uv_thread_create(&v.workers[i].thread, worker_main, &v.workers[i])) {
-			/* this one never runs: its loop is closed at the end, as the others */
+			/* these never run: closed now, and no longer counted */
+			size_t k;
 			st_out_warn("--workers: cannot start a thread; %zu event loops", i + 1);
+			for (k = i; k < v.n_workers; k++)
+				worker_close(&v.workers[k]);
+			v.n_workers = i;
 			break;
 		}
 		v.workers[i].running = true;
@@ -2326,6 +2443,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	if (p.pid_file)
 		unlink(p.pid_file);
 	workers_end(&v);
+	uv_close((uv_handle_t *)&v.wake, NULL);
+	uv_run(&v.loop, UV_RUN_DEFAULT);
 	st_server_free(v.server);
 	st_outq_free(v.outq);
 	uv_loop_close(&v.loop);

@@ -14,6 +14,9 @@ struct qmsg;
 /* The recipients of one message that go to one next-hop. */
 struct group {
 	struct qmsg *qm;
+	uv_work_t mark; /* this group's outcomes written as soon as it ends */
+	int mark_rc;
+	struct st_error mark_err;
 	char nexthop[320];
 	size_t *idx; /* recipient numbers in the queue file */
 	const char **rcpt;
@@ -29,6 +32,7 @@ struct group {
 
 struct qmsg {
 	struct st_outq *q;
+	unsigned marks_pending; /* groups' outcomes being written to the file */
 	char id[ST_QUEUE_ID_MAX];
 	time_t next;
 	unsigned attempts;
@@ -193,6 +197,35 @@ static void attempt_end(struct qmsg *m)
 	}
 }
 
+static void mark_work(uv_work_t *w)
+{
+	struct group *g = w->data;
+	struct qmsg *m = g->qm;
+	size_t k;
+
+	g->mark_rc = 0;
+	for (k = 0; k < g->n && g->mark_rc == 0; k++) {
+		size_t i = g->idx[k];
+		if (m->state[i] != m->m.state[i])
+			g->mark_rc = st_queue_mark(m->q->p.dir, &m->m, i,
+			                           (enum st_queue_state)m->state[i], &g->mark_err);
+	}
+}
+
+static void attempt_end(struct qmsg *m);
+
+static void mark_done(uv_work_t *w, int status)
+{
+	struct group *g = w->data;
+	struct qmsg *m = g->qm;
+
+	(void)status;
+	if (g->mark_rc < 0)
+		report_error(m->q, g->mark_err.msg);
+	if (--m->marks_pending == 0 && m->pending == 0)
+		attempt_end(m);
+}
+
 static void relay_done(struct st_relay_result *r, void *arg)
 {
 	struct group *g = (struct group *)arg;
@@ -240,7 +273,12 @@ static void relay_done(struct st_relay_result *r, void *arg)
 		if (q->p.event)
 			q->p.event(q->p.arg, &ev);
 	}
-	if (--m->pending == 0)
+	/* what this group settled goes to the file now, not when the slowest group ends: a
+	 * crash meanwhile must not send again what was delivered */
+	g->mark.data = g;
+	if (uv_queue_work(q->loop, &g->mark, mark_work, mark_done) == 0)
+		m->marks_pending++;
+	if (--m->pending == 0 && m->marks_pending == 0)
 		attempt_end(m);
 }
 
@@ -263,6 +301,10 @@ static void rcpt_domain(const char *rcpt, char *out, size_t size)
 	snprintf(out, size, "%s", at ? at + 1 : "");
 	for (k = 0; out[k]; k++)
 		out[k] = (char)tolower((unsigned char)out[k]);
+	/* "example.com." is example.com; an address literal "[192.0.2.1]" is a next hop of
+	 * its own (that address, port 25, no MX), as Postfix delivers it */
+	if (k && out[k - 1] == '.')
+		out[k - 1] = '\0';
 }
 
 static struct group *group_for(struct qmsg *m, const char *nexthop)
@@ -311,10 +353,14 @@ static void read_done(uv_work_t *w, int status)
 	size_t i, g;
 
 	(void)status;
+	if (q->stopping)
+		goto end; /* no new attempt after stop: the file is still due at the next start */
 	if (m->rc < 0) {
-		/* not ours to guess at: the file stays, unread, and is named once */
 		report_error(q, m->err.msg);
-		m->unreadable = true;
+		if (m->rc == ST_E_PARSE)
+			m->unreadable = true; /* not ours to guess at: the file stays, named once */
+		else
+			m->next = time(NULL) + backoff(q, 1); /* EMFILE and the like pass */
 		goto end;
 	}
 	m->attempts++;
@@ -367,6 +413,8 @@ static void read_done(uv_work_t *w, int status)
 		rp.creds = q->p.creds;
 		rp.digest = q->p.digest;
 		rp.timeout_ms = q->p.timeout_ms;
+		rp.self = q->p.self;
+		rp.n_self = q->p.n_self;
 		/* as Postfix: plaintext after a failed handshake only for a message that has
 		 * waited the minimal backoff time already */
 		rp.plain_fallback = difftime(time(NULL), m->m.arrival) >= (double)q->p.backoff_min;
@@ -414,7 +462,9 @@ static void schedule(struct st_outq *q)
 		struct qmsg *m = q->msgs[i];
 		if (m->busy || m->unreadable)
 			continue;
-		if (m->next <= now && q->busy < limit) {
+		if (m->next <= now && q->busy >= limit)
+			continue; /* due, and started when an attempt ends (read_done, write_done) */
+		if (m->next <= now) {
 			m->busy = true;
 			q->busy++;
 			m->work.data = m;

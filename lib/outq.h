@@ -47,8 +47,10 @@ struct st_outq_params {
 	unsigned concurrency; /* deliveries at once (0: 10) */
 	long backoff_min;     /* seconds to the first retry; doubles up to backoff_max */
 	long backoff_max;
-	long lifetime;   /* seconds a deferred message stays before it expires */
-	size_t max_size; /* the largest message read back */
+	long lifetime;           /* seconds a deferred message stays before it expires */
+	size_t max_size;         /* the largest message read back */
+	const char *const *self; /* this server's listeners ("addr:port"): next hops that loop */
+	size_t n_self;
 	void (*event)(void *arg, const struct st_outq_event *ev);
 	void (*error)(void *arg, const char *msg); /* a queue file that cannot be read or updated */
 	void *arg;

@@ -415,22 +415,28 @@ static void session_done(struct st_session_result *res, void *arg)
 			const struct st_smtp_reply *end =
 			    s->data.code == 354 ? &s->data_end : &s->data;
 			const char *cmd = s->data.code == 354 ? "end of DATA" : "DATA";
+			/* only the reply to the end of the message delivers it: anything but 354 to
+			 * DATA (a 250 too: no message went) fails it, soft unless 5xx */
+			bool delivered = s->data.code == 354 && end->code / 100 == 2;
+			bool hard = is_hard(end);
 			words[0] = '\0';
 			if (end->code)
 				reply_words(end, words, sizeof(words));
 			reply_dsn(end, dsn, sizeof(dsn));
+			if (!delivered && !hard && dsn[0] != '4')
+				dsn[0] = '4';
 			for (k = 0; k < rl->n_open; k++) {
 				if (rl->mark[k] != 'a')
 					continue;
-				if (end->code / 100 == 2)
+				if (delivered)
 					close_one(rl, k, ST_RELAY_SENT, "2.0.0", relay, "%s",
 					          words);
-				else if (is_hard(end))
+				else if (hard)
 					close_one(rl, k, ST_RELAY_BOUNCED, dsn, relay,
 					          "host %s[%s] said: %s (in reply to %s command)",
 					          h, a, words, cmd);
 			}
-			if (end->code / 100 == 4)
+			if (end->code && !delivered && !hard)
 				soft(rl, dsn, relay,
 				     "host %s[%s] said: %s (in reply to %s command)", h, a, words,
 				     cmd);
@@ -529,6 +535,21 @@ static void start_session(struct relay *rl)
 		rl->addr_i++;
 		next_addr(rl);
 		return;
+	}
+	{
+		char me[128];
+		snprintf(me, sizeof(me), "%s:%u", a, rl->port);
+		for (k = 0; k < rl->p.n_self; k++)
+			if (!strcmp(rl->p.self[k], me)) {
+				/* no session with ourselves: the mail would come back forever */
+				for (k = 0; k < rl->n_open; k++)
+					close_one(rl, k, ST_RELAY_BOUNCED, "5.4.6", "none",
+					          "mail for %s loops back to myself",
+					          rl->p.nexthop);
+				compact(rl);
+				finish(rl);
+				return;
+			}
 	}
 	for (k = 0; k < rl->n_open; k++)
 		rl->open_rcpt[k] = rl->p.rcpt[rl->open[k]];

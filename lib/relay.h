@@ -53,6 +53,10 @@ struct st_relay_params {
 	 * address is tried (not only until one takes the message): the verdict of each is in
 	 * the result's hops, and a recipient is "sent" when one address would take mail */
 	bool probe_only;
+	/* this server's own listeners, "addr:port" (IPv6 without brackets): a next hop there
+	 * would loop; bounced with Postfix's "mail for ... loops back to myself" */
+	const char *const *self;
+	size_t n_self;
 };
 
 /* One session of an attempt: an address of a host (or a plaintext retry of it). */

@@ -49,9 +49,9 @@ struct st_smtp_server {
 	char **rcpt;
 	size_t n_rcpt;
 	/* the message */
-	bool bol;           /* at the beginning of a text line */
-	size_t msg_size;    /* bytes given to body() */
-	size_t line_len;    /* of the text line being read */
+	bool bol;        /* at the beginning of a text line */
+	size_t msg_size; /* bytes given to body() */
+	size_t line_len; /* of the text line being read */
 	bool too_big, too_long;
 	/* counters */
 	unsigned errors, messages;
@@ -122,7 +122,8 @@ static void close_session(struct st_smtp_server *s)
 }
 
 /* One reply line ("250 2.0.0 Ok"), counted as an error when it is one. */
-static void reply(struct st_smtp_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct st_smtp_server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void reply(struct st_smtp_server *s, const char *fmt, ...)
 {
@@ -229,8 +230,17 @@ static const char *address(const char *p, char *out, size_t size, const char **r
 		*rest = p + n;
 	}
 	for (n = 0; out[n]; n++)
-		if ((unsigned char)out[n] < 0x21 || out[n] == 0x7f || out[n] == '<' || out[n] == '>')
+		if ((unsigned char)out[n] < 0x21 || out[n] == 0x7f || out[n] == '<' ||
+		    out[n] == '>')
 			return NULL;
+	/* the domain: a name, or an address literal "[...]" that ends it (Postfix: "a@[ip]:25"
+	 * is "Bad ... address syntax"; a port is no part of an address) */
+	{
+		const char *at = strrchr(out, '@'), *d = at ? at + 1 : NULL;
+		if (d && *d == '[' ? (strchr(d, ']') != d + strlen(d) - 1 || strchr(d + 1, '['))
+		                   : d && strpbrk(d, ":[]"))
+			return NULL;
+	}
 	return out;
 }
 
@@ -370,7 +380,8 @@ static void auth(struct st_smtp_server *s, const char *args)
 			return;
 		}
 	} else {
-		reply(s, "535 5.7.8 Error: authentication failed: Invalid authentication mechanism");
+		reply(s,
+		      "535 5.7.8 Error: authentication failed: Invalid authentication mechanism");
 		return;
 	}
 	/* an initial response: as if it came on its own line */
@@ -413,7 +424,8 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 		memcpy(s->auth_pass, w + 1, wl);
 		s->auth_pass[wl] = '\0';
 	} else if (s->phase == P_AUTH_USER) {
-		if (!dec.len || dec.len >= sizeof(s->auth_user) || memchr(dec.data, '\0', dec.len)) {
+		if (!dec.len || dec.len >= sizeof(s->auth_user) ||
+		    memchr(dec.data, '\0', dec.len)) {
 			st_buf_release(&dec);
 			s->phase = P_CMD;
 			reply(s, "535 5.7.8 Error: authentication failed: bad protocol / cancel");
@@ -425,7 +437,8 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 		st_buf_addf(&s->out, "334 UGFzc3dvcmQ6\r\n"); /* "Password:" */
 		return;
 	} else {
-		if (dec.len >= sizeof(s->auth_pass) || (dec.len && memchr(dec.data, '\0', dec.len))) {
+		if (dec.len >= sizeof(s->auth_pass) ||
+		    (dec.len && memchr(dec.data, '\0', dec.len))) {
 			if (dec.data)
 				explicit_bzero(dec.data, dec.cap);
 			st_buf_release(&dec);
@@ -587,7 +600,9 @@ static void data(struct st_smtp_server *s)
 					} else if (s->too_long) {
 						s->phase = P_CMD;
 						reset_tx(s);
-						reply(s, "500 5.5.2 Error: message line longer than %d bytes",
+						reply(s,
+						      "500 5.5.2 Error: message line longer than "
+						      "%d bytes",
 						      ST_SRV_TEXT_MAX);
 					} else {
 						ask(s, ST_SRV_END);
@@ -786,8 +801,11 @@ void st_smtp_server_answer(struct st_smtp_server *s, bool ok, const char *text)
 			         (int)sizeof(s->auth_user) - 1, s->cur);
 			reply(s, "235 2.7.0 Authentication successful");
 		} else {
-			reply(s, "%s",
-			      text ? text : "535 5.7.8 Error: authentication failed: authentication failure");
+			reply(
+			    s, "%s",
+			    text
+			        ? text
+			        : "535 5.7.8 Error: authentication failed: authentication failure");
 		}
 		wipe_secret(s);
 		s->req.pass = NULL;

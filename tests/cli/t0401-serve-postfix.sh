@@ -65,6 +65,12 @@ compare "MAIL parameters" "$may" "$may_port" \
 compare "a message" "$may" "$may_port" \
 	"EHLO client.test" "MAIL FROM:<a@client.test>" "RCPT TO:<y@example.test>" "DATA x" \
 	"DATA" "Subject: t\r\n\r\n..dot\r\nbody\r\n." "QUIT"
+hops=""
+for i in $(seq 51); do hops+="Received: from hop$i.test by hop$i.test; Sat, 28 Nov 2026 00:00:00 +0000\r\n"; done
+compare "a mail loop (51 Received headers), odd recipient forms" "$may" "$may_port" \
+	"EHLO client.test" "MAIL FROM:<a@client.test>" "RCPT TO:<a@[127.0.0.1]:25>" \
+	"RCPT TO:<a@example.test.>" "RCPT TO:<y@example.test>" "DATA" "${hops}Subject: loop\r\n\r\nbody\r\n." \
+	"QUIT"
 compare "security level encrypt" "$enc" "$enc_port" \
 	"EHLO client.test" "MAIL FROM:<a@client.test>" "RCPT TO:<a@example.test>" "DATA" "RSET" \
 	"NOOP" "HELP" "VRFY x" "AUTH PLAIN" "QUIT"

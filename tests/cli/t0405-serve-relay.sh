@@ -265,6 +265,29 @@ else
 	skip 2 "--relay-mx needs root and network namespaces (unshare -n)"
 fi
 
+# 11. from the review: a next hop that is this server, and one that answers DATA with 250
+own=$(pf_free_port)
+serve a12 --listen "127.0.0.1:$own" --domains a.test --mynetworks 127.0.0.0/8 --maildir "$T/a12" \
+	--queue-dir "$T/qa12" --relayhost "[127.0.0.1]:$own" || exit 1
+send "$own" x12@b.test loop-to-self
+line=$(wait_log "$T/a12.log" '"event":"relay".*"to":"x12@b.test"')
+is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
+	"bounced 5.4.6 mail for [127.0.0.1]:$own loops back to myself" \
+	"a next hop that is this server: bounced, Postfix's words, no loop"
+is "$(jq -c 'select(.event == "data")' "$T/a12.log" | wc -l)" 1 "one message in, not one more"
+stop a12
+python3 "$TOP_SRCDIR/tests/lib/hostile-smtp.py" data250 "$P/server.pem" "$P/server.key" >"$T/h.out" &
+at_exit "kill $! 2>/dev/null"
+for i in $(seq 100); do grep -q ready "$T/h.out" 2>/dev/null && break; sleep 0.05; done # bounded poll
+hport=$(awk '/ready/ {print $2}' "$T/h.out")
+serve a13 "${A_OPTS[@]}" --maildir "$T/a13" --queue-dir "$T/qa13" --relayhost "[127.0.0.1]:$hport" || exit 1
+send "$port" x13@b.test data-250
+line=$(wait_log "$T/a13.log" '"event":"relay".*"to":"x13@b.test"')
+is "$(jq -r '.status' <<<"$line")" deferred "a 250 to DATA (no message went): deferred, never sent"
+like "$(jq -r '.reason' <<<"$line")" "said: 250 2\\.0\\.0 Ok: no message \\(in reply to DATA command\\)" \
+	"in reply to DATA"
+stop a13
+
 # options that belong together
 run "$SMTPTLS" serve --tls-policy "$T/policy"
 is "$rc" 2 "--tls-policy without a relay: usage error"

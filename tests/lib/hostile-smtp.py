@@ -8,7 +8,8 @@
 # that never ends), longline (a reply line of 100 kB), slow (a banner, then silence),
 # drip (a reply one byte every 100 ms, never complete), early (replies before commands),
 # latetext (plaintext instead of the TLS handshake),
-# escapes (terminal escape sequences in the banner), hangup (closes after the banner).
+# escapes (terminal escape sequences in the banner), hangup (closes after the banner),
+# data250 (no STARTTLS; takes MAIL and RCPT, then answers DATA with 250 instead of 354).
 import socket
 import ssl
 import time
@@ -61,6 +62,15 @@ try:
         conn.recv(5)  # the ClientHello has begun
         say(b"250 injected\r\n")
         conn.recv(65536)
+    elif mode == "data250":
+        say(b"220 data250.test ESMTP\r\n")
+        line()
+        say(b"250 data250.test\r\n")
+        for reply in (b"250 2.1.0 Ok\r\n", b"250 2.1.5 Ok\r\n", b"250 2.0.0 Ok: no message\r\n",
+                      b"221 2.0.0 Bye\r\n"):
+            if not line():
+                break
+            say(reply)
     elif mode == "hangup":
         say(b"220 hangup.test ESMTP\r\n")
         line()
