@@ -62,6 +62,9 @@ struct relay {
 
 static void set_rcpt(struct st_relay_rcpt *x, enum st_relay_status s, const char *dsn,
                      const char *relay, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+static void set_rcpt(struct st_relay_rcpt *x, enum st_relay_status s, const char *dsn,
+                     const char *relay, const char *fmt, va_list ap)
 {
 	x->status = s;
 	snprintf(x->dsn, sizeof(x->dsn), "%s", dsn);
