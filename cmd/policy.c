@@ -824,21 +824,41 @@ static json_t *verdict_json(const struct tables *ts, const struct pconf *c, cons
 	return o;
 }
 
+/* A next hop as a heading, sanitised: it may come from a table or a script's input. */
+static void head(const char *nexthop)
+{
+	char shown[1024];
+
+	snprintf(shown, sizeof(shown), "%s", nexthop);
+	st_sanitize(shown);
+	st_out_styled(ST_STYLE_HEAD, shown);
+}
+
+/* A field whose value comes from a table or the command line, sanitised for the terminal. */
+static void field(const char *label, const char *value)
+{
+	char shown[2048];
+
+	snprintf(shown, sizeof(shown), "%s", value);
+	st_sanitize(shown);
+	st_out_field(label, 12, shown);
+}
+
 static void verdict_text(const struct tables *ts, const struct pconf *c, const char *nexthop,
                          const struct verdict *v)
 {
 	char why[1500], names[2000], line[64];
 	json_t *a;
 
-	st_out_styled(ST_STYLE_HEAD, nexthop);
+	head(nexthop);
 	fputs("\n", stdout);
 	if (v->e) {
 		snprintf(line, sizeof(line), "line %u", v->e->line);
-		st_out_field("  table", 12, st_policy_table_spec(ts->t[v->table]));
+		field("  table", st_policy_table_spec(ts->t[v->table]));
 		if (v->e->line)
 			st_out_field("  line", 12, line + 5);
-		st_out_field("  key", 12, v->e->key);
-		st_out_field("  policy", 12, v->e->value);
+		field("  key", v->e->key);
+		field("  policy", v->e->value);
 	} else
 		st_out_field("  table", 12, "(no entry)");
 	if (v->invalid) {
@@ -850,9 +870,9 @@ static void verdict_text(const struct tables *ts, const struct pconf *c, const c
 	a = match_names(v, nexthop, names, sizeof(names));
 	json_decref(a);
 	if (names[0])
-		st_out_field("  match", 12, names);
+		field("  match", names);
 	why_text(ts, c, nexthop, v, why, sizeof(why));
-	st_out_field("  why", 12, why);
+	field("  why", why);
 }
 
 static enum st_exit do_lookup(const struct po_params *p, const struct pconf *c,
@@ -1072,7 +1092,7 @@ static void dest_report(const struct test_run *run, const struct dest *d)
 		st_out_json(o);
 		return;
 	}
-	st_out_styled(ST_STYLE_HEAD, d->nexthop);
+	head(d->nexthop);
 	fputs(": ", stdout);
 	st_out_styled(!strcmp(verdict, "delivered") ? ST_STYLE_OK : ST_STYLE_BAD, verdict);
 	if (x && strcmp(verdict, "delivered"))
