@@ -1269,6 +1269,7 @@ static enum st_exit do_check(const struct po_params *p, const struct pconf *c,
 		              : d[i].severity == ST_LINT_WARNING ? ST_STYLE_WARN
 		                                                 : ST_STYLE_NONE,
 		              st_lint_severity_name(d[i].severity));
+		st_sanitize(d[i].message); /* keys from the table are in it */
 		printf(": %s [%s]\n", d[i].message, d[i].code);
 	}
 	worst = st_lint_worst(d, n);
