@@ -726,12 +726,11 @@ static void staple_text(const struct st_verify_result *vr, char *out, size_t siz
 		         vr->staple.detail);
 }
 
-/* Postfix match patterns for a job, as Postfix defaults them per level; digests at
- * fingerprint (they hold colons: there '|', ',' or spaces separate them). */
+/* The names verify and secure match, as Postfix defaults them per level (fingerprint
+ * digests are matched by st_fingerprint_list_matches). */
 static int job_patterns(struct job *jb, char (*patterns)[256], struct st_error *err)
 {
 	struct pr_params *p = jb->run->p;
-	int n = 0;
 
 	if (p->level == L_VERIFY || p->level == L_SECURE) {
 		const char *spec = p->match               ? p->match
@@ -739,20 +738,7 @@ static int job_patterns(struct job *jb, char (*patterns)[256], struct st_error *
 		                                          : "nexthop:dot-nexthop";
 		return st_match_expand(spec, jb->host, jb->nexthop, patterns, MATCH_MAX, err);
 	}
-	if (p->level == L_FINGERPRINT) {
-		const char *q = p->match;
-		while (*q && n < MATCH_MAX) {
-			size_t len;
-			while (*q && strchr("|, \t", *q))
-				q++;
-			len = strcspn(q, "|, \t");
-			if (!len)
-				break;
-			snprintf(patterns[n++], 256, "%.*s", (int)(len < 255 ? len : 255), q);
-			q += len;
-		}
-	}
-	return n;
+	return 0;
 }
 
 /* The chain as sent, verified as lib/verify does, and at fingerprint level matched:
@@ -792,15 +778,8 @@ static void job_verify(struct job *jb, struct st_tls *tls)
 			jb->have_vr = true;
 	}
 	/* fingerprint level: the leaf's certificate or public-key digest */
-	if (p->level == L_FINGERPRINT) {
-		char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
-		st_x509_item_fingerprint(jb->items[0], p->digest, false, fp);
-		st_x509_item_fingerprint(jb->items[0], p->digest, true, pfp);
-		for (k = 0; k < n_patterns && !jb->fp_met; k++)
-			if (st_fingerprint_matches(fp, patterns[k]) ||
-			    st_fingerprint_matches(pfp, patterns[k]))
-				jb->fp_met = true;
-	}
+	if (p->level == L_FINGERPRINT)
+		jb->fp_met = st_fingerprint_list_matches(jb->items[0], p->digest, p->match);
 }
 
 /*

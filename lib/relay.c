@@ -227,18 +227,6 @@ static int tls_check(void *arg, struct st_tls *tls, char *why, size_t size)
 		                    : lv == ST_LEVEL_VERIFY ? "hostname"
 		                                            : "nexthop:dot-nexthop",
 		                    cur_host(rl), rl->host, patterns, MATCH_MAX, &e);
-	else if (lv == ST_LEVEL_FINGERPRINT) {
-		const char *q = pol->match;
-		while (*q && n < MATCH_MAX) {
-			size_t len;
-			q += strspn(q, "|");
-			len = strcspn(q, "|");
-			if (!len)
-				break;
-			snprintf(patterns[n++], 256, "%.*s", (int)(len < 255 ? len : 255), q);
-			q += len;
-		}
-	}
 	if (n < 0)
 		n = 0;
 	for (k = 0; k < n; k++)
@@ -261,12 +249,7 @@ static int tls_check(void *arg, struct st_tls *tls, char *why, size_t size)
 		}
 	}
 	if (lv == ST_LEVEL_FINGERPRINT && rl->n_items) {
-		char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX];
-		st_x509_item_fingerprint(rl->items[0], rl->p.digest, false, fp);
-		st_x509_item_fingerprint(rl->items[0], rl->p.digest, true, pfp);
-		for (k = 0; k < n && !rl->level_met; k++)
-			rl->level_met = st_fingerprint_matches(fp, patterns[k]) ||
-			                st_fingerprint_matches(pfp, patterns[k]);
+		rl->level_met = st_fingerprint_list_matches(rl->items[0], rl->p.digest, pol->match);
 		rl->status_word = rl->level_met ? "Verified" : "Untrusted";
 	}
 	if (rl->level_met)

@@ -1548,3 +1548,27 @@ bool st_fingerprint_matches(const char *fp, const char *pattern)
 	}
 	return true;
 }
+
+bool st_fingerprint_list_matches(const struct st_x509_item *leaf, enum st_digest d,
+                                 const char *list)
+{
+	char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX], one[ST_FINGERPRINT_MAX];
+	const char *q = list;
+
+	if (!leaf || st_x509_item_fingerprint(leaf, d, false, fp) ||
+	    st_x509_item_fingerprint(leaf, d, true, pfp))
+		return false;
+	while (*q) {
+		size_t len;
+		q += strspn(q, "|, \t");
+		len = strcspn(q, "|, \t");
+		if (!len)
+			break;
+		snprintf(one, sizeof(one), "%.*s",
+		         (int)(len < sizeof(one) - 1 ? len : sizeof(one) - 1), q);
+		if (st_fingerprint_matches(fp, one) || st_fingerprint_matches(pfp, one))
+			return true;
+		q += len;
+	}
+	return false;
+}

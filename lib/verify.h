@@ -196,6 +196,11 @@ int st_match_expand(const char *spec, const char *hostname, const char *nexthop,
  * on either side (Postfix 3.6 takes digests with or without them). */
 bool st_fingerprint_matches(const char *fp, const char *pattern);
 
+/* Does the leaf's certificate or public-key fingerprint (digest d) match one of a Postfix
+ * fingerprint match list ("AA:BB...|CC:DD...", also separated by commas or white space)? */
+bool st_fingerprint_list_matches(const struct st_x509_item *leaf, enum st_digest d,
+                                 const char *list);
+
 /* Does the private key in key (the first private key item) belong to the certificate? */
 bool st_key_matches(const struct st_x509_item *key, const struct st_x509_item *cert);
 
