@@ -397,6 +397,32 @@ static void test_staple(void **state)
 	st_buf_release(&resp_revoked.data);
 }
 
+/* Postfix match lists: the certificate or the public-key digest (openssl x509 -fingerprint,
+ * openssl pkey | dgst), colons optional, case ignored, '|' ',' or blanks between */
+static void test_fingerprint_list(void **state)
+{
+	struct fixture f;
+	const char *cert =
+	    "A3:F1:88:EA:3A:7C:3A:98:61:6B:6B:1A:CE:AC:42:3A:8C:DC:C5:3C:72:86:66:6B:"
+	    "F1:BC:EF:E2:80:41:96:57";
+	const char *pkey = "5ce8101d55731edc87819b63e39de7add9ea79e6632b2d644c4b245d7f9f6f95";
+	char list[512];
+
+	(void)state;
+	load("ec.pem", &f);
+	assert_true(st_fingerprint_list_matches(f.items[0], ST_DIGEST_SHA256, cert));
+	assert_true(st_fingerprint_list_matches(f.items[0], ST_DIGEST_SHA256, pkey));
+	snprintf(list, sizeof(list), "00:11|%s", pkey);
+	assert_true(st_fingerprint_list_matches(f.items[0], ST_DIGEST_SHA256, list));
+	snprintf(list, sizeof(list), "00:11, \t%s", cert);
+	assert_true(st_fingerprint_list_matches(f.items[0], ST_DIGEST_SHA256, list));
+	assert_false(st_fingerprint_list_matches(f.items[0], ST_DIGEST_SHA256, "00:11|22:33"));
+	assert_false(st_fingerprint_list_matches(f.items[0], ST_DIGEST_SHA256, ""));
+	assert_false(st_fingerprint_list_matches(f.items[0], ST_DIGEST_SHA1, cert));
+	assert_false(st_fingerprint_list_matches(NULL, ST_DIGEST_SHA256, cert));
+	unload(&f);
+}
+
 static void test_trust_notes(void **state)
 {
 	struct st_trust *t = trust_from("ec.pem"); /* a leaf in a CA file */
@@ -418,11 +444,9 @@ static void test_trust_notes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_name_matches),
-	    cmocka_unit_test(test_match_expand),
-	    cmocka_unit_test(test_chains),
-	    cmocka_unit_test(test_staple),
-	    cmocka_unit_test(test_trust_notes),
+	    cmocka_unit_test(test_name_matches), cmocka_unit_test(test_match_expand),
+	    cmocka_unit_test(test_chains),       cmocka_unit_test(test_staple),
+	    cmocka_unit_test(test_trust_notes),  cmocka_unit_test(test_fingerprint_list),
 	};
 	return cmocka_run_group_tests_name("verify", tests, NULL, NULL);
 }
