@@ -19,6 +19,7 @@
 #include "cmd.h"
 #include "dns.h"
 #include "output.h"
+#include "relay.h"
 #include "session.h"
 #include "verify.h"
 #include "x509.h"
@@ -34,6 +35,7 @@ struct pr_params {
 	struct st_global *g;
 	const char *target;
 	int mode; /* -1: from the port */
+	bool mode_from_port;
 	const char *ehlo;
 	long timeout_ms;
 	enum level level;
@@ -664,9 +666,46 @@ static void cert_text(const struct st_x509_item *item, size_t depth, enum st_dig
 
 struct verdict {
 	bool met;
+	bool judged; /* false: no SMTP session was had (no connection, no greeting, a greeting
+	                that refuses): the level is not judged, the mail would be deferred */
 	char reason[512];
+	char dsn[16];       /* when not judged: Postfix's status code */
 	const char *status; /* Anonymous, Untrusted, Trusted, Verified, or "none" */
 };
+
+/* What the way the server failed the session says about its port: a hint, or NULL. */
+static const char *port_hint(const struct pr_params *p, enum st_smtp_mode mode,
+                             const struct st_session_result *sr, const struct st_smtp_result *s)
+{
+	if (sr->clue == ST_SESSION_CLUE_TLS_AT_BANNER)
+		return "the server speaks TLS at once: the port expects implicit TLS (use "
+		       "--tls-on-connect)";
+	if (sr->clue == ST_SESSION_CLUE_SMTP_AT_TLS)
+		return p->mode_from_port
+		           ? "the server greets in plaintext: the port expects STARTTLS (use "
+		             "--starttls)"
+		           : "the server greets in plaintext: the port expects STARTTLS (drop "
+		             "--tls-on-connect)";
+	if (mode != ST_SMTP_IMPLICIT && sr->connected && sr->timed_out && !s->banner.code)
+		return "the server said nothing: the port may expect implicit TLS (try "
+		       "--tls-on-connect)";
+	return NULL;
+}
+
+/* A relay test (--mail-from) the server refused: MAIL FROM or a RCPT TO not taken. */
+static bool relay_refused(const struct pr_params *p, const struct st_smtp_result *s)
+{
+	size_t i;
+
+	if (!p->mail_from || !s->mail.code)
+		return false;
+	if (s->mail.code / 100 != 2)
+		return true;
+	for (i = 0; i < s->n_rcpt; i++)
+		if (s->rcpt[i].code / 100 != 2)
+			return true;
+	return false;
+}
 
 static json_t *reply_json(const struct st_smtp_reply *r)
 {
@@ -816,7 +855,9 @@ static enum st_exit job_report(struct job *jb)
 	struct st_x509_item **items = jb->items;
 	struct st_verify_result *vrp = &jb->vr;
 	bool have_vr = false;
-	struct verdict v = {false, "", "none"};
+	struct verdict v = {false, true, "", "", "none"};
+	const char *hint, *why;
+	bool refused;
 	const struct st_smtp_result *s;
 	json_t *findings;
 	int enforced, resumed;
@@ -898,6 +939,17 @@ static enum st_exit job_report(struct job *jb)
 		}
 		break;
 	}
+	if (jb->sp.smtp.mode == ST_SMTP_IMPLICIT && !sr.tls_done) {
+		/* implicit TLS has no plaintext to fall back to, at any level */
+		v.met = false;
+		snprintf(v.reason, sizeof(v.reason), "Cannot start TLS: handshake failure");
+	}
+	if (st_relay_early_failure(&sr, host, addr, port, v.dsn, sizeof(v.dsn), v.reason,
+	                           sizeof(v.reason))) {
+		/* no SMTP session: nothing to judge, and Postfix defers in these words */
+		v.met = false;
+		v.judged = false;
+	}
 
 	/* findings: what a careful reader of the transcript would note */
 	findings = json_array();
@@ -954,16 +1006,29 @@ static enum st_exit job_report(struct job *jb)
 	/* --reconnect: the same session again, offering what the first one left */
 	resumed = jb->ran_rr ? (jb->rr.tls_done ? jb->rr.tls_summary.resumed : -1) : -1;
 
+	hint = port_hint(p, jb->sp.smtp.mode, &sr, s);
+	/* why the session stopped: a refusal first (the connection may be reset after it) */
+	why = s->failed && s->error.cls == ST_ERR_REJECTED ? s->error.msg
+	      : sr.failed                                  ? sr.error.msg
+	      : s->failed                                  ? s->error.msg
+	                                                   : NULL;
+	refused = relay_refused(p, s);
+
 	/* status: the first failure class, else the verdict */
 	if (ccert_demanded && !(s->failed && s->error.cls == ST_ERR_REJECTED))
 		status = ST_EXIT_TLS; /* the TLS session dropped for want of a certificate */
 	else if (!sr.connected)
 		status = st_exit_for(sr.error.cls == ST_ERR_NONE ? ST_ERR_CONNECT : sr.error.cls);
+	else if (s->failed && s->error.cls == ST_ERR_REJECTED)
+		/* the refusal first: the connection may be reset after it */
+		status = ST_EXIT_REJECTED;
 	else if (sr.failed)
 		status = st_exit_for(sr.error.cls);
 	else if (s->failed && (s->error.cls == ST_ERR_REJECTED || s->error.cls == ST_ERR_PROTOCOL ||
 	                       s->error.cls == ST_ERR_USAGE))
 		status = st_exit_for(s->error.cls);
+	else if (refused)
+		status = ST_EXIT_REJECTED; /* the relay test's answer: "no" */
 	else if (!v.met)
 		status = (!sr.tls_done && p->level >= L_ENCRYPT && s->caps.starttls) ? ST_EXIT_TLS
 		                                                                     : ST_EXIT_FAIL;
@@ -1042,19 +1107,25 @@ static enum st_exit job_report(struct job *jb)
 			json_object_set_new(o, "auth", auth);
 		}
 		json_object_set_new(lv, "name", json_string(level_names[p->level]));
-		json_object_set_new(lv, "met", json_boolean(v.met));
+		json_object_set_new(lv, "met", v.judged ? json_boolean(v.met) : json_null());
 		json_object_set_new(lv, "reason", json_string(v.reason));
+		json_object_set_new(lv, "dsn", v.judged ? json_null() : json_string(v.dsn));
+		json_object_set_new(o, "relay",
+		                    !p->mail_from || !s->mail.code ? json_null()
+		                    : refused                      ? json_string("refused")
+		                                                   : json_string("accepted"));
+		json_object_set_new(o, "hint", hint ? json_string(hint) : json_null());
 		json_object_set_new(o, "level", lv);
-		json_object_set_new(o, "error",
-		                    sr.failed   ? json_string(sr.error.msg)
-		                    : s->failed ? json_string(s->error.msg)
-		                                : json_null());
+		json_object_set_new(o, "error", why ? json_string(why) : json_null());
 		st_out_json(o);
 	} else {
 		char line[1200];
-		snprintf(line, sizeof(line), "%s[%s]:%u: %s\n", host, addr, port,
-		         v.met ? "level met" : "level NOT met");
-		st_out_styled(v.met ? ST_STYLE_OK : ST_STYLE_BAD, line);
+		snprintf(line, sizeof(line), "%s[%s]:%u: %s%s\n", host, addr, port,
+		         !v.judged ? "no SMTP session (mail would be deferred)"
+		         : v.met   ? "level met"
+		                   : "level NOT met",
+		         refused ? ", relay refused" : "");
+		st_out_styled(v.judged && v.met && !refused ? ST_STYLE_OK : ST_STYLE_BAD, line);
 		if (s->banner.code) {
 			char *t = st_smtp_reply_text(&s->banner);
 			st_out_field("banner", 12, t ? t : "");
@@ -1115,10 +1186,20 @@ static enum st_exit job_report(struct job *jb)
 			                    : "unknown");
 		if (enforce_reply[0])
 			st_out_field("", 12, enforce_reply);
-		snprintf(line, sizeof(line), "%s: %s", level_names[p->level], v.reason);
+		if (p->mail_from && s->mail.code)
+			st_out_field("relay", 12,
+			             refused ? "refused (MAIL FROM or RCPT TO not taken)"
+			                     : "accepted");
+		if (v.judged)
+			snprintf(line, sizeof(line), "%s: %s", level_names[p->level], v.reason);
+		else
+			snprintf(line, sizeof(line), "%s: not judged: deferred (%s)",
+			         level_names[p->level], v.reason);
 		st_out_field("level", 12, line);
-		if (sr.failed || s->failed)
-			st_out_field("error", 12, sr.failed ? sr.error.msg : s->error.msg);
+		if (why)
+			st_out_field("error", 12, why);
+		if (hint)
+			st_out_field("hint", 12, hint);
 	}
 	/* --save-chain: the chain as sent, in PEM */
 	if (p->save_chain && n_items) {
@@ -1595,8 +1676,10 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		    p.target);
 		return ST_EXIT_USAGE;
 	}
-	if (p.mode < 0)
+	if (p.mode < 0) {
 		p.mode = port == 465 ? ST_SMTP_IMPLICIT : ST_SMTP_STARTTLS;
+		p.mode_from_port = true;
+	}
 	if (!p.ehlo) {
 		if (gethostname(ehlo, sizeof(ehlo)) != 0 || !ehlo[0])
 			snprintf(ehlo, sizeof(ehlo), "localhost");

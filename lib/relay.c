@@ -285,16 +285,60 @@ static const char *stage_words(enum st_smtp_stage s)
 	}
 }
 
-/* The connection dropped or went quiet: Postfix's "lost connection with" or "conversation
- * with ... timed out", and what it was doing. */
-static void lost(struct relay *rl, const struct st_session_result *res,
-                 const struct st_smtp_result *s, const char *relay, enum st_smtp_stage stage)
+/* Postfix's words for a connection that dropped or went quiet: "lost connection with" or
+ * "conversation with ... timed out", and what it was doing. */
+static void lost_words(const struct st_session_result *res, const char *host, const char *addr,
+                       enum st_smtp_stage stage, char *out, size_t size)
 {
-	bool timed = strstr(res->error.msg, "no reply") || (s && strstr(s->error.msg, "no reply"));
+	snprintf(out, size, "%s with %s[%s] %s %s",
+	         res->timed_out ? "conversation" : "lost connection", host, addr,
+	         res->timed_out ? "timed out while" : "while", stage_words(stage));
+}
 
-	soft(rl, "4.4.2", relay, "%s with %s[%s] %s %s", timed ? "conversation" : "lost connection",
-	     cur_host(rl), rl->addrs[rl->addr_i], timed ? "timed out while" : "while",
-	     stage_words(stage));
+static void lost(struct relay *rl, const struct st_session_result *res, const char *relay,
+                 enum st_smtp_stage stage)
+{
+	char words[600];
+
+	lost_words(res, cur_host(rl), rl->addrs[rl->addr_i], stage, words, sizeof(words));
+	soft(rl, "4.4.2", relay, "%s", words);
+}
+
+bool st_relay_early_failure(const struct st_session_result *res, const char *host, const char *addr,
+                            unsigned port, char *dsn, size_t dsn_size, char *reason, size_t size)
+{
+	const struct st_smtp_result *s = res->smtp ? st_smtp_client_result(res->smtp) : NULL;
+	char words[700];
+
+	if (!res->connected) {
+		const char *why = res->error.msg;
+		char cap[ST_ERROR_MAX];
+		if (res->connect_errno) {
+			why = strerror(res->connect_errno); /* as Postfix's %m */
+		} else if (strncmp(why, "cannot connect: ", 16) == 0)
+			why += 16;
+		snprintf(cap, sizeof(cap), "%s", why);
+		cap[0] = (char)toupper((unsigned char)cap[0]);
+		snprintf(dsn, dsn_size, "4.4.1");
+		snprintf(reason, size, "connect to %s[%s]:%u: %s", host, addr, port, cap);
+		return true;
+	}
+	if (!s || !s->banner.code) {
+		if (res->tls && !res->tls_done)
+			return false; /* implicit TLS: the handshake failed, not the greeting */
+		snprintf(dsn, dsn_size, "4.4.2");
+		lost_words(res, host, addr, ST_SMTP_STAGE_BANNER, reason, size);
+		return true;
+	}
+	if (s->banner.code / 100 != 2) {
+		/* a 5xx greeting too: Postfix skips such a server (smtp_skip_5xx_greeting) */
+		reply_words(&s->banner, words, sizeof(words));
+		reply_dsn(&s->banner, dsn, dsn_size);
+		dsn[0] = '4';
+		snprintf(reason, size, "host %s[%s] refused to talk to me: %s", host, addr, words);
+		return true;
+	}
+	return false;
 }
 
 static void session_done(struct st_session_result *res, void *arg)
@@ -318,21 +362,8 @@ static void session_done(struct st_session_result *res, void *arg)
 		snprintf(rl->r->tls_cipher, sizeof(rl->r->tls_cipher), "%s",
 		         res->tls_summary.cipher);
 	}
-	if (!res->connected) {
-		const char *why = res->error.msg;
-		char cap[ST_ERROR_MAX];
-		if (strncmp(why, "cannot connect: ", 16) == 0)
-			why += 16;
-		snprintf(cap, sizeof(cap), "%s", why);
-		cap[0] = (char)toupper((unsigned char)cap[0]);
-		soft(rl, "4.4.1", relay, "connect to %s[%s]:%u: %s", h, a, rl->port, cap);
-	} else if (!s || !s->banner.code) {
-		lost(rl, res, s, relay, ST_SMTP_STAGE_BANNER);
-	} else if (s->banner.code / 100 != 2) {
-		reply_words(&s->banner, words, sizeof(words));
-		reply_dsn(&s->banner, dsn, sizeof(dsn));
-		dsn[0] = '4';
-		soft(rl, dsn, relay, "host %s[%s] refused to talk to me: %s", h, a, words);
+	if (st_relay_early_failure(res, h, a, rl->port, dsn, sizeof(dsn), words, sizeof(words))) {
+		soft(rl, dsn, relay, "%s", words);
 	} else if ((s->ehlo.code && s->ehlo.code / 100 != 2) ||
 	           (s->ehlo_tls.code && s->ehlo_tls.code / 100 != 2)) {
 		/* refused at EHLO (after TLS too: a server that wants a client certificate) */
@@ -396,7 +427,7 @@ static void session_done(struct st_session_result *res, void *arg)
 				     words);
 		}
 		if (s->n_rcpt < rl->n_open)
-			lost(rl, res, s, relay, ST_SMTP_STAGE_RCPT);
+			lost(rl, res, relay, ST_SMTP_STAGE_RCPT);
 		if (accepted) {
 			const struct st_smtp_reply *end =
 			    s->data.code == 354 ? &s->data_end : &s->data;
@@ -437,7 +468,7 @@ static void session_done(struct st_session_result *res, void *arg)
 		settled = rl->n_open == 0;
 	} else {
 		/* the session ended before MAIL: a dropped connection or a timeout */
-		lost(rl, res, s, relay, s->stage);
+		lost(rl, res, relay, s->stage);
 	}
 	/* the session as one hop of the attempt */
 	memset(&hop, 0, sizeof(hop));

@@ -99,6 +99,20 @@ struct st_relay_result {
 #define ST_RELAY_DANE_UNSUPPORTED                                                                  \
 	"TLS level dane is not supported by smtptls (no DNSSEC TLSA validation): not sent"
 
+/*
+ * Postfix's words for a session that ended before its SMTP dialogue began, as
+ * its smtp client logs them: no connection ("connect to h[a]:25: Connection
+ * refused", "... Connection timed out"), no greeting ("lost connection with
+ * h[a] while receiving the initial server greeting", "conversation with h[a]
+ * timed out while receiving the initial server greeting"), a greeting that
+ * refuses ("host h[a] refused to talk to me: 421 4.3.2 ..."). Returns true
+ * and fills dsn ("4.4.1" ...) and reason for such a session; false for one
+ * that was greeted with 2xx (or whose implicit-TLS handshake failed).
+ */
+struct st_session_result;
+bool st_relay_early_failure(const struct st_session_result *res, const char *host, const char *addr,
+                            unsigned port, char *dsn, size_t dsn_size, char *reason, size_t size);
+
 typedef void (*st_relay_done_cb)(struct st_relay_result *r, void *arg);
 
 /*

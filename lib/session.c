@@ -3,6 +3,8 @@
 
 #include "session.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ struct run {
 	bool tls_on;      /* bytes on the wire are TLS records */
 	bool handshaking; /* the handshake is not done yet */
 	bool first_tls_read; /* nothing read from the server since STARTTLS yet */
+	bool got_bytes;      /* the server has sent something */
 	bool closing;
 	uint64_t t0;
 	/* interactive: the user's input, read only while the engine wants a line */
@@ -438,6 +441,34 @@ static void pump_tls_plaintext(struct run *r)
 	}
 }
 
+/*
+ * The server's first bytes against the mode: a TLS record (a handshake or an
+ * alert, version 3.x) where the greeting is due, or a reply ("220 ...") where
+ * the implicit-TLS handshake is due, mean the other kind of port. Fails the
+ * session with a clue and returns 1 then.
+ */
+static int wrong_port(struct run *r, const unsigned char *b, size_t n)
+{
+	if (!r->tls_on && n >= 2 && b[0] >= 20 && b[0] <= 23 && b[1] == 3) {
+		r->res->clue = ST_SESSION_CLUE_TLS_AT_BANNER;
+		fail(r, ST_ERR_PROTOCOL,
+		     "the server sent a TLS record where the SMTP greeting was due");
+		return 1;
+	}
+	if (r->tls_on && r->handshaking && r->p->smtp.mode == ST_SMTP_IMPLICIT && n >= 4 &&
+	    isdigit(b[0]) && isdigit(b[1]) && isdigit(b[2]) && (b[3] == ' ' || b[3] == '-')) {
+		size_t len = 0;
+		while (len < n && len < 120 && b[len] != '\r' && b[len] != '\n')
+			len++;
+		r->res->clue = ST_SESSION_CLUE_SMTP_AT_TLS;
+		fail(r, ST_ERR_TLS,
+		     "the server sent an SMTP greeting where the TLS handshake was due: '%.*s'",
+		     (int)len, (const char *)b);
+		return 1;
+	}
+	return 0;
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct run *r = s->data;
@@ -461,6 +492,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	if (!r->got_bytes) {
+		r->got_bytes = true;
+		if (wrong_port(r, (const unsigned char *)buf->base, (size_t)nread)) {
+			finish(r);
+			return;
+		}
+	}
 	/* no re-arming here: a server that drips a byte at a time must still
 	 * answer each command within the timeout (a deadline per step) */
 	if (!r->tls_on) {
@@ -538,9 +576,11 @@ static void timer_cb(uv_timer_t *t)
 	struct run *r = t->data;
 	const struct st_smtp_result *sr = st_smtp_client_result(r->res->smtp);
 
-	if (!r->res->connected)
+	r->res->timed_out = true;
+	if (!r->res->connected) {
+		r->res->connect_errno = ETIMEDOUT;
 		fail(r, ST_ERR_CONNECT, "connection timed out after %ld ms", r->p->timeout_ms);
-	else if (r->handshaking)
+	} else if (r->handshaking)
 		fail(r, ST_ERR_TLS, "TLS handshake timed out after %ld ms", r->p->timeout_ms);
 	else
 		fail(r, ST_ERR_PROTOCOL, "no reply within %ld ms (%s)", r->p->timeout_ms,
@@ -560,6 +600,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	if (r->closing)
 		return;
 	if (status < 0) {
+		r->res->connect_errno = -status; /* libuv's codes are negated errnos on Unix */
 		fail(r, ST_ERR_CONNECT, "cannot connect: %s", uv_strerror(status));
 		finish(r);
 		return;
@@ -607,6 +648,7 @@ int st_session_start(uv_loop_t *loop, const struct st_session_params *p,
 	arm_timer(r);
 	rc = uv_tcp_connect(&r->connect, &r->tcp, p->addr, connect_cb);
 	if (rc < 0) {
+		r->res->connect_errno = -rc;
 		fail(r, ST_ERR_CONNECT, "cannot connect: %s", uv_strerror(rc));
 		finish(r);
 	}

@@ -24,6 +24,15 @@ struct st_session_params {
 	                pipe or a file); never timed out, read only while a line is wanted */
 };
 
+/* What the server's first bytes say about the port, when they are not what the mode expects. */
+enum st_session_clue {
+	ST_SESSION_CLUE_NONE,
+	ST_SESSION_CLUE_TLS_AT_BANNER, /* a TLS record where the SMTP greeting was due: the port
+	                                  speaks TLS at once (implicit TLS) */
+	ST_SESSION_CLUE_SMTP_AT_TLS,   /* an SMTP reply where the implicit-TLS handshake was due:
+	                                  the port speaks plaintext first (STARTTLS) */
+};
+
 struct st_session_result {
 	struct st_smtp_client *smtp; /* owned: st_smtp_client_result() says what the server said */
 	struct st_tls *tls;          /* owned, NULL when TLS never started */
@@ -32,6 +41,10 @@ struct st_session_result {
 	struct st_tls_summary tls_summary; /* after a failed handshake, what it got to */
 	bool failed;           /* the session could not run to its end */
 	struct st_error error; /* why: class connect (refused, timed out), tls, protocol... */
+	int connect_errno;     /* no connection: the system's errno (ECONNREFUSED, ETIMEDOUT
+	                          for our own timeout...), as Postfix words it with %m */
+	bool timed_out;        /* a step (connect, a reply, the handshake) ran out of time */
+	enum st_session_clue clue;
 	double connect_ms;     /* time to connect */
 	double total_ms;       /* time to the end */
 };

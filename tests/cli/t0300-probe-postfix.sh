@@ -19,7 +19,7 @@ export MAIL_CONFIG=$D/etc
 
 smtps=$(pf_free_port) starttls=$(pf_free_port) plain=$(pf_free_port) reqcc=$(pf_free_port)
 relay=$(pf_free_port) tls12=$(pf_free_port) closed=$(pf_free_port) submission=$(pf_free_port)
-sasl=$(pf_free_port) expired=$(pf_free_port)
+sasl=$(pf_free_port) expired=$(pf_free_port) mailrej=$(pf_free_port)
 "$SMTPTLS" fingerprint --relay-clientcerts --pubkey "$P/client.pem" >"$D/relay_clientcerts"
 cat "$P/ca.pem" "$P/int.pem" >"$P/ca-int.pem"
 cat "$P/expired.pem" "$P/int.pem" >"$P/expired-chain.pem"
@@ -46,6 +46,9 @@ pf_smtpd_service "$D" "$sasl" -o smtpd_tls_security_level=may -o smtpd_sasl_auth
 	-o smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination
 pf_smtpd_service "$D" "$expired" -o smtpd_tls_security_level=may \
 	-o "smtpd_tls_chain_files=$P/expired.key,$P/expired-chain.pem"
+# a server that refuses every sender (at MAIL FROM, not later)
+pf_smtpd_service "$D" "$mailrej" -o smtpd_tls_security_level=may -o smtpd_delay_reject=no \
+	-o smtpd_sender_restrictions=reject
 pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 
 pr() { run "$SMTPTLS" --json probe --timeout 20 --ehlo client.test.example "$@"; }
@@ -182,8 +185,24 @@ is "$rc" 0 "with the client certificate: exit 0"
 pr --no-system-ca --level encrypt --cert "$P/client.pem" --key "$P/client.key" \
 	--mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$relay"
 like "$(j '.rcpt[0].reply')" "^250 2\.1\.5" "relay with the listed client certificate: accepted"
+is "$rc/$(j .relay)" "0/accepted" "relay accepted: exit 0, JSON relay accepted"
 pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$relay"
 like "$(j '.rcpt[0].reply')" "^554 5\.7\.1 <b@elsewhere\.example>: Relay access denied" "without it: Relay access denied"
+is "$rc/$(j .relay)/$(j .level.met)" "8/refused/true" "relay refused: exit 8 (the server refused us), though the level is met"
+st probe --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example \
+	"[127.0.0.1]:$relay"
+is "$rc" 8 "text: relay refused, exit 8"
+like "$out" "^127\.0\.0\.1\[127\.0\.0\.1\]:$relay: level met, relay refused$" "the first line says relay refused as plainly as level met"
+like "$out" "relay +refused" "and a line of its own"
+st probe --no-system-ca --level encrypt --cert "$P/client.pem" --key "$P/client.key" \
+	--mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$relay"
+is "$rc" 0 "text: relay accepted, exit 0"
+like "$out" "relay +accepted" "it says relay accepted"
+unlike "$out" "relay refused" "and not refused"
+pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example \
+	"[127.0.0.1]:$mailrej"
+is "$rc/$(j .relay)" "8/refused" "MAIL FROM refused: exit 8, relay refused"
+like "$(j .error)" "MAIL FROM refused: 554 5\.7\.1 " "in Postfix's words"
 
 # session resumption, as posttls-finger -r shows it
 pr --no-system-ca --level encrypt --reconnect "[127.0.0.1]:$starttls"

@@ -9,7 +9,8 @@
 # drip (a reply one byte every 100 ms, never complete), early (replies before commands),
 # latetext (plaintext instead of the TLS handshake),
 # escapes (terminal escape sequences in the banner), hangup (closes after the banner),
-# data250 (no STARTTLS; takes MAIL and RCPT, then answers DATA with 250 instead of 354).
+# data250 (no STARTTLS; takes MAIL and RCPT, then answers DATA with 250 instead of 354),
+# tlsfirst (a TLS alert record where the greeting is due, as a TLS port that gives up).
 import socket
 import ssl
 import time
@@ -71,6 +72,9 @@ try:
             if not line():
                 break
             say(reply)
+    elif mode == "tlsfirst":
+        say(bytes([21, 3, 3, 0, 2, 2, 40]))  # alert, TLS 1.2, fatal handshake_failure
+        conn.recv(65536)
     elif mode == "hangup":
         say(b"220 hangup.test ESMTP\r\n")
         line()
