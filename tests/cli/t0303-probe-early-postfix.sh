@@ -16,16 +16,6 @@ chmod 755 "$T" "$P"
 chmod 644 "$P"/*
 cd "$T" || exit 1
 
-serve() { # NAME ARGS...: a serve, waited for; sets $port
-	local name=$1 fifo=$T/ready.$1 ready
-	shift
-	rm -f "$fifo" && mkfifo "$fifo"
-	"$SMTPTLS" serve --log "$T/$name.log" "$@" >"$fifo" 2>"$T/$name.err" &
-	at_exit "kill $! 2>/dev/null"
-	read -r -t 30 ready <"$fifo"
-	port=$(sed -n 's/.* smtp [^:]*:\([0-9]*\).*/\1/p' <<<"$ready")
-	[ -n "$port" ] || { diag "serve $name did not start: $(cat "$T/$name.err")"; return 1; }
-}
 wait_port() { # PORT: bounded poll until something listens there
 	local i
 	for i in $(seq 200); do
@@ -82,7 +72,7 @@ for k in hangup:-q greet421:-Q; do
 	wait_port "${hport[${k%%:*}]}" || { diag "smtp-sink ${k%%:*} did not start"; exit 1; }
 done
 # a 554 greeting (then the connection ends)
-serve greet554 --listen 127.0.0.1:0 --maildir "$T/md554" --fault connect:554 || exit 1
+serve_as greet554 --listen 127.0.0.1:0 --maildir "$T/md554" --fault connect:554 || exit 1
 hport[greet554]=$port
 
 cases=(down blackhole silent hangup greet421 greet554)
@@ -99,7 +89,7 @@ pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 for c in "${cases[@]}"; do
 	printf 'From: a@smtptls-test.example\nSubject: %s\n\nbody\n' "$c" |
 		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$c.test"
-	serve "r-$c" --listen 127.0.0.1:0 --maildir "$T/r-md-$c" --queue-dir "$T/q-$c" \
+	serve_as "r-$c" --listen 127.0.0.1:0 --maildir "$T/r-md-$c" --queue-dir "$T/q-$c" \
 		--mynetworks 127.0.0.0/8 --relayhost "[127.0.0.1]:${hport[$c]}" --relay-timeout 2 \
 		--backoff 600 || exit 1
 	timeout 60 swaks --server 127.0.0.1 --port "$port" --from a@smtptls-test.example \

@@ -16,17 +16,6 @@ chmod 755 "$T" "$P"
 chmod 644 "$P"/*
 cd "$T" || exit 1
 
-serve() { # NAME ARGS...: a serve, waited for; sets $port
-	local name=$1 fifo=$T/ready.$1 ready
-	shift
-	rm -f "$fifo" && mkfifo "$fifo"
-	"$SMTPTLS" serve --log "$T/$name.log" "$@" >"$fifo" 2>"$T/$name.err" &
-	at_exit "kill $! 2>/dev/null"
-	read -r -t 30 ready <"$fifo"
-	port=$(sed -n 's/.* smtp [^:]*:\([0-9]*\).*/\1/p' <<<"$ready")
-	[ -n "$port" ] || { diag "serve $name did not start: $(cat "$T/$name.err")"; return 1; }
-}
-
 # the next hops: hop KIND NAME starts one, sets $port
 hop() {
 	local kind=$1 name=$2 i
@@ -34,12 +23,12 @@ hop() {
 		--mynetworks 127.0.0.0/8)
 	case $kind in
 	server | wrongname | expired | selfsigned)
-		serve "t-$name" "${common[@]}" --cert "$T/$kind-chain.pem" --key "$P/$kind.key" ;;
+		serve_as "t-$name" "${common[@]}" --cert "$T/$kind-chain.pem" --key "$P/$kind.key" ;;
 	tls12)
-		serve "t-$name" "${common[@]}" --cert "$T/server-chain.pem" --key "$P/server.key" \
+		serve_as "t-$name" "${common[@]}" --cert "$T/server-chain.pem" --key "$P/server.key" \
 			--tls-protocols '<=TLSv1.2' ;;
 	rcpt550 | mail451)
-		serve "t-$name" "${common[@]}" --cert "$T/server-chain.pem" --key "$P/server.key" \
+		serve_as "t-$name" "${common[@]}" --cert "$T/server-chain.pem" --key "$P/server.key" \
 			--fault "${kind:0:4}:${kind:4}" ;;
 	down)
 		port=$(pf_free_port) ;; # nothing listens there
@@ -110,7 +99,7 @@ for c in "${cases[@]}"; do
 	printf 'From: a@smtptls-test.example\nSubject: %s\n\nbody\n' "$name" |
 		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$name.test"
 	# serve, relaying the same way
-	serve "r-$name" --listen 127.0.0.1:0 --maildir "$T/r-md-$name" --queue-dir "$T/q-$name" \
+	serve_as "r-$name" --listen 127.0.0.1:0 --maildir "$T/r-md-$name" --queue-dir "$T/q-$name" \
 		--mynetworks 127.0.0.0/8 --relayhost "[127.0.0.1]:${cport[$name]}" \
 		--tls-policy "texthash:$T/policy" --relay-ca-file "$P/ca.pem" --backoff 2 || exit 1
 	timeout 60 swaks --server 127.0.0.1 --port "$port" --from a@smtptls-test.example \
