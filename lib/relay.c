@@ -57,6 +57,8 @@ struct relay {
 	/* the last soft failure: what the open recipients are deferred with at the end */
 	char soft_reason[800], soft_dsn[16], soft_relay[320];
 	unsigned soft_gen; /* counts soft(): did this session fail? */
+	bool last_hard;    /* the last failure is final (a host name not found, 5.4.4): the open
+	                      recipients bounce at the end, unless a soft failure comes after */
 	bool would_take;   /* probe_only: an address would take mail */
 };
 
@@ -104,6 +106,7 @@ static void soft(struct relay *rl, const char *dsn, const char *relay, const cha
 	va_list ap;
 
 	rl->soft_gen++;
+	rl->last_hard = dsn[0] == '5';
 	snprintf(rl->soft_dsn, sizeof(rl->soft_dsn), "%s", dsn);
 	snprintf(rl->soft_relay, sizeof(rl->soft_relay), "%s", relay);
 	va_start(ap, fmt);
@@ -153,7 +156,7 @@ static void finish(struct relay *rl)
 		rl->n_open = 0;
 	for (i = 0; i < rl->n_open; i++) {
 		struct st_relay_rcpt *x = &rl->r->rcpt[rl->open[i]];
-		x->status = ST_RELAY_DEFERRED;
+		x->status = rl->last_hard ? ST_RELAY_BOUNCED : ST_RELAY_DEFERRED;
 		snprintf(x->dsn, sizeof(x->dsn), "%s", rl->soft_dsn[0] ? rl->soft_dsn : "4.4.1");
 		snprintf(x->relay, sizeof(x->relay), "%s",
 		         rl->soft_relay[0] ? rl->soft_relay : "none");
@@ -619,12 +622,13 @@ static void addrs_answer(void *arg, int rc, char (*addrs)[64], size_t n, const s
 	size_t k;
 
 	if (rc < 0 || !n) {
-		soft(rl, "4.4.4", "none",
+		bool nx = err && strstr(err->msg, "NXDOMAIN");
+		/* Postfix: a name not found is final (5.4.4), unless a soft failure came before
+		 * (4.4.4); the last failure of the attempt decides */
+		soft(rl, nx && rl->soft_dsn[0] != '4' ? "5.4.4" : "4.4.4", "none",
 		     "Host or domain name not found. Name service error for name=%s "
 		     "type=A: %s",
-		     cur_host(rl),
-		     err && strstr(err->msg, "NXDOMAIN") ? "Host not found"
-		                                         : "Host not found, try again");
+		     cur_host(rl), nx ? "Host not found" : "Host not found, try again");
 		rl->host_i++;
 		next_host(rl);
 		return;
@@ -684,11 +688,12 @@ static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool 
 	}
 	if (rc < 0) {
 		if (err && strstr(err->msg, "NXDOMAIN")) {
+			/* Postfix looks the name up as a host then (type=A), not found either */
 			for (k = 0; k < rl->n_open; k++)
 				close_one(
 				    rl, k, ST_RELAY_BOUNCED, "5.4.4", "none",
 				    "Host or domain name not found. Name service error for name=%s "
-				    "type=MX: Host not found",
+				    "type=A: Host not found",
 				    rl->host);
 			compact(rl);
 		} else

@@ -211,7 +211,7 @@ is "$(jq -r '.hosts[1].tls_status + " " + .policy.level' <<<"$out")" "Untrusted 
 	"TLS status as Postfix logs it, at the level -o gave"
 run "$SMTPTLS" policy test --no-postfix-config --dns-server "127.0.0.1:$dport" --timeout 10 "nowhere.test"
 is "$rc" 1 "policy test of a domain that does not exist: exit 1"
-like "$out" "nowhere\\.test: bounced \\(Host or domain name not found\\. Name service error for name=nowhere\\.test type=MX: Host not found\\)" \
+like "$out" "nowhere\\.test: bounced \\(Host or domain name not found\\. Name service error for name=nowhere\\.test type=A: Host not found\\)" \
 	"bounced, in Postfix's words"
 # a domain without MX or address: NXDOMAIN bounces, as Postfix
 serve a11 "${A_OPTS[@]}" --maildir "$T/a11" --queue-dir "$T/qa11" --relayhost "nowhere.test:25" \
@@ -219,7 +219,7 @@ serve a11 "${A_OPTS[@]}" --maildir "$T/a11" --queue-dir "$T/qa11" --relayhost "n
 send "$port" x11@b.test nxdomain
 line=$(wait_log "$T/a11.log" '"event":"relay".*"to":"x11@b.test"')
 is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
-	"bounced 5.4.4 Host or domain name not found. Name service error for name=nowhere.test type=MX: Host not found" \
+	"bounced 5.4.4 Host or domain name not found. Name service error for name=nowhere.test type=A: Host not found" \
 	"a next hop that does not exist: bounced, Postfix's words"
 stop a11
 
