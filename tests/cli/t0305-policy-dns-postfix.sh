@@ -4,7 +4,8 @@
 # does not exist, a [host] that does not exist, a domain whose MX host does not exist.
 # Postfix, policy test and serve's relay ask the same DNS server (dnsmasq on 127.0.0.1:53)
 # in a network and mount namespace of the test's own, where /etc/resolv.conf names it.
-# probe reports no verdict for them (exit 4).
+# probe reports no verdict for them (exit 4). And, on the namespace's own port 465, probe's
+# hint for a STARTTLS server there.
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
 . "$TOP_SRCDIR/tests/lib/serve.sh"
@@ -71,5 +72,15 @@ done
 # probe: a name that is not found is no session: no verdict at all, exit 4
 run "$SMTPTLS" --json probe --dns-server 127.0.0.1:53 --level may --timeout 5 nx.test
 is "$rc/$(jq -r '.level // "none"' <<<"$out")" "4/none" "probe of a domain not found: exit 4, no level judged"
+
+# port 465 is free in this namespace: a STARTTLS server there (probe takes 465 for implicit
+# TLS by default) gets the hint to use --starttls, not to drop an option never given
+serve_as s465 --listen 127.0.0.1:465 --self-signed=localhost --maildir "$T/md465" || exit 1
+run "$SMTPTLS" --json probe --level may --timeout 5 127.0.0.1:465
+is "$rc" 7 "probe of a STARTTLS server on port 465: exit 7"
+like "$(jq -r .hint <<<"$out")" "the port expects STARTTLS \\(use --starttls\\)" \
+	"the hint says --starttls (implicit TLS came from the port, not an option)"
+run "$SMTPTLS" --json probe --starttls --level may --timeout 5 127.0.0.1:465
+is "$rc/$(jq -r .hint <<<"$out")" "0/null" "with --starttls: met, no hint"
 
 done_testing
