@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -18,13 +19,14 @@
 
 #include <cmocka.h>
 
+#include "relay.h"
 #include "session.h"
 
 static char cert[4096], key[4096];
 
 /* ---- the scripted server, in a child process, blocking I/O ---- */
 
-enum script { S_STARTTLS, S_IMPLICIT, S_INJECT, S_SILENT, S_REQ_CCERT };
+enum script { S_STARTTLS, S_IMPLICIT, S_INJECT, S_SILENT, S_REQ_CCERT, S_TLS_FIRST };
 
 static void srv_send(int fd, const void *p, size_t n)
 {
@@ -128,6 +130,12 @@ static void serve(int lfd, enum script sc)
 		_exit(1);
 	if (sc == S_SILENT) {
 		read(fd, line, sizeof(line)); /* until the client gives up */
+		_exit(0);
+	}
+	if (sc == S_TLS_FIRST) {
+		/* a TLS alert record (TLS 1.2, fatal, handshake_failure) where the greeting is due */
+		srv_send(fd, "\x15\x03\x03\x00\x02\x02\x28", 7);
+		read(fd, line, sizeof(line));
 		_exit(0);
 	}
 	if (sc == S_IMPLICIT) {
@@ -278,6 +286,7 @@ static void test_timeouts_and_refusals(void **state)
 	struct st_session_params p;
 	struct st_session_result r;
 	struct sockaddr_in a;
+	char dsn[16], why[600];
 	pid_t pid = start(S_SILENT, &a);
 
 	(void)state;
@@ -287,6 +296,14 @@ static void test_timeouts_and_refusals(void **state)
 	assert_true(r.failed);
 	assert_int_equal(r.error.cls, ST_ERR_PROTOCOL);
 	assert_string_equal(r.error.msg, "no reply within 300 ms (banner)");
+	assert_true(r.timed_out);
+	assert_int_equal(r.clue, ST_SESSION_CLUE_NONE);
+	/* Postfix's words for it (t0303 holds them against Postfix's own) */
+	assert_true(st_relay_early_failure(&r, "h.example", "127.0.0.1", 25, dsn, sizeof(dsn), why,
+	                                   sizeof(why)));
+	assert_string_equal(dsn, "4.4.2");
+	assert_string_equal(why, "conversation with h.example[127.0.0.1] timed out while receiving "
+	                         "the initial server greeting");
 	st_session_result_release(&r);
 	stop(pid);
 
@@ -295,7 +312,51 @@ static void test_timeouts_and_refusals(void **state)
 	assert_true(st_session_run(&p, &r) < 0);
 	assert_int_equal(r.error.cls, ST_ERR_CONNECT);
 	assert_non_null(strstr(r.error.msg, "cannot connect"));
+	assert_int_equal(r.connect_errno, ECONNREFUSED);
+	assert_true(st_relay_early_failure(&r, "h.example", "127.0.0.1", 25, dsn, sizeof(dsn), why,
+	                                   sizeof(why)));
+	assert_string_equal(dsn, "4.4.1");
+	assert_string_equal(why, "connect to h.example[127.0.0.1]:25: Connection refused");
 	st_session_result_release(&r);
+}
+
+/* the wrong kind of port: TLS where the greeting is due, a greeting where TLS is due */
+static void test_wrong_port(void **state)
+{
+	struct st_session_params p;
+	struct st_session_result r;
+	struct sockaddr_in a;
+	char dsn[16], why[600];
+	pid_t pid = start(S_TLS_FIRST, &a);
+
+	(void)state;
+	params(&p, &a, ST_SMTP_STARTTLS);
+	assert_int_equal(st_session_run(&p, &r), 0);
+	assert_true(r.failed);
+	assert_int_equal(r.error.cls, ST_ERR_PROTOCOL);
+	assert_int_equal(r.clue, ST_SESSION_CLUE_TLS_AT_BANNER);
+	assert_false(r.timed_out);
+	assert_true(st_relay_early_failure(&r, "h.example", "127.0.0.1", 25, dsn, sizeof(dsn), why,
+	                                   sizeof(why)));
+	assert_string_equal(why, "lost connection with h.example[127.0.0.1] while receiving the "
+	                         "initial server greeting");
+	st_session_result_release(&r);
+	stop(pid);
+
+	pid = start(S_STARTTLS, &a);
+	params(&p, &a, ST_SMTP_IMPLICIT);
+	assert_int_equal(st_session_run(&p, &r), 0);
+	assert_true(r.failed);
+	assert_int_equal(r.error.cls, ST_ERR_TLS);
+	assert_int_equal(r.clue, ST_SESSION_CLUE_SMTP_AT_TLS);
+	assert_string_equal(r.error.msg, "the server sent an SMTP greeting where the TLS handshake "
+	                                 "was due: '220 test.example ESMTP'");
+	assert_false(r.tls_done);
+	/* a TLS failure, not an early one: no Postfix greeting words for it */
+	assert_false(st_relay_early_failure(&r, "h.example", "127.0.0.1", 25, dsn, sizeof(dsn), why,
+	                                    sizeof(why)));
+	st_session_result_release(&r);
+	stop(pid);
 }
 
 /* many sessions on one loop: they run side by side, each ends once */
@@ -355,11 +416,9 @@ int main(void)
 {
 	const char *top = getenv("TOP_SRCDIR");
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_starttls),
-	    cmocka_unit_test(test_implicit),
-	    cmocka_unit_test(test_injection_and_421),
-	    cmocka_unit_test(test_timeouts_and_refusals),
-	    cmocka_unit_test(test_many_on_one_loop),
+	    cmocka_unit_test(test_starttls),          cmocka_unit_test(test_implicit),
+	    cmocka_unit_test(test_injection_and_421), cmocka_unit_test(test_timeouts_and_refusals),
+	    cmocka_unit_test(test_wrong_port),        cmocka_unit_test(test_many_on_one_loop),
 	};
 
 	snprintf(cert, sizeof(cert), "%s/tests/unit/data/chain.pem", top ? top : ".");
