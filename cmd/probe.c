@@ -496,6 +496,7 @@ struct slot {
 	char host[256];
 	bool resolved;
 	char dns_error[600]; /* "" unless the lookup failed */
+	bool dns_answered;   /* the DNS server answered so (Postfix's words apply) */
 	struct job *jobs;
 	size_t n_jobs;
 };
@@ -508,6 +509,7 @@ struct probe_run {
 	char domain[256]; /* the destination as given, the nexthop */
 	unsigned port;
 	char dns_error[600]; /* the destination's own lookup failed (MX, null MX) */
+	bool dns_answered;   /* the MX lookup failed in the DNS (Postfix's words apply) */
 	struct slot *slots;
 	size_t n_slots;
 	int running;
@@ -1219,14 +1221,43 @@ static enum st_exit job_report(struct job *jb)
 	return status;
 }
 
-/* A DNS failure as a record and a message. */
+/*
+ * A DNS failure as a record and a message. When the DNS answered so (answered:
+ * for the host's addresses, or mx: for the destination's MX hosts), no session
+ * is judged and the reason is Postfix's (bounced when the name does not exist).
+ */
 static enum st_exit dns_failure(const struct pr_params *p, const char *host, unsigned port,
-                                const char *msg)
+                                const char *msg, bool answered, bool mx)
 {
+	struct st_error e;
+	char words[600], line[800];
+	bool nx = false;
+
 	st_out_error("%s", msg);
-	if (p->g->json)
-		st_out_json(
-		    json_pack("{s:s, s:i, s:s}", "host", host, "port", (int)port, "error", msg));
+	if (answered) {
+		st_error_set(&e, ST_ERR_DNS, "%s", msg);
+		nx = st_relay_name_words(host, mx, &e, words, sizeof(words));
+	}
+	if (p->g->json) {
+		json_t *o =
+		    json_pack("{s:s, s:i, s:s}", "host", host, "port", (int)port, "error", msg);
+		if (answered)
+			json_object_set_new(o, "level",
+			                    json_pack("{s:s, s:n, s:s, s:s}", "name",
+			                              level_names[p->level], "met", "reason", words,
+			                              "dsn",
+			                              nx   ? "5.4.4"
+			                              : mx ? "4.4.3"
+			                                   : "4.4.4"));
+		st_out_json(o);
+	} else if (answered) {
+		snprintf(line, sizeof(line), "%s:%u: no SMTP session (mail would be %s)\n", host,
+		         port, nx ? "bounced" : "deferred");
+		st_out_styled(ST_STYLE_BAD, line);
+		snprintf(line, sizeof(line), "%s: not judged: %s (%s)", level_names[p->level],
+		         nx ? "bounced" : "deferred", words);
+		st_out_field("level", 12, line);
+	}
 	return ST_EXIT_DNS;
 }
 
@@ -1408,6 +1439,7 @@ static void slot_answer(void *arg, int rc, char (*addrs)[64], size_t n, const st
 
 	if (rc) {
 		snprintf(sl->dns_error, sizeof(sl->dns_error), "%s", err->msg);
+		sl->dns_answered = true;
 		sl->resolved = true;
 	} else {
 		slot_addrs(sl->run, sl, addrs, n);
@@ -1436,6 +1468,7 @@ static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool 
 
 	if (rc) {
 		snprintf(run->dns_error, sizeof(run->dns_error), "%s", err->msg);
+		run->dns_answered = true;
 		return;
 	}
 	if (null_mx) {
@@ -1554,12 +1587,12 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 
 	/* the reports, in MX order, after every session has ended */
 	if (run.dns_error[0])
-		status = dns_failure(p, dest, port, run.dns_error);
+		status = dns_failure(p, dest, port, run.dns_error, run.dns_answered, true);
 	for (i = 0; i < run.n_slots; i++) {
 		struct slot *sl = &run.slots[i];
 		if (sl->dns_error[0]) {
-			status =
-			    st_exit_worse(status, dns_failure(p, sl->host, port, sl->dns_error));
+			status = st_exit_worse(status, dns_failure(p, sl->host, port, sl->dns_error,
+			                                           sl->dns_answered, false));
 			continue;
 		}
 		for (k = 0; k < sl->n_jobs; k++)
@@ -1691,6 +1724,6 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	if (p.dns_server && !is_numeric(host) && !has_resolve(&p, host, port))
 		return probe_run(&p, host, port, false, NULL); /* the given DNS server answers */
 	if (resolve(&p, host, port, &ss, addr, sizeof(addr), &err))
-		return dns_failure(&p, host, port, err.msg);
+		return dns_failure(&p, host, port, err.msg, false, false);
 	return probe_run(&p, host, port, false, addr);
 }

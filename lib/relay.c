@@ -622,13 +622,11 @@ static void addrs_answer(void *arg, int rc, char (*addrs)[64], size_t n, const s
 	size_t k;
 
 	if (rc < 0 || !n) {
-		bool nx = err && strstr(err->msg, "NXDOMAIN");
+		char words[600];
+		bool nx = st_relay_name_words(cur_host(rl), false, err, words, sizeof(words));
 		/* Postfix: a name not found is final (5.4.4), unless a soft failure came before
 		 * (4.4.4); the last failure of the attempt decides */
-		soft(rl, nx && rl->soft_dsn[0] != '4' ? "5.4.4" : "4.4.4", "none",
-		     "Host or domain name not found. Name service error for name=%s "
-		     "type=A: %s",
-		     cur_host(rl), nx ? "Host not found" : "Host not found, try again");
+		soft(rl, nx && rl->soft_dsn[0] != '4' ? "5.4.4" : "4.4.4", "none", "%s", words);
 		rl->host_i++;
 		next_host(rl);
 		return;
@@ -638,6 +636,20 @@ static void addrs_answer(void *arg, int rc, char (*addrs)[64], size_t n, const s
 	rl->n_addrs = k;
 	rl->addr_i = 0;
 	next_addr(rl);
+}
+
+bool st_relay_name_words(const char *name, bool mx, const struct st_error *err, char *reason,
+                         size_t size)
+{
+	/* lib/dns says NXDOMAIN in its message: the one place that knows */
+	bool nx = err && strstr(err->msg, "NXDOMAIN");
+
+	/* a domain without MX is looked up as a host by Postfix: type=A when it does not exist */
+	snprintf(reason, size,
+	         "Host or domain name not found. Name service error for name=%s type=%s: Host not "
+	         "found%s",
+	         name, mx && !nx ? "MX" : "A", nx ? "" : ", try again");
+	return nx;
 }
 
 static bool is_numeric(const char *host)
@@ -687,21 +699,13 @@ static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool 
 		return;
 	}
 	if (rc < 0) {
-		if (err && strstr(err->msg, "NXDOMAIN")) {
-			/* Postfix looks the name up as a host then (type=A), not found either */
+		char words[600];
+		if (st_relay_name_words(rl->host, true, err, words, sizeof(words))) {
 			for (k = 0; k < rl->n_open; k++)
-				close_one(
-				    rl, k, ST_RELAY_BOUNCED, "5.4.4", "none",
-				    "Host or domain name not found. Name service error for name=%s "
-				    "type=A: Host not found",
-				    rl->host);
+				close_one(rl, k, ST_RELAY_BOUNCED, "5.4.4", "none", "%s", words);
 			compact(rl);
 		} else
-			soft(rl, "4.4.3", "none",
-			     "Host or domain name not found. Name service error for name=%s "
-			     "type=MX: Host "
-			     "not found, try again",
-			     rl->host);
+			soft(rl, "4.4.3", "none", "%s", words);
 		finish(rl);
 		return;
 	}

@@ -113,6 +113,17 @@ struct st_session_result;
 bool st_relay_early_failure(const struct st_session_result *res, const char *host, const char *addr,
                             unsigned port, char *dsn, size_t dsn_size, char *reason, size_t size);
 
+/*
+ * Postfix's words for a name that could not be looked up (err from lib/dns):
+ * "Host or domain name not found. Name service error for name=NAME type=A:
+ * Host not found" when the name does not exist (Postfix bounces, 5.4.4; type=A
+ * after an MX lookup too, as Postfix then looks the domain up as a host),
+ * "... type=MX (or A): Host not found, try again" when the lookup failed
+ * (deferred). Returns true when the name does not exist.
+ */
+bool st_relay_name_words(const char *name, bool mx, const struct st_error *err, char *reason,
+                         size_t size);
+
 typedef void (*st_relay_done_cb)(struct st_relay_result *r, void *arg);
 
 /*

@@ -4,7 +4,7 @@
 # does not exist, a [host] that does not exist, a domain whose MX host does not exist.
 # Postfix, policy test and serve's relay ask the same DNS server (dnsmasq on 127.0.0.1:53)
 # in a network and mount namespace of the test's own, where /etc/resolv.conf names it.
-# probe reports no verdict for them (exit 4). And, on the namespace's own port 465, probe's
+# probe judges no session for them (exit 4) and gives Postfix's words too. And, on the namespace's own port 465, probe's
 # hint for a STARTTLS server there.
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
@@ -67,11 +67,14 @@ for c in "${cases[@]}"; do
 		"${nexthop[$c]}"
 	is "$(jq -r '.verdict + " " + .reason' <<<"$out")" "$(sed -E 's/^([a-z]+) [0-9.]+ /\1 /' <<<"$pf")" \
 		"${nexthop[$c]}: policy test, as Postfix"
+	# probe: no session, not judged, Postfix's status code and words; exit 4
+	run "$SMTPTLS" --json probe --dns-server 127.0.0.1:53 --level may --timeout 5 "${nexthop[$c]}"
+	is "$rc/$(jq -r '.level.met' <<<"$out")" "4/null" "${nexthop[$c]}: probe exits 4, not judged"
+	is "$(jq -r '.level.dsn + " " + .level.reason' <<<"$out")" "$(sed -E 's/^[a-z]+ //' <<<"$pf")" \
+		"${nexthop[$c]}: probe gives Postfix's status code and words"
+	st probe --dns-server 127.0.0.1:53 --level encrypt --timeout 5 "${nexthop[$c]}"
+	like "$out" "no SMTP session \\(mail would be ${pf%% *}\\)" "${nexthop[$c]}: text: no session, ${pf%% *}"
 done
-
-# probe: a name that is not found is no session: no verdict at all, exit 4
-run "$SMTPTLS" --json probe --dns-server 127.0.0.1:53 --level may --timeout 5 nx.test
-is "$rc/$(jq -r '.level // "none"' <<<"$out")" "4/none" "probe of a domain not found: exit 4, no level judged"
 
 # port 465 is free in this namespace: a STARTTLS server there (probe takes 465 for implicit
 # TLS by default) gets the hint to use --starttls, not to drop an option never given
