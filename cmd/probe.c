@@ -1222,21 +1222,23 @@ static enum st_exit job_report(struct job *jb)
 }
 
 /*
- * A DNS failure as a record and a message. When the DNS answered so (answered:
- * for the host's addresses, or mx: for the destination's MX hosts), no session
- * is judged and the reason is Postfix's (bounced when the name does not exist).
+ * A DNS failure as a record and a message. When the DNS answered that the name
+ * does not exist (answered: for the host's addresses, or mx: for the
+ * destination's MX hosts), no session is judged and the reason is Postfix's:
+ * bounced. Other failures (a lookup that failed, a name without addresses)
+ * are reported with their error alone.
  */
 static enum st_exit dns_failure(const struct pr_params *p, const char *host, unsigned port,
                                 const char *msg, bool answered, bool mx)
 {
 	struct st_error e;
 	char words[600], line[800];
-	bool nx = false;
 
 	st_out_error("%s", msg);
 	if (answered) {
 		st_error_set(&e, ST_ERR_DNS, "%s", msg);
-		nx = st_relay_name_words(host, mx, &e, words, sizeof(words));
+		/* only "not found" is proven against Postfix's words (t0305) */
+		answered = st_relay_name_words(host, mx, &e, words, sizeof(words));
 	}
 	if (p->g->json) {
 		json_t *o =
@@ -1245,17 +1247,14 @@ static enum st_exit dns_failure(const struct pr_params *p, const char *host, uns
 			json_object_set_new(o, "level",
 			                    json_pack("{s:s, s:n, s:s, s:s}", "name",
 			                              level_names[p->level], "met", "reason", words,
-			                              "dsn",
-			                              nx   ? "5.4.4"
-			                              : mx ? "4.4.3"
-			                                   : "4.4.4"));
+			                              "dsn", "5.4.4"));
 		st_out_json(o);
 	} else if (answered) {
-		snprintf(line, sizeof(line), "%s:%u: no SMTP session (mail would be %s)\n", host,
-		         port, nx ? "bounced" : "deferred");
+		snprintf(line, sizeof(line), "%s:%u: no SMTP session (mail would be bounced)\n",
+		         host, port);
 		st_out_styled(ST_STYLE_BAD, line);
-		snprintf(line, sizeof(line), "%s: not judged: %s (%s)", level_names[p->level],
-		         nx ? "bounced" : "deferred", words);
+		snprintf(line, sizeof(line), "%s: not judged: bounced (%s)", level_names[p->level],
+		         words);
 		st_out_field("level", 12, line);
 	}
 	return ST_EXIT_DNS;
