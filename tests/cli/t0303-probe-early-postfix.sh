@@ -78,7 +78,7 @@ hport[greet554]=$port
 cases=(down blackhole silent hangup greet421 greet554)
 : >"$T/transport"
 for c in "${cases[@]}"; do
-	printf '%s.test smtp:[127.0.0.1]:%s\n' "$c" "${hport[$c]}" >>"$T/transport"
+	printf '%s.smtptls.test smtp:[127.0.0.1]:%s\n' "$c" "${hport[$c]}" >>"$T/transport"
 done
 pf_conf "$D" "default_transport=smtp" "transport_maps=texthash:$T/transport" \
 	"smtp_tls_security_level=may" "smtp_connect_timeout=2s" "smtp_helo_timeout=2s" \
@@ -88,19 +88,19 @@ pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 # Postfix's smtp client, and serve's relay, to each next hop
 for c in "${cases[@]}"; do
 	printf 'From: a@smtptls-test.example\nSubject: %s\n\nbody\n' "$c" |
-		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$c.test"
+		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$c.smtptls.test"
 	serve_as "r-$c" --listen 127.0.0.1:0 --maildir "$T/r-md-$c" --queue-dir "$T/q-$c" \
 		--mynetworks 127.0.0.0/8 --relayhost "[127.0.0.1]:${hport[$c]}" --relay-timeout 2 \
 		--backoff 600 || exit 1
 	timeout 60 swaks --server 127.0.0.1 --port "$port" --from a@smtptls-test.example \
-		--to "x@$c.test" --header "Subject: $c" >"$T/swaks-$c" 2>&1 ||
+		--to "x@$c.smtptls.test" --header "Subject: $c" >"$T/swaks-$c" 2>&1 ||
 		diag "sending to serve for $c failed: $(tail -n 3 "$T/swaks-$c")"
 done
 
 norm() { sed -E 's/\[127\.0\.0\.1\]:[0-9]+/[127.0.0.1]:PORT/g'; }
 declare -A want_rc=([down]=5 [blackhole]=5 [silent]=6 [hangup]=6 [greet421]=8 [greet554]=8)
 for c in "${cases[@]}"; do
-	line=$(pf_wait_log "$D" "to=<x@$c\\.test>.*status=(sent|deferred|bounced)" 60)
+	line=$(pf_wait_log "$D" "to=<x@$c\\.smtptls\\.test>.*status=(sent|deferred|bounced)" 60)
 	pf=$(sed -E 's/.*dsn=([0-9.]+), status=([a-z]+) \((.*)\)$/\2 \1 \3/' <<<"$line" | norm)
 	pf_reason=${pf#* * }
 	diag "Postfix, $c: $pf"

@@ -21,43 +21,43 @@ ip link set lo up
 chmod 755 "$T"
 cd "$T" || exit 1
 
-printf '%s\n' "local=/test/" "mx-host=nohost.test,gone.nohost.test,10" >"$T/zone.conf"
+printf '%s\n' "local=/test/" "mx-host=nohost.smtptls.test,gone.nohost.smtptls.test,10" >"$T/zone.conf"
 PATH=$PATH:/usr/sbin dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll \
 	--listen-address=127.0.0.1 --bind-interfaces --port=53 --conf-file="$T/zone.conf" \
 	--user="$(id -un)" >"$T/dns.out" 2>&1 &
 at_exit "kill $! 2>/dev/null"
 for i in $(seq 100); do # bounded poll for the port
-	dig +time=1 +tries=1 @127.0.0.1 nohost.test MX >/dev/null 2>&1 && break
+	dig +time=1 +tries=1 @127.0.0.1 nohost.smtptls.test MX >/dev/null 2>&1 && break
 	sleep 0.05
 done
 echo "nameserver 127.0.0.1" >"$T/resolv.conf"
 mount --bind "$T/resolv.conf" /etc/resolv.conf || { diag "cannot bind-mount resolv.conf"; exit 1; }
 
 # next hop: as Postfix's transport has it, and as serve's --relayhost and policy test take it
-declare -A nexthop=([nx]="nx.test" [hostnx]="[host.nx.test]:25" [nohost]="nohost.test")
+declare -A nexthop=([nx]="nx.smtptls.test" [hostnx]="[host.nx.smtptls.test]:25" [nohost]="nohost.smtptls.test")
 cases=(nx hostnx nohost)
 D=$T/postfix
 pf_init "$D" || { diag "pf_init failed"; exit 1; }
 at_exit pf_stop "$D"
 export MAIL_CONFIG=$D/etc
 : >"$T/transport"
-for c in "${cases[@]}"; do printf '%s.test smtp:%s\n' "$c" "${nexthop[$c]}" >>"$T/transport"; done
+for c in "${cases[@]}"; do printf '%s.smtptls.test smtp:%s\n' "$c" "${nexthop[$c]}" >>"$T/transport"; done
 pf_conf "$D" "default_transport=smtp" "transport_maps=texthash:$T/transport" \
 	"smtp_dns_support_level=enabled" "smtp_host_lookup=dns" || { diag "pf_conf failed"; exit 1; }
 pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 
 for c in "${cases[@]}"; do
 	printf 'From: a@smtptls-test.example\nSubject: %s\n\nbody\n' "$c" |
-		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$c.test"
+		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$c.smtptls.test"
 	serve_as "r-$c" --listen 127.0.0.1:0 --maildir "$T/r-md-$c" --queue-dir "$T/q-$c" \
 		--mynetworks 127.0.0.0/8 --relayhost "${nexthop[$c]}" --dns-server 127.0.0.1:53 \
 		--relay-timeout 5 --backoff 600 || exit 1
 	timeout 60 swaks --server 127.0.0.1 --port "$port" --from a@smtptls-test.example \
-		--to "x@$c.test" --header "Subject: $c" >"$T/swaks-$c" 2>&1 ||
+		--to "x@$c.smtptls.test" --header "Subject: $c" >"$T/swaks-$c" 2>&1 ||
 		diag "sending to serve for $c failed: $(tail -n 3 "$T/swaks-$c")"
 done
 for c in "${cases[@]}"; do
-	line=$(pf_wait_log "$D" "to=<x@$c\\.test>.*status=(sent|deferred|bounced)" 60)
+	line=$(pf_wait_log "$D" "to=<x@$c\\.smtptls\\.test>.*status=(sent|deferred|bounced)" 60)
 	pf=$(sed -E 's/.*dsn=([0-9.]+), status=([a-z]+) \((.*)\)$/\2 \1 \3/' <<<"$line")
 	diag "Postfix, ${nexthop[$c]}: $pf"
 	line=$(wait_log "$T/r-$c.log" '"event":"relay"' 60)
