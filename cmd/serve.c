@@ -714,8 +714,13 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_USER:
 		p->user = arg;
 		break;
-	case ARGP_KEY_ARG:
+	case ARGP_KEY_ARG: {
+		const char *o = st_optional_value_before(arg);
+		if (o)
+			st_usage_error(state, "serve takes no arguments (got '%s'); did you mean --%s=%s?",
+			               arg, o, arg);
 		st_usage_error(state, "serve takes no arguments (got '%s')", arg);
+	}
 		break;
 	case ARGP_KEY_END:
 		if (!!p->cert != !!p->key)
