@@ -23,7 +23,7 @@
 #include "relay.h"
 #include "verify.h"
 
-#define TABLES_MAX    16
+#define TABLES_MAX    ST_POLICY_TABLES_MAX
 #define OVERRIDES_MAX 32
 #define DEST_MAX      100000
 
@@ -548,99 +548,25 @@ static int conf_load(const struct po_params *p, struct pconf *c, struct st_error
 
 /* ---- tables ---- */
 
-struct tables {
-	struct st_policy_table *t[TABLES_MAX];
-	size_t n;
-	/* a compiled table Postfix cannot open: every lookup fails, all mail is deferred */
-	char broken[ST_ERROR_MAX];
-};
-
-static void tables_release(struct tables *ts)
-{
-	size_t i;
-
-	for (i = 0; i < ts->n; i++)
-		st_policy_table_free(ts->t[i]);
-	ts->n = 0;
-}
-
-/* One spec: "proxy:" is how Postfix reads it through proxymap, the same table. */
-static int table_add(struct tables *ts, const char *spec, struct st_error *err)
-{
-	if (!strncmp(spec, "proxy:", 6))
-		spec += 6;
-	if (ts->n >= TABLES_MAX) {
-		st_error_set(err, ST_ERR_USAGE, "at most %d tables", TABLES_MAX);
-		return -1;
-	}
-	ts->t[ts->n] = st_policy_table_load(spec, err);
-	if (!ts->t[ts->n])
-		return -1;
-	ts->n++;
-	return 0;
-}
-
-/* The tables: given, else smtp_tls_policy_maps (split on commas and white space, braces
- * kept together for inline:). */
+/* The tables: given, else smtp_tls_policy_maps; read by the loader serve uses too. */
 static int tables_load(const struct po_params *p, const struct pconf *c, char **given,
-                       size_t n_given, struct tables *ts, struct st_error *err)
+                       size_t n_given, struct st_policy_tables *ts, struct st_error *err)
 {
 	size_t i;
 
-	memset(ts, 0, sizeof(*ts));
+	st_policy_tables_init(ts);
 	for (i = 0; i < n_given; i++)
-		if (table_add(ts, given[i], err))
+		if (st_policy_tables_add(ts, given[i], err))
 			return -1;
-	if (n_given)
-		goto db;
-	if (c->maps && *c->maps) {
-		const char *q = c->maps;
-		while (*q) {
-			char spec[4096];
-			size_t len = 0;
-			int depth = 0;
-			while (*q && (isspace((unsigned char)*q) || *q == ','))
-				q++;
-			while (q[len] &&
-			       (depth || (!isspace((unsigned char)q[len]) && q[len] != ','))) {
-				depth += q[len] == '{';
-				depth -= q[len] == '}' && depth;
-				len++;
-			}
-			if (!len)
-				break;
-			if (len >= sizeof(spec)) {
-				st_error_set(
-				    err, ST_ERR_INPUT,
-				    "smtp_tls_policy_maps: a table of %zu bytes: at most %zu", len,
-				    sizeof(spec) - 1);
-				return -1;
-			}
-			snprintf(spec, sizeof(spec), "%.*s", (int)len, q);
-			q += len;
-			if (table_add(ts, spec, err))
-				return -1;
-		}
-	}
-db:
-	/* Postfix reads the compiled file, not the source read here: missing, it fails every
-	 * lookup; older, it answers from the old entries */
-	for (i = 0; i < ts->n; i++) {
-		time_t src, db;
-		const char *f = st_policy_table_db(ts->t[i], &src, &db);
-		if (!f)
-			continue;
-		if (!db && !ts->broken[0])
-			snprintf(
-			    ts->broken, sizeof(ts->broken),
-			    "'%s' does not exist (postmap not run): Postfix's lookups in %s fail",
-			    f, st_policy_table_spec(ts->t[i]));
-		else if (db && db < src && p->action != A_CHECK)
+	if (!n_given && c->maps &&
+	    st_policy_tables_add_list(ts, c->maps, "smtp_tls_policy_maps", err))
+		return -1;
+	for (i = 0; i < ts->n && p->action != A_CHECK; i++)
+		if (ts->stale[i])
 			st_out_warn(
-			    "'%s' is older than its source: Postfix answers from the old entries "
-			    "until postmap is run; these answers are from the source",
-			    f);
-	}
+			    "'%s' is older than its source: Postfix answers from the old "
+			    "entries until postmap is run; these answers are from the source",
+			    st_policy_table_db(ts->t[i], NULL, NULL));
 	return 0;
 }
 
@@ -655,7 +581,7 @@ struct verdict {
 	char error[ST_ERROR_MAX];
 };
 
-static void decide(const struct tables *ts, const struct pconf *c, const char *nexthop,
+static void decide(const struct st_policy_tables *ts, const struct pconf *c, const char *nexthop,
                    struct verdict *v)
 {
 	struct st_error err;
@@ -687,8 +613,8 @@ static void decide(const struct tables *ts, const struct pconf *c, const char *n
 
 /* decide() for --batch's text: the level only, each entry's value parsed once (cache[t][i]:
  * -1 not yet, -2 invalid, else the level). */
-static void decide_level(const struct tables *ts, const struct pconf *c, const char *nexthop,
-                         struct verdict *v, signed char **cache)
+static void decide_level(const struct st_policy_tables *ts, const struct pconf *c,
+                         const char *nexthop, struct verdict *v, signed char **cache)
 {
 	struct st_error err;
 	signed char *slot;
@@ -756,7 +682,7 @@ static json_t *match_names(const struct verdict *v, const char *nexthop, char *t
 	return a;
 }
 
-static void why_text(const struct tables *ts, const struct pconf *c, const char *nexthop,
+static void why_text(const struct st_policy_tables *ts, const struct pconf *c, const char *nexthop,
                      const struct verdict *v, char *out, size_t size)
 {
 	if (!v->e)
@@ -782,8 +708,8 @@ static void why_text(const struct tables *ts, const struct pconf *c, const char 
 		         v->error);
 }
 
-static json_t *verdict_json(const struct tables *ts, const struct pconf *c, const char *nexthop,
-                            const struct verdict *v)
+static json_t *verdict_json(const struct st_policy_tables *ts, const struct pconf *c,
+                            const char *nexthop, const struct verdict *v)
 {
 	char why[1500], names[2000];
 	json_t *o = json_object(), *attrs = json_object();
@@ -844,8 +770,8 @@ static void field(const char *label, const char *value)
 	st_out_field(label, 12, shown);
 }
 
-static void verdict_text(const struct tables *ts, const struct pconf *c, const char *nexthop,
-                         const struct verdict *v)
+static void verdict_text(const struct st_policy_tables *ts, const struct pconf *c,
+                         const char *nexthop, const struct verdict *v)
 {
 	char why[1500], names[2000], line[64];
 	json_t *a;
@@ -876,7 +802,7 @@ static void verdict_text(const struct tables *ts, const struct pconf *c, const c
 }
 
 static enum st_exit do_lookup(const struct po_params *p, const struct pconf *c,
-                              const struct tables *ts)
+                              const struct st_policy_tables *ts)
 {
 	struct verdict v;
 	size_t i;
@@ -970,7 +896,7 @@ struct dest {
 struct test_run {
 	const struct po_params *p;
 	const struct pconf *c;
-	const struct tables *ts;
+	const struct st_policy_tables *ts;
 	uv_loop_t loop;
 	struct st_dns *dns;
 	struct st_trust *trust;
@@ -1118,7 +1044,7 @@ static void dest_report(const struct test_run *run, const struct dest *d)
 }
 
 static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
-                            const struct tables *ts)
+                            const struct st_policy_tables *ts)
 {
 	struct test_run run;
 	struct st_error err;
@@ -1235,7 +1161,7 @@ out:
 /* ---- check ---- */
 
 static enum st_exit do_check(const struct po_params *p, const struct pconf *c,
-                             const struct tables *ts)
+                             const struct st_policy_tables *ts)
 {
 	struct st_lint_context ctx;
 	struct st_lint_diag *d = NULL;
@@ -1285,7 +1211,7 @@ int cmd_policy(int argc, char **argv, struct st_global *g)
 {
 	struct po_params p;
 	struct pconf c;
-	struct tables ts;
+	struct st_policy_tables ts;
 	struct st_error err;
 	enum st_exit status;
 
@@ -1331,7 +1257,7 @@ int cmd_policy(int argc, char **argv, struct st_global *g)
 		status = ST_EXIT_USAGE;
 	}
 out:
-	tables_release(&ts);
+	st_policy_tables_release(&ts);
 	conf_release(&c);
 	free(p.args);
 	return status;
