@@ -47,6 +47,8 @@ struct po_params {
 	const char *ehlo;
 	long timeout_ms;
 	long concurrency;
+	const char *mail_from; /* --mail-from ("": the null sender) */
+	const char *rcpt_to;   /* --rcpt-to, or NULL: no RCPT */
 };
 
 enum {
@@ -60,6 +62,8 @@ enum {
 	OPT_EHLO,
 	OPT_TIMEOUT,
 	OPT_CONCURRENCY,
+	OPT_MAIL_FROM,
+	OPT_RCPT_TO,
 };
 
 static const struct argp_option po_options[] = {
@@ -88,6 +92,10 @@ static const struct argp_option po_options[] = {
     {"timeout", OPT_TIMEOUT, "SECONDS", 0,
      "Each step: connect, every reply, the handshake (default 30)", 3},
     {"concurrency", OPT_CONCURRENCY, "N", 0, "Next hops tested at once (default 16)", 3},
+    {"mail-from", OPT_MAIL_FROM, "ADDR", 0,
+     "MAIL FROM:<ADDR> after EHLO (and TLS); default the null sender, as a bounce", 3},
+    {"rcpt-to", OPT_RCPT_TO, "ADDR", 0,
+     "RCPT TO:<ADDR> after MAIL (default: none); then RSET and QUIT, no message is sent", 3},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -142,6 +150,13 @@ static error_t po_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--ehlo: '%s' is not a host name", arg);
 		p->ehlo = arg;
 		break;
+	case OPT_MAIL_FROM:
+	case OPT_RCPT_TO:
+		if (strlen(arg) > 254 || strpbrk(arg, " \t\r\n<>") || (key == OPT_RCPT_TO && !*arg))
+			st_usage_error(state, "--%s: '%s' is not a mail address",
+			               key == OPT_MAIL_FROM ? "mail-from" : "rcpt-to", arg);
+		*(key == OPT_MAIL_FROM ? &p->mail_from : &p->rcpt_to) = arg;
+		break;
 	case OPT_TIMEOUT:
 	case OPT_CONCURRENCY:
 		v = strtol(arg, &end, 10);
@@ -185,6 +200,8 @@ static error_t po_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "lookup: which next hop? (or --batch)");
 		if (p->all && p->action != A_TEST)
 			st_usage_error(state, "--all goes with test");
+		if ((p->mail_from || p->rcpt_to) && p->action != A_TEST)
+			st_usage_error(state, "--mail-from and --rcpt-to go with test");
 		if (p->action == A_TEST && !p->all && !p->n_args)
 			st_usage_error(state, "test: which next hop? (or --all)");
 		if (p->action == A_TEST && p->all && p->n_args)
@@ -935,14 +952,14 @@ static void test_schedule(struct test_run *run)
 		nexthop_domain(d->nexthop, dom, sizeof(dom));
 		if (asprintf(&d->rcpt, "postmaster@%s", dom) < 0)
 			d->rcpt = NULL;
-		d->rcpts[0] = d->rcpt ? d->rcpt : "postmaster";
+		d->rcpts[0] = run->p->rcpt_to ? run->p->rcpt_to : d->rcpt ? d->rcpt : "postmaster";
 		memset(&rp, 0, sizeof(rp));
 		rp.nexthop = d->nexthop;
 		rp.dns = run->dns;
 		rp.ehlo_name = run->p->ehlo                                ? run->p->ehlo
 		               : run->c->myhostname && *run->c->myhostname ? run->c->myhostname
 		                                                           : "localhost";
-		rp.sender = "";
+		rp.sender = run->p->mail_from ? run->p->mail_from : "";
 		rp.rcpt = d->rcpts;
 		rp.n_rcpt = 1;
 		rp.policy = &d->v.pol;
@@ -954,6 +971,7 @@ static void test_schedule(struct test_run *run)
 		rp.timeout_ms = run->p->timeout_ms ? run->p->timeout_ms : 30000;
 		rp.max_addrs = 64;
 		rp.probe_only = true;
+		rp.probe_rcpt = run->p->rcpt_to != NULL;
 		d->started = true;
 		if (st_relay_start(&run->loop, &rp, &d->res, dest_done, d, &err) < 0) {
 			d->failed_start = true;
@@ -1031,7 +1049,9 @@ static void dest_report(const struct test_run *run, const struct dest *d)
 		const struct st_relay_hop *h = &d->res.hops[k];
 		printf("  %s%s  ", h->relay, h->plain ? " (without TLS)" : "");
 		st_out_styled(h->status == ST_RELAY_SENT ? ST_STYLE_OK : ST_STYLE_BAD,
-		              h->status == ST_RELAY_SENT ? "delivered" : "deferred");
+		              h->status == ST_RELAY_SENT      ? "delivered"
+		              : h->status == ST_RELAY_BOUNCED ? "bounced"
+		                                              : "deferred");
 		if (h->status == ST_RELAY_SENT && h->tls_status[0])
 			printf(": %s TLS, %s with %s\n", h->tls_status, h->tls_version,
 			       h->tls_cipher);
