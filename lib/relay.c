@@ -377,6 +377,8 @@ static void session_done(struct st_session_result *res, void *arg)
 		snprintf(cap, sizeof(cap), "%s", why);
 		cap[0] = (char)toupper((unsigned char)cap[0]);
 		soft(rl, "4.4.1", relay, "connect to %s[%s]:%u: %s", h, a, rl->port, cap);
+	} else if (rl->p.wrappermode && !res->tls_done) {
+		soft(rl, "4.7.5", relay, "Cannot start TLS: handshake failure");
 	} else if (!s || !s->banner.code) {
 		lost(rl, res, s, relay, ST_SMTP_STAGE_BANNER);
 	} else if (s->banner.code / 100 != 2) {
@@ -393,8 +395,8 @@ static void session_done(struct st_session_result *res, void *arg)
 		dsn[0] = '4';
 		soft(rl, dsn, relay, "host %s[%s] said: %s (in reply to %s command)", h, a, words,
 		     s->used_helo ? "HELO" : "EHLO");
-	} else if (!rl->plain && lv >= ST_LEVEL_ENCRYPT && s->ehlo.code == 250 &&
-	           !s->caps.starttls) {
+	} else if (!rl->plain && !rl->p.wrappermode && lv >= ST_LEVEL_ENCRYPT &&
+	           s->ehlo.code == 250 && !s->caps.starttls) {
 		soft(rl, "4.7.4", relay, "TLS is required, but was not offered by host %s[%s]", h,
 		     a);
 	} else if (!rl->plain && s->starttls.code && s->starttls.code != 220 &&
@@ -597,7 +599,9 @@ static void start_session(struct relay *rl)
 	memset(sp, 0, sizeof(*sp));
 	sp->addr = (struct sockaddr *)&rl->ss;
 	sp->timeout_ms = rl->p.timeout_ms > 0 ? rl->p.timeout_ms : 30000;
-	sp->smtp.mode = pol->level == ST_LEVEL_NONE || rl->plain ? ST_SMTP_PLAIN : ST_SMTP_STARTTLS;
+	sp->smtp.mode = rl->p.wrappermode                          ? ST_SMTP_IMPLICIT
+	                : pol->level == ST_LEVEL_NONE || rl->plain ? ST_SMTP_PLAIN
+	                                                           : ST_SMTP_STARTTLS;
 	sp->smtp.ehlo_name = rl->p.ehlo_name;
 	sp->smtp.tls_optional = pol->level <= ST_LEVEL_MAY;
 	sp->smtp.mail_from = rl->p.sender;

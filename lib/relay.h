@@ -49,6 +49,9 @@ struct st_relay_params {
 	 * does so only for a message that has waited at least minimal_backoff_time (its
 	 * PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE); a fresh one is deferred */
 	bool plain_fallback;
+	/* smtp_tls_wrappermode: TLS from the first byte (SMTPS, port 465), no STARTTLS; the
+	 * caller raises a level below encrypt to encrypt, as Postfix does */
+	bool wrappermode;
 	/* no message: each session goes as far as MAIL FROM:<sender> (after EHLO, TLS and its
 	 * checks), with probe_rcpt RCPT TO each recipient, then RSET and QUIT; the replies
 	 * decide as in a delivery (MAIL or RCPT 5xx: bounced, 4xx: deferred and the next
