@@ -422,6 +422,7 @@ static void session_done(struct st_session_result *res, void *arg)
 				close_one(rl, k, ST_RELAY_BOUNCED, dsn, relay,
 				          "host %s[%s] said: %s (in reply to MAIL FROM command)", h,
 				          a, words);
+			compact(rl); /* finish() reads only the open ones */
 			settled = true;
 		} else
 			soft(rl, dsn, relay, "host %s[%s] said: %s (in reply to MAIL FROM command)",
