@@ -1173,6 +1173,7 @@ static void test_schedule(struct test_run *run)
 		char dom[300];
 
 		struct pconf cc;
+		size_t len;
 
 		if (d->failed_start || d->not_smtp) {
 			d->done = true;
@@ -1181,8 +1182,28 @@ static void test_schedule(struct test_run *run)
 		}
 		cc = dest_conf(d);
 		decide(dest_tables(d), &cc, d->nexthop, &d->v);
-		if (d->wrappermode && !d->v.invalid && d->v.pol.level < ST_LEVEL_ENCRYPT)
-			d->v.pol.level = ST_LEVEL_ENCRYPT; /* as Postfix: wrappermode is encrypt */
+		if (d->wrappermode && !d->v.invalid && d->v.pol.level < ST_LEVEL_ENCRYPT) {
+			/* Postfix 3.7 warns 'smtp_tls_wrappermode requires "smtp_tls_security_level
+			 * = encrypt" (or stronger)', connects nowhere and defers (seen in t0503) */
+			d->res.rcpt = calloc(1, sizeof(*d->res.rcpt));
+			if (d->res.rcpt) {
+				d->res.n_rcpt = 1;
+				d->res.rcpt[0].status = ST_RELAY_DEFERRED;
+				snprintf(d->res.rcpt[0].dsn, sizeof(d->res.rcpt[0].dsn), "4.3.0");
+				snprintf(d->res.rcpt[0].relay, sizeof(d->res.rcpt[0].relay),
+				         "none");
+				snprintf(d->res.rcpt[0].reason, sizeof(d->res.rcpt[0].reason),
+				         "server unavailable or unable to receive mail");
+			}
+			len = strlen(d->why_route);
+			snprintf(
+			    d->why_route + len, sizeof(d->why_route) - len,
+			    "; smtp_tls_wrappermode requires \"smtp_tls_security_level = encrypt\" "
+			    "(or stronger)");
+			d->done = true;
+			run->done++;
+			continue;
+		}
 		nexthop_domain(d->nexthop, dom, sizeof(dom));
 		if (asprintf(&d->rcpt, "postmaster@%s", dom) < 0)
 			d->rcpt = NULL;

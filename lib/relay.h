@@ -50,7 +50,8 @@ struct st_relay_params {
 	 * PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE); a fresh one is deferred */
 	bool plain_fallback;
 	/* smtp_tls_wrappermode: TLS from the first byte (SMTPS, port 465), no STARTTLS; the
-	 * caller raises a level below encrypt to encrypt, as Postfix does */
+	 * level must be encrypt or above (below it Postfix defers without connecting: the
+	 * caller's decision) */
 	bool wrappermode;
 	/* no message: each session goes as far as MAIL FROM:<sender> (after EHLO, TLS and its
 	 * checks), with probe_rcpt RCPT TO each recipient, then RSET and QUIT; the replies

@@ -44,11 +44,18 @@ cat >"$T/transport" <<EOT
 wrapped.smtptls.test     smtptls-wrap:[127.0.0.1]:$h_wrap
 vip@other.smtptls.test   smtptls-wrap:[127.0.0.1]:$h_wrap
 .sub.smtptls.test        :[127.0.0.1]:$h_sub
+wrapnone.smtptls.test    smtptls-wrapnone:[127.0.0.1]:$h_wrap
+wrapmay.smtptls.test     smtptls-wrapmay:[127.0.0.1]:$h_wrap
 EOT
 cat >>"$D/etc/master.cf" <<'EOT'
 smtptls-wrap unix - - n - - smtp
   -o smtp_tls_wrappermode=yes
   -o smtp_tls_security_level=$wrap_level
+smtptls-wrapnone unix - - n - - smtp
+  -o smtp_tls_wrappermode=yes
+  -o smtp_tls_security_level=none
+smtptls-wrapmay unix - - n - - smtp
+  -o smtp_tls_wrappermode=yes
 EOT
 pf_conf "$D" "default_transport=smtp" "relayhost=[127.0.0.1]:$h_relayhost" \
 	"relay_domains=relayed.smtptls.test" "relay_transport=relay:[127.0.0.1]:$h_relay" \
@@ -84,6 +91,23 @@ for c in "${cases[@]}"; do
 	st_verdict=$(jq -r '.verdict + " " + .relay' <<<"$out")
 	is "$st_verdict" "$pf_verdict" "policy test $rcpt: routed and predicted as Postfix: $st_verdict"
 done
+
+# wrappermode below encrypt (none, and main.cf's may): Postfix warns, connects nowhere and
+# defers; policy test says the same
+for rcpt in n@wrapnone.smtptls.test m@wrapmay.smtptls.test; do
+	printf 'Subject: %s\n\nbody\n' "$rcpt" | sendmail -C "$D/etc" -f a@smtptls-test.example "$rcpt"
+	pf=$(pf_wait_log "$D" "to=<${rcpt//./\\.}>.*status=(sent|deferred|bounced)" 60)
+	pf_verdict=$(sed -E 's/.* relay=([^,]*),.* dsn=([^,]*), status=([a-z]+) \((.*)\)$/\3 \1 \2 \4/' <<<"$pf")
+	is "$pf_verdict" "deferred none 4.3.0 server unavailable or unable to receive mail" \
+		"Postfix: $rcpt, wrappermode below encrypt: deferred"
+	run "$SMTPTLS" --json policy test --postfix-config "$D/etc" --timeout 10 "$rcpt"
+	is "$(jq -r '.verdict + " " + .relay + " " + .dsn + " " + .reason' <<<"$out")" "$pf_verdict" \
+		"policy test $rcpt: the same"
+done
+like "$(grep -c 'warning: smtp_tls_wrappermode requires "smtp_tls_security_level = encrypt" (or stronger)' "$D/maillog")" "^[1-9]" \
+	"Postfix's warning"
+like "$(jq -r .route.why <<<"$out")" 'smtp_tls_wrappermode requires "smtp_tls_security_level = encrypt" \(or stronger\)' \
+	"policy test's route quotes it"
 
 run "$SMTPTLS" --json policy test --postfix-config "$D/etc" --timeout 10 x@wrapped.smtptls.test
 is "$(jq -r '.route | "\(.class) \(.transport) \(.nexthop) \(.wrappermode)"' <<<"$out")" \
