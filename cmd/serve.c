@@ -98,7 +98,7 @@ struct sv_params {
 	const char *relayhost;
 	bool relay_mx;
 	const char *queue_dir;
-	const char *policies[8];
+	const char *policies[ST_POLICY_TABLES_MAX];
 	size_t n_policies;
 	enum st_level tls_level;
 	const char *relay_ca[8];
@@ -247,8 +247,8 @@ static const struct argp_option sv_options[] = {
     {"queue-dir", OPT_QUEUE_DIR, "DIR", 0,
      "Messages wait for relay there, on disk (default ./smtptls-queue)", 4},
     {"tls-policy", OPT_TLS_POLICY, "TABLE", 0,
-     "A Postfix smtp_tls_policy_maps table (hash:FILE, texthash:FILE, inline:{...}; its "
-     "source text is read); repeatable, searched in order",
+     "A Postfix smtp_tls_policy_maps table (hash:FILE, texthash:FILE, proxy:..., inline:{...}; "
+     "its source text is read, as policy reads it); repeatable, searched in order",
      4},
     {"tls-level", OPT_TLS_LEVEL, "LEVEL", 0,
      "smtp_tls_security_level without a policy entry: none, may (default), encrypt, "
@@ -617,8 +617,9 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		p->queue_dir = arg;
 		break;
 	case OPT_TLS_POLICY:
-		if (p->n_policies >= 8)
-			st_usage_error(state, "--tls-policy: at most 8 tables");
+		if (p->n_policies >= ST_POLICY_TABLES_MAX)
+			st_usage_error(state, "--tls-policy: at most %d tables",
+			               ST_POLICY_TABLES_MAX);
 		p->policies[p->n_policies++] = arg;
 		break;
 	case OPT_TLS_LEVEL:
@@ -815,8 +816,7 @@ struct sv {
 	struct st_dns *dns;
 	struct st_trust *relay_trust;
 	struct st_tls_creds *client_creds;
-	struct st_policy_table *tables[8];
-	size_t n_tables;
+	struct st_policy_tables tables;
 	char self[SELF_MAX][80]; /* our listeners' addresses and ports */
 	const char *self_ptr[SELF_MAX];
 	size_t n_self;
@@ -1666,25 +1666,32 @@ static int relay_setup(struct sv *v, struct st_error *err, const char **what)
 	const struct sv_params *p = v->p;
 	size_t i;
 
-	for (i = 0; i < p->n_policies; i++) {
-		*what = "--tls-policy";
-		v->tables[i] = st_policy_table_load(p->policies[i], err);
-		if (!v->tables[i])
+	/* the loader policy uses: proxy:, the compiled file's state, as Postfix opens them */
+	*what = "--tls-policy";
+	for (i = 0; i < p->n_policies; i++)
+		if (st_policy_tables_add(&v->tables, p->policies[i], err))
 			return -1;
-		v->n_tables++;
-	}
+	if (v->tables.broken[0])
+		st_out_warn("--tls-policy: %s: all relayed mail will be deferred (4.7.5 client TLS "
+		            "configuration problem)",
+		            v->tables.broken);
 	/* every entry that Postfix would call invalid is named now (its mail would be deferred) */
-	for (i = 0; i < v->n_tables; i++) {
-		size_t k, n = st_policy_table_size(v->tables[i]);
+	for (i = 0; i < v->tables.n; i++) {
+		size_t k, n = st_policy_table_size(v->tables.t[i]);
+		if (v->tables.stale[i])
+			st_out_warn(
+			    "--tls-policy: '%s' is older than its source: Postfix answers from "
+			    "the old entries until postmap is run; serve answers from the source",
+			    st_policy_table_db(v->tables.t[i], NULL, NULL));
 		for (k = 0; k < n; k++) {
-			const struct st_policy_entry *e = st_policy_table_at(v->tables[i], k);
+			const struct st_policy_entry *e = st_policy_table_at(v->tables.t[i], k);
 			struct st_policy pol;
 			struct st_error pe;
 			if (st_policy_parse(e->value, &pol, &pe) < 0)
 				st_out_warn(
 				    "--tls-policy: %s:%u: %s: mail for '%s' will be deferred "
 				    "(4.7.5 client TLS configuration problem)",
-				    st_policy_table_file(v->tables[i]), e->line, pe.msg, e->key);
+				    st_policy_table_file(v->tables.t[i]), e->line, pe.msg, e->key);
 		}
 	}
 	v->relay_trust = st_trust_new();
@@ -1764,8 +1771,9 @@ static int relay_start(struct sv *v, struct st_error *err)
 	memset(&qp, 0, sizeof(qp));
 	qp.dir = p->queue_dir;
 	qp.relayhost = p->relayhost;
-	qp.tables = v->tables;
-	qp.n_tables = v->n_tables;
+	qp.tables = v->tables.t;
+	qp.n_tables = v->tables.n;
+	qp.tables_error = v->tables.broken[0] ? v->tables.broken : NULL;
 	qp.level = p->tls_level;
 	qp.dns = v->dns;
 	qp.trust = v->relay_trust;
@@ -2474,8 +2482,7 @@ out:
 	st_dns_free(v.dns);
 	st_trust_free(v.relay_trust);
 	st_tls_creds_free(v.client_creds);
-	for (i = 0; i < v.n_tables; i++)
-		st_policy_table_free(v.tables[i]);
+	st_policy_tables_release(&v.tables);
 	if (v.tmpdir[0]) {
 		unlink(cert);
 		unlink(key);

@@ -80,10 +80,12 @@ is "$(ls "$T/qa" | grep -v '^tmp$' | wc -l)" 0 "the queue is empty once the mess
 stop a
 
 # 2. a policy entry whose name does not match: deferred, Postfix's reason; then the next hop
-# certificate's name right: the retry delivers it
+# certificate's name right: the retry delivers it. The table is proxy:texthash:, as
+# smtp_tls_policy_maps may name it (the loader policy lookup uses)
 printf '[127.0.0.1]:%s secure match=other.test\n' "$b" >"$T/policy2"
 serve a2 "${A_OPTS[@]}" --maildir "$T/a2" --queue-dir "$T/qa2" --relayhost "[127.0.0.1]:$b" \
-	--tls-policy "hash:$T/policy2" --relay-ca-file "$T/ca-b.pem" || exit 1
+	--tls-policy "proxy:texthash:$T/policy2" --relay-ca-file "$T/ca-b.pem"
+ok $? "serve takes a proxy:texthash: table, as policy lookup does" || exit 1
 send "$port" x2@b.test name-mismatch
 line=$(wait_log "$T/a2.log" '"event":"relay".*"to":"x2@b.test"')
 is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
@@ -287,6 +289,32 @@ is "$(jq -r '.status' <<<"$line")" deferred "a 250 to DATA (no message went): de
 like "$(jq -r '.reason' <<<"$line")" "said: 250 2\\.0\\.0 Ok: no message \\(in reply to DATA command\\)" \
 	"in reply to DATA"
 stop a13
+
+# 12. hash: without its .db (postmap not run): Postfix's lookups fail and it defers all mail
+# with 4.7.5; serve says so at start and defers the same way (the loader policy uses)
+printf '[127.0.0.1]:%s encrypt\n' "$b" >"$T/policy12"
+serve a14 "${A_OPTS[@]}" --maildir "$T/a14" --queue-dir "$T/qa14" --relayhost "[127.0.0.1]:$b" \
+	--tls-policy "proxy:hash:$T/policy12" || exit 1
+like "$(cat "$T/a14.err")" "policy12\\.db' does not exist \\(postmap not run\\).*4\\.7\\.5" \
+	"hash: without its .db: named at start"
+send "$port" x12@b.test no-db
+line=$(wait_log "$T/a14.log" '"event":"relay".*"to":"x12@b.test"')
+is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
+	"deferred 4.7.5 client TLS configuration problem" "and its mail is deferred as Postfix defers it"
+stop a14
+if command -v postmap >/dev/null; then
+	mkdir -p "$T/pm" && : >"$T/pm/main.cf"
+	postmap -c "$T/pm" "hash:$T/policy12"
+	serve a14b "${A_OPTS[@]}" --maildir "$T/a14b" --queue-dir "$T/qa14b" \
+		--relayhost "[127.0.0.1]:$b" --tls-policy "hash:$T/policy12" || exit 1
+	send "$port" x12b@b.test with-db
+	line=$(wait_log "$T/a14b.log" '"event":"relay".*"to":"x12b@b.test"')
+	is "$(jq -r '.status + " " + .policy.key' <<<"$line")" "sent [127.0.0.1]:$b" \
+		"with its .db: the entry applies and the mail goes"
+	stop a14b
+else
+	skip 1 "postmap not installed"
+fi
 
 # options that belong together
 run "$SMTPTLS" serve --tls-policy "$T/policy"
