@@ -266,8 +266,9 @@ is "$rc" 5 "a closed port: exit 5"
 like "$(j .error)" "cannot connect: connection refused" "a closed port: says so"
 st probe "127.0.0.1:notaport"
 is "$rc" 2 "a bad destination: usage status"
-st probe --resolve "x.test.example:25:not-an-address" x.test.example:25
-is "$rc" 4 "an address that does not resolve: exit 4"
+st probe --resolve "x.smtptls.test:25:not-an-address" x.smtptls.test:25
+is "$rc:$err" "2:smtptls probe: --resolve: 'x.smtptls.test:25:not-an-address': 'not-an-address' is not an IP address
+Try 'smtptls probe --help' for more information." "a --resolve address that is no address: a usage error"
 
 # text output and the transcript
 st probe -v --no-system-ca --level encrypt "[127.0.0.1]:$starttls"
