@@ -229,7 +229,7 @@ if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null && command -v ip >/dev/null
 	cat >"$T/ns.sh" <<'NS'
 set -u
 T=$1 SMTPTLS=$2
-trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
+trap 'kill $(jobs -p) $(cat "$T"/ns-*.pid 2>/dev/null) 2>/dev/null; wait' EXIT
 ip link set lo up
 printf '%s\n' "mx-host=mxdomain.test,mx.mxdomain.test,10" "host-record=mx.mxdomain.test,127.0.0.1" \
 	"local=/test/" >"$T/ns-zone.conf"
@@ -240,6 +240,7 @@ ready() { # NAME ARGS: a serve, its ready line awaited
 	shift
 	mkfifo "$T/ns-$n.fifo"
 	"$SMTPTLS" serve --log "$T/ns-$n.log" "$@" >"$T/ns-$n.fifo" 2>"$T/ns-$n.err" &
+	echo $! >"$T/ns-$n.pid" # r=$(ready ...) runs in a subshell: not a job of this script
 	read -r -t 30 r <"$T/ns-$n.fifo"
 	printf '%s' "$r"
 }

@@ -38,7 +38,9 @@ chmod 755 "$dir"
 	echo "127.0.0.1 mx.test"
 } >"$dir/hosts"
 echo "nameserver 127.0.0.254" >"$dir/resolv.conf"
-mkdir -p "$dir/postfix"
+# the machine's Postfix files (postfix-files, dynamicmaps.cf... the tests' instances need
+# them), with a main.cf of the admin's own
+if [ -d /etc/postfix ]; then cp -a /etc/postfix "$dir/postfix"; else mkdir -p "$dir/postfix"; fi
 cat >"$dir/postfix/main.cf" <<'EOF'
 # a machine's own Postfix: nothing in a test may read this
 compatibility_level = 3.6
@@ -51,7 +53,6 @@ smtp_tls_CAfile = /nonexistent/smtptls-hostile/ca.pem
 smtp_host_lookup = native
 smtp_tls_fingerprint_digest = md5
 EOF
-[ -f /etc/postfix/master.cf ] && cp /etc/postfix/master.cf "$dir/postfix/"
 mount --bind "$dir/hosts" /etc/hosts || { echo "hostile-machine.sh: cannot replace /etc/hosts" >&2; exit 1; }
 mount --bind "$dir/resolv.conf" /etc/resolv.conf ||
 	{ echo "hostile-machine.sh: cannot replace /etc/resolv.conf" >&2; exit 1; }
