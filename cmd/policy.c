@@ -44,7 +44,7 @@ struct po_params {
 	bool all;
 	const char *dns_server;
 	int host_lookup; /* --host-lookup, else smtp_host_lookup (0: not given) */
-	const char *resolve[TABLES_MAX * 4];
+	const char *resolve[64]; /* --resolve */
 	size_t n_resolve;
 	const char *ca_file;
 	const char *ehlo;
@@ -148,22 +148,13 @@ static error_t po_parse(int key, char *arg, struct argp_state *state)
 	case OPT_DNS_SERVER:
 		p->dns_server = arg;
 		break;
-	case OPT_HOST_LOOKUP: {
-		struct st_error e;
-		if ((p->host_lookup = st_dns_host_lookup_parse(arg, &e)) < 0)
-			st_usage_error(state, "--host-lookup: %s", e.msg);
+	case OPT_HOST_LOOKUP:
+		p->host_lookup = st_parse_host_lookup(state, arg);
 		break;
-	}
-	case OPT_RESOLVE: {
-		struct st_error e;
-		if (p->n_resolve >= sizeof(p->resolve) / sizeof(p->resolve[0]))
-			st_usage_error(state, "--resolve: at most %zu",
-			               sizeof(p->resolve) / sizeof(p->resolve[0]));
-		if (st_dns_add_resolve(NULL, arg, &e))
-			st_usage_error(state, "%s", e.msg);
-		p->resolve[p->n_resolve++] = arg;
+	case OPT_RESOLVE:
+		st_parse_resolve(state, arg, p->resolve, &p->n_resolve,
+		                 sizeof(p->resolve) / sizeof(p->resolve[0]));
 		break;
-	}
 	case OPT_CA_FILE:
 		p->ca_file = arg;
 		break;

@@ -47,7 +47,7 @@ struct pr_params {
 	const char *rcpt[LIST_MAX];
 	int n_rcpt;
 	const char *resolve[LIST_MAX];
-	int n_resolve;
+	size_t n_resolve;
 	const char *protocols;
 	const char *sni;
 	enum st_digest digest;
@@ -257,21 +257,12 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--rcpt-to: at most %d", LIST_MAX);
 		p->rcpt[p->n_rcpt++] = arg;
 		break;
-	case OPT_RESOLVE: {
-		struct st_error e;
-		if (p->n_resolve >= LIST_MAX)
-			st_usage_error(state, "--resolve: at most %d", LIST_MAX);
-		if (st_dns_add_resolve(NULL, arg, &e))
-			st_usage_error(state, "%s", e.msg);
-		p->resolve[p->n_resolve++] = arg;
+	case OPT_RESOLVE:
+		st_parse_resolve(state, arg, p->resolve, &p->n_resolve, LIST_MAX);
 		break;
-	}
-	case OPT_HOST_LOOKUP: {
-		struct st_error e;
-		if ((p->host_lookup = st_dns_host_lookup_parse(arg, &e)) < 0)
-			st_usage_error(state, "--host-lookup: %s", e.msg);
+	case OPT_HOST_LOOKUP:
+		p->host_lookup = st_parse_host_lookup(state, arg);
 		break;
-	}
 	case OPT_PROTOCOLS:
 		p->protocols = arg;
 		break;
@@ -1411,7 +1402,7 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 	if (mx || !addr) {
 		int bad = 0;
 		run.dns = st_dns_new(p->dns_server, &err);
-		for (i = 0; run.dns && !bad && i < (size_t)p->n_resolve; i++)
+		for (i = 0; run.dns && !bad && i < p->n_resolve; i++)
 			bad = st_dns_add_resolve(run.dns, p->resolve[i], &err);
 		if (!run.dns || bad || st_dns_attach(run.dns, &run.loop, &err)) {
 			/* a bad --dns-server or --resolve is the user's to fix */

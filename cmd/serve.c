@@ -659,21 +659,12 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_DNS_SERVER:
 		p->dns_server = arg;
 		break;
-	case OPT_HOST_LOOKUP: {
-		struct st_error e;
-		if ((p->host_lookup = st_dns_host_lookup_parse(arg, &e)) < 0)
-			st_usage_error(state, "--host-lookup: %s", e.msg);
+	case OPT_HOST_LOOKUP:
+		p->host_lookup = st_parse_host_lookup(state, arg);
 		break;
-	}
-	case OPT_RESOLVE: {
-		struct st_error e;
-		if (p->n_resolve >= LIST_MAX)
-			st_usage_error(state, "--resolve: at most %d", LIST_MAX);
-		if (st_dns_add_resolve(NULL, arg, &e))
-			st_usage_error(state, "%s", e.msg);
-		p->resolve[p->n_resolve++] = arg;
+	case OPT_RESOLVE:
+		st_parse_resolve(state, arg, p->resolve, &p->n_resolve, LIST_MAX);
 		break;
-	}
 	case OPT_BACKOFF:
 		v = strtoll(arg, &end, 10);
 		if (end == arg || v < 1 || v > 86400 || (*end && *end != ':'))

@@ -731,7 +731,11 @@ static void addr_answer(struct dq *q, int rc, struct ub_result *res, const struc
 				addr_keep(a, fam, text);
 		}
 		ub_resolve_free(res);
-	} else if (rc != 0 && (a->first.cls == ST_ERR_NONE || q->type == TYPE_NATIVE)) {
+	} else if (rc != 0 && (a->first.cls == ST_ERR_NONE || q->type == TYPE_NATIVE ||
+	                       q->type == TYPE_LOCAL)) {
+		/* a --resolve answer cancelled before it was given is no answer */
+		if (q->type == TYPE_LOCAL)
+			a->n4 = 0;
 		/* one type failing (a server that refuses AAAA) is no failure when the
 		 * other gives addresses; the system's resolver, asked last, says why */
 		a->first = *err;

@@ -396,6 +396,51 @@ static void test_host_lookup(void **state)
 	waitpid(pid, NULL, 0);
 }
 
+/* A native lookup still at work when the resolver is detached: its callback at once, and
+ * the lookup frees itself when the thread pool is done with it (ASan runs this) */
+static void test_native_detached(void **state)
+{
+	struct st_error err;
+	struct st_dns *d;
+	struct seen s = {{{0}}, 0};
+	uv_loop_t loop;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	d = st_dns_new("127.0.0.1@1", &err);
+	assert_non_null(d);
+	st_dns_set_host_lookup(d, ST_HOST_LOOKUP_NATIVE);
+	assert_int_equal(st_dns_attach(d, &loop, &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "127.0.0.7", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_add_resolve(d, "pinned.smtptls.test:25:127.0.0.8", &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "pinned.smtptls.test", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(s.n, 0); /* never from within the start */
+	st_dns_detach(d);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.what[0], "a -3 0 the lookup of 'pinned.smtptls.test' was cancelled");
+	assert_string_equal(s.what[1], "a -3 0 the lookup of '127.0.0.7' was cancelled");
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	st_dns_free(d);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	/* not detached: both answered from the loop */
+	assert_int_equal(uv_loop_init(&loop), 0);
+	d = st_dns_new("127.0.0.1@1", &err);
+	st_dns_set_host_lookup(d, ST_HOST_LOOKUP_NATIVE);
+	assert_int_equal(st_dns_attach(d, &loop, &err), 0);
+	assert_int_equal(st_dns_add_resolve(d, "pinned.smtptls.test:25:127.0.0.8", &err), 0);
+	s.n = 0;
+	assert_int_equal(st_dns_addrs_async(d, "127.0.0.7", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "pinned.smtptls.test", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(s.n, 2);
+	assert_true(!strcmp(s.what[0], "a 0 1 127.0.0.8") || !strcmp(s.what[1], "a 0 1 127.0.0.8"));
+	assert_true(!strcmp(s.what[0], "a 0 1 127.0.0.7") || !strcmp(s.what[1], "a 0 1 127.0.0.7"));
+	st_dns_detach(d);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	st_dns_free(d);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_bad_server(void **state)
 {
 	struct st_error err;
@@ -414,6 +459,7 @@ int main(void)
 	    cmocka_unit_test(test_on_a_loop),
 	    cmocka_unit_test(test_resolve),
 	    cmocka_unit_test(test_host_lookup),
+	    cmocka_unit_test(test_native_detached),
 	    cmocka_unit_test(test_bad_server),
 	};
 
