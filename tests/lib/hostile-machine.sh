@@ -7,8 +7,9 @@
 # COMMAND runs in a mount namespace of its own (unshare -m, private propagation: nothing
 # outside sees it) where
 #   /etc/hosts          maps every name the tests use (each *.test, *.example and
-#                       example.com/org/net name found in tests/) to 127.0.0.1 or 127.0.0.77,
-#                       the lines an admin's test machine has ("127.0.0.1 mx.test");
+#                       example.com/org/net name found in tests/, and X.test for each
+#                       X.smtptls.test) to 127.0.0.1 or 127.0.0.77, the lines an admin's test
+#                       machine has ("127.0.0.1 mx.test");
 #   /etc/resolv.conf    names 127.0.0.254, where nothing answers;
 #   /etc/postfix        holds a main.cf no test may read: a relayhost, level dane, a policy
 #                       table that is not there, native host lookups.
@@ -34,7 +35,8 @@ chmod 755 "$dir"
 	echo "::1 localhost ip6-localhost ip6-loopback"
 	grep -rhoE '\b([A-Za-z0-9_-]+\.)+(test|example|example\.com|example\.org|example\.net)\b' \
 		"$top/tests/cli" "$top/tests/lib" "$top/tests/unit"/*.c 2>/dev/null |
-		grep -v '^_' | tr 'A-Z' 'a-z' | sort -u | awk '{ print (NR % 2 ? "127.0.0.1 " : "127.0.0.77 ") $0 }'
+		grep -v '^_' | tr 'A-Z' 'a-z' | sed 's/^\(.*\)\.smtptls\.test$/\1.test\n&/' | sort -u |
+		awk '{ print (NR % 2 ? "127.0.0.1 " : "127.0.0.77 ") $0 }'
 	echo "127.0.0.1 mx.test"
 } >"$dir/hosts"
 echo "nameserver 127.0.0.254" >"$dir/resolv.conf"
