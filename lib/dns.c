@@ -58,6 +58,10 @@ struct st_dns *st_dns_new(const char *server, struct st_error *err)
 	}
 	d->timeout_ms = 30000;
 	d->host_lookup = ST_HOST_LOOKUP_DNS;
+	/* the special-use names libunbound answers itself (test., invalid.) go to the
+	 * server, as the system's resolver library (and so Postfix) sends them */
+	ub_ctx_set_option(d->ctx, "local-zone:", "test. transparent");
+	ub_ctx_set_option(d->ctx, "local-zone:", "invalid. transparent");
 	/* answers come to our poll(), so that a silent server costs the timeout,
 	 * not the resolver's patience; a thread, not a forked process, does the work */
 	ub_ctx_async(d->ctx, 1);
@@ -69,11 +73,8 @@ struct st_dns *st_dns_new(const char *server, struct st_error *err)
 			         colon + 1);
 		else
 			snprintf(fwd, sizeof(fwd), "%s", server);
-		/* a test's server on loopback must be allowed, and the special-use
-		 * names libunbound answers itself (test., invalid.) go to it too */
+		/* a test's server on loopback must be allowed */
 		ub_ctx_set_option(d->ctx, "do-not-query-localhost:", "no");
-		ub_ctx_set_option(d->ctx, "local-zone:", "test. transparent");
-		ub_ctx_set_option(d->ctx, "local-zone:", "invalid. transparent");
 		rc = ub_ctx_set_fwd(d->ctx, fwd);
 		if (rc != 0) {
 			st_error_set(err, ST_ERR_USAGE,

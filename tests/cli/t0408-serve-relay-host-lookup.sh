@@ -62,6 +62,9 @@ is "$(where)" "mx.smtptls.test 127.0.0.3" "--host-lookup dns,native: DNS first"
 pr --host-lookup dns,native nohost.smtptls.test:25
 is "$rc/$(jq -r .error <<<"$out")" "4/cannot look up 'nohost.smtptls.test' with the system's resolver: Name or service not known" \
 	"dns,native: a host DNS does not know goes to the system's resolver"
+run "$SMTPTLS" --json probe --timeout 10 --level may mail.smtptls.test
+is "$rc/$(where)" "0/mx.smtptls.test 127.0.0.3" \
+	"probe DOMAIN through resolv.conf's server: names under .test are asked for, as Postfix does"
 pr "[mx.smtptls.test]:25"
 is "$(where)" "mx.smtptls.test 127.0.0.3" "probe [HOST]:25 (default dns): the DNS address, not /etc/hosts"
 # 2. --resolve applies to MX hosts too (as curl's, to every host connected to); the domain
