@@ -95,6 +95,15 @@ const char *st_optional_value_before(const char *word);
 /* Parse a --digest value (md5 ... sha512), or report a usage error naming opt and exit. */
 enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, const char *arg);
 
+/* Parse a --host-lookup value (dns, native, dns,native) to ST_HOST_LOOKUP_* bits, or report a
+ * usage error and exit. */
+int st_parse_host_lookup(const struct argp_state *state, const char *arg);
+
+/* Check a --resolve value (HOST:PORT:ADDR[,ADDR...]) and keep it in list[*n] (at most max),
+ * or report a usage error and exit. arg is borrowed (argv). */
+void st_parse_resolve(const struct argp_state *state, const char *arg, const char **list,
+                      size_t *n, size_t max);
+
 /* Commands. */
 extern const struct argp cmd_probe_argp;
 extern const struct st_optvals cmd_probe_values[];

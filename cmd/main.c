@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "dns.h"
 #include "output.h"
 #include "x509.h"
 
@@ -111,6 +112,28 @@ const char *st_optional_value_before(const char *word)
 		if (stray[i].word == word)
 			return stray[i].option;
 	return NULL;
+}
+
+int st_parse_host_lookup(const struct argp_state *state, const char *arg)
+{
+	struct st_error e;
+	int set = st_dns_host_lookup_parse(arg, &e);
+
+	if (set < 0)
+		st_usage_error(state, "--host-lookup: %s", e.msg);
+	return set;
+}
+
+void st_parse_resolve(const struct argp_state *state, const char *arg, const char **list,
+                      size_t *n, size_t max)
+{
+	struct st_error e;
+
+	if (*n >= max)
+		st_usage_error(state, "--resolve: at most %zu", max);
+	if (st_dns_add_resolve(NULL, arg, &e))
+		st_usage_error(state, "%s", e.msg);
+	list[(*n)++] = arg;
 }
 
 enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, const char *arg)

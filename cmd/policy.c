@@ -44,6 +44,9 @@ struct po_params {
 	bool batch;
 	bool all;
 	const char *dns_server;
+	int host_lookup; /* --host-lookup, else smtp_host_lookup (0: not given) */
+	const char *resolve[64]; /* --resolve */
+	size_t n_resolve;
 	const char *ca_file;
 	const char *ehlo;
 	long timeout_ms;
@@ -59,6 +62,8 @@ enum {
 	OPT_BATCH,
 	OPT_ALL,
 	OPT_DNS_SERVER,
+	OPT_HOST_LOOKUP,
+	OPT_RESOLVE,
 	OPT_CA_FILE,
 	OPT_EHLO,
 	OPT_TIMEOUT,
@@ -87,7 +92,15 @@ static const struct argp_option po_options[] = {
     {NULL, 0, NULL, 0, "test:", 3},
     {"all", OPT_ALL, NULL, 0, "Test every next hop the tables name", 3},
     {"dns-server", OPT_DNS_SERVER, "ADDR[:PORT]", 0,
-     "Ask this DNS server, not the system's resolver (/etc/hosts still counts)", 3},
+     "Ask this DNS server, not the one of resolv.conf", 3},
+    {"host-lookup", OPT_HOST_LOOKUP, "METHODS", 0,
+     "Where host addresses come from: dns, native or dns,native (default: smtp_host_lookup "
+     "of main.cf, Postfix's dns); MX records always come from DNS",
+     3},
+    {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR[,ADDR...]", 0,
+     "Connect to ADDR for HOST and PORT, without asking DNS, MX hosts included (repeatable, as "
+     "curl has it)",
+     3},
     {"ca-file", OPT_CA_FILE, "FILE", 0, "CAs for verify and secure, instead of smtp_tls_CAfile", 3},
     {"ehlo", OPT_EHLO, "NAME", 0, "The EHLO name (default: myhostname, else localhost)", 3},
     {"timeout", OPT_TIMEOUT, "SECONDS", 0,
@@ -104,6 +117,7 @@ const struct st_optvals cmd_policy_values[] = {
     {"postfix-config", "@dir"},
     {"table", "@file"},
     {"ca-file", "@file"},
+    {"host-lookup", "dns native dns,native"},
     {NULL, NULL},
 };
 
@@ -142,6 +156,13 @@ static error_t po_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_DNS_SERVER:
 		p->dns_server = arg;
+		break;
+	case OPT_HOST_LOOKUP:
+		p->host_lookup = st_parse_host_lookup(state, arg);
+		break;
+	case OPT_RESOLVE:
+		st_parse_resolve(state, arg, p->resolve, &p->n_resolve,
+		                 sizeof(p->resolve) / sizeof(p->resolve[0]));
 		break;
 	case OPT_CA_FILE:
 		p->ca_file = arg;
@@ -245,6 +266,7 @@ struct pconf {
 	char *version;
 	char *myhostname;
 	char *wrappermode;
+	char *host_lookup;
 	/* routing a recipient (trivial-rewrite's parameters) */
 	char *mydestination, *virtual_alias_domains, *virtual_mailbox_domains, *relay_domains;
 	char *local_transport, *virtual_transport, *relay_transport, *default_transport;
@@ -275,6 +297,7 @@ static const char *const conf_names[] = {
     "parent_domain_matches_subdomains",
     "recipient_delimiter",
     "transport_maps",
+    "smtp_host_lookup",
 };
 
 static char **conf_slot(struct pconf *c, size_t i)
@@ -299,7 +322,8 @@ static char **conf_slot(struct pconf *c, size_t i)
 	                  &c->relayhost,
 	                  &c->parent_domain_matches_subdomains,
 	                  &c->recipient_delimiter,
-	                  &c->transport_maps};
+	                  &c->transport_maps,
+	                  &c->host_lookup};
 	return slots[i];
 }
 
@@ -1461,6 +1485,25 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 		goto out;
 	}
 	st_dns_set_timeout(run.dns, (int)(p->timeout_ms ? p->timeout_ms : 30000));
+	for (i = 0; i < p->n_resolve; i++)
+		if (st_dns_add_resolve(run.dns, p->resolve[i], &err)) {
+			st_out_error("%s", err.msg);
+			status = st_exit_for(err.cls);
+			goto out;
+		}
+	{
+		/* --host-lookup, else main.cf's smtp_host_lookup, else Postfix's default dns */
+		int lookup = p->host_lookup;
+		if (!lookup && c->host_lookup && *c->host_lookup &&
+		    (lookup = st_dns_host_lookup_parse(c->host_lookup, &err)) < 0) {
+			st_out_error("smtp_host_lookup (%s): %s", c->from ? c->from : "main.cf",
+			             err.msg);
+			status = ST_EXIT_INPUT;
+			goto out;
+		}
+		st_dns_set_host_lookup(run.dns, lookup);
+		st_out_note(1, "host addresses: %s", st_dns_host_lookup_name(st_dns_host_lookup(run.dns)));
+	}
 	if (uv_loop_init(&run.loop)) {
 		status = ST_EXIT_INTERNAL;
 		goto out;

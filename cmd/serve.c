@@ -105,6 +105,9 @@ struct sv_params {
 	size_t n_relay_ca;
 	const char *client_cert, *client_key;
 	const char *dns_server;
+	int host_lookup; /* ST_HOST_LOOKUP_* (0: dns) */
+	const char *resolve[LIST_MAX];
+	size_t n_resolve;
 	long backoff_min, backoff_max, queue_lifetime, relay_timeout;
 	long relay_concurrency;
 	long workers; /* event loops, one thread each */
@@ -155,6 +158,8 @@ enum {
 	OPT_CLIENT_CERT,
 	OPT_CLIENT_KEY,
 	OPT_DNS_SERVER,
+	OPT_HOST_LOOKUP,
+	OPT_RESOLVE,
 	OPT_BACKOFF,
 	OPT_QUEUE_LIFETIME,
 	OPT_RELAY_TIMEOUT,
@@ -259,7 +264,16 @@ static const struct argp_option sv_options[] = {
     {"client-cert", OPT_CLIENT_CERT, "FILE", 0, "A client certificate for next-hop servers", 4},
     {"client-key", OPT_CLIENT_KEY, "FILE", 0, "Its private key", 4},
     {"dns-server", OPT_DNS_SERVER, "ADDR[:PORT]", 0,
-     "Ask this DNS server for MX and addresses, not the system's (/etc/hosts still counts)", 4},
+     "Ask this DNS server for MX and addresses, not the one of resolv.conf", 4},
+    {"host-lookup", OPT_HOST_LOOKUP, "METHODS", 0,
+     "Where next-hop host addresses come from, as Postfix's smtp_host_lookup: dns (the "
+     "default), native (the system's resolver: /etc/hosts, nsswitch.conf) or dns,native; MX "
+     "records always come from DNS",
+     4},
+    {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR[,ADDR...]", 0,
+     "Relay to ADDR for HOST and PORT, without asking DNS, MX hosts included (repeatable, as "
+     "curl has it)",
+     4},
     {"backoff", OPT_BACKOFF, "MIN[:MAX]", 0,
      "Seconds to the first retry of a deferred message, doubled up to MAX (default 10:300)", 4},
     {"queue-lifetime", OPT_QUEUE_LIFETIME, "SECONDS", 0,
@@ -316,6 +330,7 @@ const struct st_optvals cmd_serve_values[] = {
     {"client-key", "@file"},
     {"crl-file", "@file"},
     {"tls-ciphers", "high medium null"},
+    {"host-lookup", "dns native dns,native"},
     {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
                            "permit_tls_all_clientcerts reject_unauth_destination reject"},
@@ -645,6 +660,12 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_DNS_SERVER:
 		p->dns_server = arg;
 		break;
+	case OPT_HOST_LOOKUP:
+		p->host_lookup = st_parse_host_lookup(state, arg);
+		break;
+	case OPT_RESOLVE:
+		st_parse_resolve(state, arg, p->resolve, &p->n_resolve, LIST_MAX);
+		break;
 	case OPT_BACKOFF:
 		v = strtoll(arg, &end, 10);
 		if (end == arg || v < 1 || v > 86400 || (*end && *end != ':'))
@@ -740,11 +761,11 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--client-cert and --client-key go together");
 		if (!p->relayhost && !p->relay_mx &&
 		    (p->n_policies || p->n_relay_ca || p->client_cert || p->queue_dir ||
-		     p->dns_server))
+		     p->dns_server || p->host_lookup || p->n_resolve))
 			st_usage_error(state,
-			               "--tls-policy, --relay-ca-file, --client-cert, --queue-dir "
-			               "and --dns-server are for onward relay: --relayhost or "
-			               "--relay-mx");
+			               "--tls-policy, --relay-ca-file, --client-cert, --queue-dir, "
+			               "--dns-server, --host-lookup and --resolve are for onward "
+			               "relay: --relayhost or --relay-mx");
 		if ((p->n_crl_files || p->ocsp) && !p->n_ccert_ca)
 			st_usage_error(state,
 			               "--%s needs --ccert-ca-file: revocation is checked on "
@@ -1719,6 +1740,11 @@ static int relay_setup(struct sv *v, struct st_error *err, const char **what)
 	if (!v->dns)
 		return -1;
 	st_dns_set_timeout(v->dns, (int)(p->relay_timeout * 1000));
+	st_dns_set_host_lookup(v->dns, p->host_lookup);
+	*what = "relay"; /* each was checked with the options */
+	for (i = 0; i < p->n_resolve; i++)
+		if (st_dns_add_resolve(v->dns, p->resolve[i], err))
+			return -1;
 	return 0;
 }
 

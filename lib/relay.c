@@ -690,7 +690,7 @@ static void next_host(struct relay *rl)
 		next_addr(rl);
 		return;
 	}
-	if (!rl->p.dns || st_dns_addrs_async(rl->p.dns, h, addrs_answer, rl, &err) < 0) {
+	if (!rl->p.dns || st_dns_addrs_async(rl->p.dns, h, rl->port, addrs_answer, rl, &err) < 0) {
 		soft(rl, "4.4.4", "none", "cannot look up '%s': %s", h,
 		     rl->p.dns ? err.msg : "no resolver");
 		rl->host_i++;

@@ -28,7 +28,7 @@ like "$err" "did you mean 'verify'" "unknown command: suggestion for an abbrevia
 st zzzzzzzz
 unlike "$err" "did you mean" "unknown command: no far-fetched suggestion"
 
-st policy --json something
+st policy --no-postfix-config --json something
 is "$rc" 2 "policy with an unknown action: usage status"
 like "$err" "'something' is not check, lookup or test" "policy names the actions"
 st policy --help

@@ -107,7 +107,7 @@ for c in "${cases[@]}"; do
 	hop "$k" "$name" || exit 1
 	cport[$name]=$port
 	printf '[127.0.0.1]:%s %s\n' "$port" "$pol" >>"$T/policy"
-	printf '%s.test smtp:[127.0.0.1]:%s\n' "$name" "$port" >>"$T/transport"
+	printf '%s.smtptls.test smtp:[127.0.0.1]:%s\n' "$name" "$port" >>"$T/transport"
 done
 
 # Postfix's smtp client with that table
@@ -123,18 +123,18 @@ for c in "${cases[@]}"; do
 	read -r name k pol <<<"$c"
 	# Postfix
 	printf 'From: a@smtptls-test.example\nSubject: %s\n\nbody\n' "$name" |
-		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$name.test"
+		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$name.smtptls.test"
 	# serve, relaying the same way
 	serve "r-$name" --listen 127.0.0.1:0 --maildir "$T/r-md-$name" --queue-dir "$T/q-$name" \
 		--mynetworks 127.0.0.0/8 --relayhost "[127.0.0.1]:${cport[$name]}" \
 		--tls-policy "texthash:$T/policy" --relay-ca-file "$P/ca.pem" --backoff 2 || exit 1
 	timeout 60 swaks --server 127.0.0.1 --port "$port" --from a@smtptls-test.example \
-		--to "x@$name.test" --header "Subject: $name" >"$T/swaks-$name" 2>&1 ||
+		--to "x@$name.smtptls.test" --header "Subject: $name" >"$T/swaks-$name" 2>&1 ||
 		diag "sending to serve for $name failed: $(tail -n 3 "$T/swaks-$name")"
 done
 for c in "${cases[@]}"; do
 	read -r name k pol <<<"$c"
-	pf=$(pf_wait_log "$D" "to=<x@$name\\.test>.*status=(sent|deferred|bounced)" 60)
+	pf=$(pf_wait_log "$D" "to=<x@$name\\.smtptls\\.test>.*status=(sent|deferred|bounced)" 60)
 	pf_verdict=$(sed -E 's/.*status=([a-z]+) \((.*)\)$/\1 \2/' <<<"$pf" | norm)
 	line=$(wait_log "$T/r-$name.log" '"event":"relay"' 60)
 	st_verdict=$(jq -r '.status + " " + .reason' <<<"$line" | norm)
@@ -146,12 +146,12 @@ done
 # recipient it runs MAIL FROM and RCPT TO too, so refusals there are predicted as well
 for c in "${cases[@]}"; do
 	read -r name k pol <<<"$c"
-	pf_verdict=$(grep -E "to=<x@$name\\.test>.*status=(sent|deferred|bounced)" "$D/maillog" | head -n 1 |
+	pf_verdict=$(grep -E "to=<x@$name\\.smtptls\\.test>.*status=(sent|deferred|bounced)" "$D/maillog" | head -n 1 |
 		sed -E 's/.*status=([a-z]+) \((.*)\)$/\1 \2/' | norm)
 	case $pf_verdict in sent*) pf_verdict=delivered ;; esac
 	run "$SMTPTLS" --json policy test --no-postfix-config --table "texthash:$T/policy" \
 		-o smtp_tls_security_level=may --ca-file "$P/ca.pem" --timeout 10 \
-		--mail-from a@smtptls-test.example --rcpt-to "x@$name.test" "[127.0.0.1]:${cport[$name]}"
+		--mail-from a@smtptls-test.example --rcpt-to "x@$name.smtptls.test" "[127.0.0.1]:${cport[$name]}"
 	st_verdict=$(jq -r 'if .verdict == "delivered" then .verdict else .verdict + " " + .reason end' <<<"$out" | norm)
 	is "$st_verdict" "$pf_verdict" "policy test $name ($pol): as Postfix"
 done
@@ -166,8 +166,8 @@ pf_wait_log "$D" "postfix/${cport[may-pfrelay]}/smtpd\\[[0-9]+\\]: disconnect fr
 ok $? "the smtpd saw EHLO, MAIL, RSET and QUIT: no RCPT without --rcpt-to, no DATA"
 # policy test's own session, told apart by its EHLO name: RCPT refused, then RSET and QUIT
 run "$SMTPTLS" policy test --no-postfix-config --table "texthash:$T/policy" --timeout 10 \
-	--ehlo policy-test.smtptls.test --rcpt-to x@may-pfrelay.test "[127.0.0.1]:${cport[may-pfrelay]}"
-rej=$(pf_wait_log "$D" "postfix/${cport[may-pfrelay]}/smtpd\\[[0-9]+\\]: NOQUEUE: reject: RCPT .* 554 5\\.7\\.1 <x@may-pfrelay\\.test>: Relay access denied; from=<> .*helo=<policy-test\\.smtptls\\.test>")
+	--ehlo policy-test.smtptls.test --rcpt-to x@may-pfrelay.smtptls.test "[127.0.0.1]:${cport[may-pfrelay]}"
+rej=$(pf_wait_log "$D" "postfix/${cport[may-pfrelay]}/smtpd\\[[0-9]+\\]: NOQUEUE: reject: RCPT .* 554 5\\.7\\.1 <x@may-pfrelay\\.smtptls\\.test>: Relay access denied; from=<> .*helo=<policy-test\\.smtptls\\.test>")
 pid=$(sed -E 's/.*smtpd\[([0-9]+)\].*/\1/' <<<"$rej")
 # (an smtpd process serves many sessions: its disconnect line after that reject)
 ln=$(grep -n -F -- "$rej" "$D/maillog" | head -n 1 | cut -d: -f1)
@@ -192,7 +192,7 @@ like "$tty_out" "verify-good|\\[127\\.0\\.0\\.1\\]:${cport[verify-good]}: delive
 
 # at may, a handshake that fails defers a fresh message; once it has waited the minimal
 # backoff time, the next attempt goes without TLS (Postfix's plaintext fallback)
-pf=$(pf_wait_log "$D" "to=<x@may-tls12\\.test>.*status=sent" 60)
+pf=$(pf_wait_log "$D" "to=<x@may-tls12\\.smtptls\\.test>.*status=sent" 60)
 like "$pf" "status=sent" "Postfix: the retry of the may case went through without TLS"
 line=$(wait_log "$T/r-may-tls12.log" '"event":"relay".*"status":"sent"' 60)
 is "$(jq -r '.attempt' <<<"$line")" 2 "serve: so did its second attempt"
