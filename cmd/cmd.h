@@ -84,8 +84,25 @@ int st_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags
 void st_usage_error(const struct argp_state *state, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
+/*
+ * When word (a pointer into the argv given to st_argp_parse) stood right
+ * after a long option whose value is optional and that was given without
+ * '=', that option's long name: getopt took the word as an argument, which
+ * is rarely what the user meant. NULL otherwise.
+ */
+const char *st_optional_value_before(const char *word);
+
 /* Parse a --digest value (md5 ... sha512), or report a usage error naming opt and exit. */
 enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, const char *arg);
+
+/* Parse a --host-lookup value (dns, native, dns,native) to ST_HOST_LOOKUP_* bits, or report a
+ * usage error and exit. */
+int st_parse_host_lookup(const struct argp_state *state, const char *arg);
+
+/* Check a --resolve value (HOST:PORT:ADDR[,ADDR...]) and keep it in list[*n] (at most max),
+ * or report a usage error and exit. arg is borrowed (argv). */
+void st_parse_resolve(const struct argp_state *state, const char *arg, const char **list,
+                      size_t *n, size_t max);
 
 /* Commands. */
 extern const struct argp cmd_probe_argp;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "output.h"
@@ -158,6 +159,12 @@ static error_t fp_parse(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_ARGS:
 		p->files = state->argv + state->next;
 		p->n_files = state->argc - state->next;
+		for (int i = 0; i < p->n_files; i++) {
+			const char *o = st_optional_value_before(p->files[i]);
+			if (o && strcmp(p->files[i], "-") != 0 && access(p->files[i], F_OK) != 0)
+				st_usage_error(state, "no file '%s'; did you mean --%s=%s?",
+				               p->files[i], o, p->files[i]);
+		}
 		state->next = state->argc;
 		break;
 	case ARGP_KEY_NO_ARGS:

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "dns.h"
 #include "output.h"
 #include "x509.h"
 
@@ -60,6 +61,81 @@ void st_usage_error(const struct argp_state *state, const char *fmt, ...)
 	exit(ST_EXIT_USAGE);
 }
 
+static const char *optional_long(const struct argp *argp, const char *word, size_t len)
+{
+	const struct argp_option *o;
+	const struct argp_child *c;
+	const char *found;
+
+	for (o = argp->options; o && (o->name || o->key || o->doc); o++)
+		if (o->name && o->arg && (o->flags & OPTION_ARG_OPTIONAL) &&
+		    strncmp(o->name, word, len) == 0)
+			return o->name;
+	for (c = argp->children; c && c->argp; c++)
+		if ((found = optional_long(c->argp, word, len)))
+			return found;
+	return NULL;
+}
+
+/* words that followed an optional-value option given without '=' (argv is permuted
+ * by getopt, so they are found before parsing and recognised by address) */
+static struct {
+	const char *option, *word;
+} stray[8];
+
+static void find_strays(const struct argp *argp, int argc, char **argv)
+{
+	const char *name;
+	size_t n = 0, len;
+	int i;
+
+	memset(stray, 0, sizeof(stray));
+	for (i = 1; i + 1 < argc && n < sizeof(stray) / sizeof(stray[0]); i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		/* "--name" or getopt's unique abbreviation of it ("--self"), with no value */
+		if (strncmp(argv[i], "--", 2) != 0 || strchr(argv[i], '=') ||
+		    (len = strlen(argv[i] + 2)) < 2 || argv[i + 1][0] == '-')
+			continue;
+		if ((name = optional_long(argp, argv[i] + 2, len))) {
+			stray[n].option = name;
+			stray[n++].word = argv[i + 1];
+		}
+	}
+}
+
+const char *st_optional_value_before(const char *word)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(stray) / sizeof(stray[0]) && stray[i].word; i++)
+		if (stray[i].word == word)
+			return stray[i].option;
+	return NULL;
+}
+
+int st_parse_host_lookup(const struct argp_state *state, const char *arg)
+{
+	struct st_error e;
+	int set = st_dns_host_lookup_parse(arg, &e);
+
+	if (set < 0)
+		st_usage_error(state, "--host-lookup: %s", e.msg);
+	return set;
+}
+
+void st_parse_resolve(const struct argp_state *state, const char *arg, const char **list,
+                      size_t *n, size_t max)
+{
+	struct st_error e;
+
+	if (*n >= max)
+		st_usage_error(state, "--resolve: at most %zu", max);
+	if (st_dns_add_resolve(NULL, arg, &e))
+		st_usage_error(state, "%s", e.msg);
+	list[(*n)++] = arg;
+}
+
 enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, const char *arg)
 {
 	int d = st_digest_from_name(arg);
@@ -73,7 +149,10 @@ enum st_digest st_parse_digest(const struct argp_state *state, const char *opt, 
 
 int st_argp_parse(const struct argp *argp, int argc, char **argv, unsigned flags, void *input)
 {
-	error_t rc = argp_parse(argp, argc, argv, flags | ARGP_NO_HELP | ARGP_NO_EXIT, NULL, input);
+	error_t rc;
+
+	find_strays(argp, argc, argv);
+	rc = argp_parse(argp, argc, argv, flags | ARGP_NO_HELP | ARGP_NO_EXIT, NULL, input);
 
 	if (rc) {
 		/* getopt has said what was wrong */

@@ -21,9 +21,10 @@
 #include "policy.h"
 #include "policy_lint.h"
 #include "relay.h"
+#include "route.h"
 #include "verify.h"
 
-#define TABLES_MAX    16
+#define TABLES_MAX    ST_POLICY_TABLES_MAX
 #define OVERRIDES_MAX 32
 #define DEST_MAX      100000
 
@@ -43,10 +44,15 @@ struct po_params {
 	bool batch;
 	bool all;
 	const char *dns_server;
+	int host_lookup; /* --host-lookup, else smtp_host_lookup (0: not given) */
+	const char *resolve[64]; /* --resolve */
+	size_t n_resolve;
 	const char *ca_file;
 	const char *ehlo;
 	long timeout_ms;
 	long concurrency;
+	const char *mail_from; /* --mail-from ("": the null sender) */
+	const char *rcpt_to;   /* --rcpt-to, or NULL: no RCPT */
 };
 
 enum {
@@ -56,10 +62,14 @@ enum {
 	OPT_BATCH,
 	OPT_ALL,
 	OPT_DNS_SERVER,
+	OPT_HOST_LOOKUP,
+	OPT_RESOLVE,
 	OPT_CA_FILE,
 	OPT_EHLO,
 	OPT_TIMEOUT,
 	OPT_CONCURRENCY,
+	OPT_MAIL_FROM,
+	OPT_RCPT_TO,
 };
 
 static const struct argp_option po_options[] = {
@@ -82,12 +92,24 @@ static const struct argp_option po_options[] = {
     {NULL, 0, NULL, 0, "test:", 3},
     {"all", OPT_ALL, NULL, 0, "Test every next hop the tables name", 3},
     {"dns-server", OPT_DNS_SERVER, "ADDR[:PORT]", 0,
-     "Ask this DNS server, not the system's resolver (/etc/hosts still counts)", 3},
+     "Ask this DNS server, not the one of resolv.conf", 3},
+    {"host-lookup", OPT_HOST_LOOKUP, "METHODS", 0,
+     "Where host addresses come from: dns, native or dns,native (default: smtp_host_lookup "
+     "of main.cf, Postfix's dns); MX records always come from DNS",
+     3},
+    {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR[,ADDR...]", 0,
+     "Connect to ADDR for HOST and PORT, without asking DNS, MX hosts included (repeatable, as "
+     "curl has it)",
+     3},
     {"ca-file", OPT_CA_FILE, "FILE", 0, "CAs for verify and secure, instead of smtp_tls_CAfile", 3},
     {"ehlo", OPT_EHLO, "NAME", 0, "The EHLO name (default: myhostname, else localhost)", 3},
     {"timeout", OPT_TIMEOUT, "SECONDS", 0,
      "Each step: connect, every reply, the handshake (default 30)", 3},
     {"concurrency", OPT_CONCURRENCY, "N", 0, "Next hops tested at once (default 16)", 3},
+    {"mail-from", OPT_MAIL_FROM, "ADDR", 0,
+     "MAIL FROM:<ADDR> after EHLO (and TLS); default the null sender, as a bounce", 3},
+    {"rcpt-to", OPT_RCPT_TO, "ADDR", 0,
+     "RCPT TO:<ADDR> after MAIL (default: none); then RSET and QUIT, no message is sent", 3},
     {NULL, 0, NULL, 0, NULL, 0},
 };
 
@@ -95,6 +117,7 @@ const struct st_optvals cmd_policy_values[] = {
     {"postfix-config", "@dir"},
     {"table", "@file"},
     {"ca-file", "@file"},
+    {"host-lookup", "dns native dns,native"},
     {NULL, NULL},
 };
 
@@ -134,6 +157,13 @@ static error_t po_parse(int key, char *arg, struct argp_state *state)
 	case OPT_DNS_SERVER:
 		p->dns_server = arg;
 		break;
+	case OPT_HOST_LOOKUP:
+		p->host_lookup = st_parse_host_lookup(state, arg);
+		break;
+	case OPT_RESOLVE:
+		st_parse_resolve(state, arg, p->resolve, &p->n_resolve,
+		                 sizeof(p->resolve) / sizeof(p->resolve[0]));
+		break;
 	case OPT_CA_FILE:
 		p->ca_file = arg;
 		break;
@@ -141,6 +171,13 @@ static error_t po_parse(int key, char *arg, struct argp_state *state)
 		if (!*arg || strlen(arg) > 255 || strpbrk(arg, " \t\r\n"))
 			st_usage_error(state, "--ehlo: '%s' is not a host name", arg);
 		p->ehlo = arg;
+		break;
+	case OPT_MAIL_FROM:
+	case OPT_RCPT_TO:
+		if (strlen(arg) > 254 || strpbrk(arg, " \t\r\n<>") || (key == OPT_RCPT_TO && !*arg))
+			st_usage_error(state, "--%s: '%s' is not a mail address",
+			               key == OPT_MAIL_FROM ? "mail-from" : "rcpt-to", arg);
+		*(key == OPT_MAIL_FROM ? &p->mail_from : &p->rcpt_to) = arg;
 		break;
 	case OPT_TIMEOUT:
 	case OPT_CONCURRENCY:
@@ -185,6 +222,8 @@ static error_t po_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "lookup: which next hop? (or --batch)");
 		if (p->all && p->action != A_TEST)
 			st_usage_error(state, "--all goes with test");
+		if ((p->mail_from || p->rcpt_to) && p->action != A_TEST)
+			st_usage_error(state, "--mail-from and --rcpt-to go with test");
 		if (p->action == A_TEST && !p->all && !p->n_args)
 			st_usage_error(state, "test: which next hop? (or --all)");
 		if (p->action == A_TEST && p->all && p->n_args)
@@ -201,11 +240,13 @@ static error_t po_parse(int key, char *arg, struct argp_state *state)
 const struct argp cmd_policy_argp = {
     po_options,
     po_parse,
-    "check [TABLE...]\nlookup NEXTHOP...\nlookup --batch\ntest NEXTHOP...\ntest --all",
+    "check [TABLE...]\nlookup NEXTHOP...\nlookup --batch\ntest NEXTHOP|RECIPIENT...\ntest --all",
     "Postfix TLS policy tables (smtp_tls_policy_maps): check lints them, lookup says which "
     "entry applies to a next hop exactly as Postfix's smtp client looks it up, test probes "
-    "the next hop's servers under that policy and says whether Postfix would deliver or "
-    "defer, and why.\v"
+    "the next hop's servers under that policy and says whether Postfix would deliver, "
+    "defer or bounce, and why. A RECIPIENT (user@domain, or @domain) is first routed as "
+    "Postfix routes it: address class, transport_maps, relayhost, the transport's master.cf "
+    "-o overrides.\v"
     "Without tables, those of smtp_tls_policy_maps in main.cf. Exit status: 0 fine, 1 "
     "errors found (check) or mail would not be delivered (test), 11 warnings only (check), "
     "2 usage, 3 a table cannot be read, 10 internal. See smtptls-policy(1).",
@@ -224,18 +265,65 @@ struct pconf {
 	char *compat;
 	char *version;
 	char *myhostname;
-	char *from; /* "postconf -c DIR", "DIR/main.cf", "defaults" */
+	char *wrappermode;
+	char *host_lookup;
+	/* routing a recipient (trivial-rewrite's parameters) */
+	char *mydestination, *virtual_alias_domains, *virtual_mailbox_domains, *relay_domains;
+	char *local_transport, *virtual_transport, *relay_transport, *default_transport;
+	char *relayhost, *parent_domain_matches_subdomains, *recipient_delimiter, *transport_maps;
+	char *from;      /* "postconf -c DIR", "DIR/main.cf", "defaults" */
+	const char *dir; /* the configuration directory read, or NULL */
 };
 
 static const char *const conf_names[] = {
-    "smtp_tls_policy_maps",        "smtp_tls_security_level", "smtp_tls_CAfile", "smtp_tls_CApath",
-    "smtp_tls_fingerprint_digest", "compatibility_level",     "mail_version",    "myhostname",
+    "smtp_tls_policy_maps",
+    "smtp_tls_security_level",
+    "smtp_tls_CAfile",
+    "smtp_tls_CApath",
+    "smtp_tls_fingerprint_digest",
+    "compatibility_level",
+    "mail_version",
+    "myhostname",
+    "smtp_tls_wrappermode",
+    "mydestination",
+    "virtual_alias_domains",
+    "virtual_mailbox_domains",
+    "relay_domains",
+    "local_transport",
+    "virtual_transport",
+    "relay_transport",
+    "default_transport",
+    "relayhost",
+    "parent_domain_matches_subdomains",
+    "recipient_delimiter",
+    "transport_maps",
+    "smtp_host_lookup",
 };
 
 static char **conf_slot(struct pconf *c, size_t i)
 {
-	char **slots[] = {&c->maps,   &c->level,  &c->cafile,  &c->capath,
-	                  &c->digest, &c->compat, &c->version, &c->myhostname};
+	char **slots[] = {&c->maps,
+	                  &c->level,
+	                  &c->cafile,
+	                  &c->capath,
+	                  &c->digest,
+	                  &c->compat,
+	                  &c->version,
+	                  &c->myhostname,
+	                  &c->wrappermode,
+	                  &c->mydestination,
+	                  &c->virtual_alias_domains,
+	                  &c->virtual_mailbox_domains,
+	                  &c->relay_domains,
+	                  &c->local_transport,
+	                  &c->virtual_transport,
+	                  &c->relay_transport,
+	                  &c->default_transport,
+	                  &c->relayhost,
+	                  &c->parent_domain_matches_subdomains,
+	                  &c->recipient_delimiter,
+	                  &c->transport_maps,
+	                  &c->host_lookup};
 	return slots[i];
 }
 
@@ -302,29 +390,16 @@ static const char *find_postconf(char *buf, size_t size)
 	return NULL;
 }
 
-/* Run postconf -c DIR -x [-o ...] NAMES: Postfix's own reading, expansion and defaults. */
-static int conf_postconf(const struct po_params *p, const char *postconf, const char *dir,
-                         struct pconf *c, struct st_error *err)
+/* Run postconf with argv (argv[0] its path, NULL-terminated): its standard output in *out
+ * (released by the caller), its stderr kept apart and quoted when it fails. */
+static int run_postconf(const char *const *argv, const char *dir, struct st_buf *out,
+                        struct st_error *err)
 {
-	const char *argv[8 + 2 * OVERRIDES_MAX + 16];
-	size_t n = 0, i;
 	int pipefd[2], status = -1, errfd = -1;
 	pid_t pid;
-	struct st_buf out;
 	char buf[4096];
 	ssize_t got;
 
-	argv[n++] = postconf;
-	argv[n++] = "-c";
-	argv[n++] = dir;
-	argv[n++] = "-x";
-	for (i = 0; i < p->n_overrides; i++) {
-		argv[n++] = "-o";
-		argv[n++] = p->overrides[i];
-	}
-	for (i = 0; i < sizeof(conf_names) / sizeof(conf_names[0]); i++)
-		argv[n++] = conf_names[i];
-	argv[n] = NULL;
 	{
 		char tmpl[] = "/tmp/smtptls-postconf.XXXXXX";
 		errfd = mkstemp(tmpl);
@@ -354,15 +429,15 @@ static int conf_postconf(const struct po_params *p, const char *postconf, const 
 		dup2(pipefd[1], 1);
 		close(pipefd[0]);
 		close(pipefd[1]);
-		execv(postconf, (char *const *)argv);
+		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(pipefd[1]);
-	st_buf_init(&out, 1 << 20);
+	st_buf_init(out, 1 << 20);
 	while ((got = read(pipefd[0], buf, sizeof(buf))) != 0) {
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got < 0 || st_buf_add(&out, buf, (size_t)got) < 0)
+		if (got < 0 || st_buf_add(out, buf, (size_t)got) < 0)
 			break;
 	}
 	close(pipefd[0]);
@@ -371,7 +446,7 @@ static int conf_postconf(const struct po_params *p, const char *postconf, const 
 			status = -1;
 			break;
 		}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !out.len) {
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char all[4096] = "", said[512] = "";
 		if (errfd >= 0) {
 			/* what it said: its fatal line, else its last */
@@ -389,14 +464,48 @@ static int conf_postconf(const struct po_params *p, const char *postconf, const 
 			st_sanitize(said);
 			close(errfd);
 		}
-		st_error_set(err, ST_ERR_INPUT, "'%s -c %s' failed (exit %d)%s%s", postconf, dir,
+		st_error_set(err, ST_ERR_INPUT, "'%s -c %s' failed (exit %d)%s%s", argv[0], dir,
 		             WIFEXITED(status) ? WEXITSTATUS(status) : -1, said[0] ? ": " : "",
 		             said);
-		st_buf_release(&out);
+		st_buf_release(out);
 		return -1;
 	}
 	if (errfd >= 0)
 		close(errfd);
+	if (st_buf_add(out, "", 1) < 0) {
+		st_buf_release(out);
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Run postconf -c DIR -x [-o ...] NAMES: Postfix's own reading, expansion and defaults. */
+static int conf_postconf(const struct po_params *p, const char *postconf, const char *dir,
+                         struct pconf *c, struct st_error *err)
+{
+	const char *argv[8 + 2 * OVERRIDES_MAX + 32];
+	size_t n = 0, i;
+	struct st_buf out;
+
+	argv[n++] = postconf;
+	argv[n++] = "-c";
+	argv[n++] = dir;
+	argv[n++] = "-x";
+	for (i = 0; i < p->n_overrides; i++) {
+		argv[n++] = "-o";
+		argv[n++] = p->overrides[i];
+	}
+	for (i = 0; i < sizeof(conf_names) / sizeof(conf_names[0]); i++)
+		argv[n++] = conf_names[i];
+	argv[n] = NULL;
+	if (run_postconf(argv, dir, &out, err) < 0)
+		return -1;
+	if (out.len <= 1) {
+		st_buf_release(&out);
+		st_error_set(err, ST_ERR_INPUT, "'%s -c %s' printed nothing", postconf, dir);
+		return -1;
+	}
 	if (conf_lines(c, (char *)out.data)) {
 		st_buf_release(&out);
 		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
@@ -515,6 +624,12 @@ static int conf_load(const struct po_params *p, struct pconf *c, struct st_error
 	memset(c, 0, sizeof(*c));
 	if (!dir && !p->no_config && access("/etc/postfix/main.cf", R_OK) == 0)
 		dir = "/etc/postfix";
+	/* routing's defaults, where main.cf is read without postconf or not at all */
+	conf_set(c, "mydestination", "localhost");
+	conf_set(c, "local_transport", "local");
+	conf_set(c, "virtual_transport", "virtual");
+	conf_set(c, "relay_transport", "relay");
+	conf_set(c, "default_transport", "smtp");
 	if (p->no_config || !dir) {
 		/* Postfix's defaults (3.6 and later at compatibility level 3.6) and -o */
 		c->from = strdup("Postfix's defaults");
@@ -535,6 +650,7 @@ static int conf_load(const struct po_params *p, struct pconf *c, struct st_error
 		             strerror(errno));
 		return -1;
 	}
+	c->dir = dir;
 	postconf = find_postconf(pc, sizeof(pc));
 	if (postconf) {
 		char from[4400];
@@ -548,99 +664,25 @@ static int conf_load(const struct po_params *p, struct pconf *c, struct st_error
 
 /* ---- tables ---- */
 
-struct tables {
-	struct st_policy_table *t[TABLES_MAX];
-	size_t n;
-	/* a compiled table Postfix cannot open: every lookup fails, all mail is deferred */
-	char broken[ST_ERROR_MAX];
-};
-
-static void tables_release(struct tables *ts)
-{
-	size_t i;
-
-	for (i = 0; i < ts->n; i++)
-		st_policy_table_free(ts->t[i]);
-	ts->n = 0;
-}
-
-/* One spec: "proxy:" is how Postfix reads it through proxymap, the same table. */
-static int table_add(struct tables *ts, const char *spec, struct st_error *err)
-{
-	if (!strncmp(spec, "proxy:", 6))
-		spec += 6;
-	if (ts->n >= TABLES_MAX) {
-		st_error_set(err, ST_ERR_USAGE, "at most %d tables", TABLES_MAX);
-		return -1;
-	}
-	ts->t[ts->n] = st_policy_table_load(spec, err);
-	if (!ts->t[ts->n])
-		return -1;
-	ts->n++;
-	return 0;
-}
-
-/* The tables: given, else smtp_tls_policy_maps (split on commas and white space, braces
- * kept together for inline:). */
+/* The tables: given, else smtp_tls_policy_maps; read by the loader serve uses too. */
 static int tables_load(const struct po_params *p, const struct pconf *c, char **given,
-                       size_t n_given, struct tables *ts, struct st_error *err)
+                       size_t n_given, struct st_policy_tables *ts, struct st_error *err)
 {
 	size_t i;
 
-	memset(ts, 0, sizeof(*ts));
+	st_policy_tables_init(ts);
 	for (i = 0; i < n_given; i++)
-		if (table_add(ts, given[i], err))
+		if (st_policy_tables_add(ts, given[i], err))
 			return -1;
-	if (n_given)
-		goto db;
-	if (c->maps && *c->maps) {
-		const char *q = c->maps;
-		while (*q) {
-			char spec[4096];
-			size_t len = 0;
-			int depth = 0;
-			while (*q && (isspace((unsigned char)*q) || *q == ','))
-				q++;
-			while (q[len] &&
-			       (depth || (!isspace((unsigned char)q[len]) && q[len] != ','))) {
-				depth += q[len] == '{';
-				depth -= q[len] == '}' && depth;
-				len++;
-			}
-			if (!len)
-				break;
-			if (len >= sizeof(spec)) {
-				st_error_set(
-				    err, ST_ERR_INPUT,
-				    "smtp_tls_policy_maps: a table of %zu bytes: at most %zu", len,
-				    sizeof(spec) - 1);
-				return -1;
-			}
-			snprintf(spec, sizeof(spec), "%.*s", (int)len, q);
-			q += len;
-			if (table_add(ts, spec, err))
-				return -1;
-		}
-	}
-db:
-	/* Postfix reads the compiled file, not the source read here: missing, it fails every
-	 * lookup; older, it answers from the old entries */
-	for (i = 0; i < ts->n; i++) {
-		time_t src, db;
-		const char *f = st_policy_table_db(ts->t[i], &src, &db);
-		if (!f)
-			continue;
-		if (!db && !ts->broken[0])
-			snprintf(
-			    ts->broken, sizeof(ts->broken),
-			    "'%s' does not exist (postmap not run): Postfix's lookups in %s fail",
-			    f, st_policy_table_spec(ts->t[i]));
-		else if (db && db < src && p->action != A_CHECK)
+	if (!n_given && c->maps &&
+	    st_policy_tables_add_list(ts, c->maps, "smtp_tls_policy_maps", err))
+		return -1;
+	for (i = 0; i < ts->n && p->action != A_CHECK; i++)
+		if (ts->stale[i])
 			st_out_warn(
-			    "'%s' is older than its source: Postfix answers from the old entries "
-			    "until postmap is run; these answers are from the source",
-			    f);
-	}
+			    "'%s' is older than its source: Postfix answers from the old "
+			    "entries until postmap is run; these answers are from the source",
+			    st_policy_table_db(ts->t[i], NULL, NULL));
 	return 0;
 }
 
@@ -655,7 +697,7 @@ struct verdict {
 	char error[ST_ERROR_MAX];
 };
 
-static void decide(const struct tables *ts, const struct pconf *c, const char *nexthop,
+static void decide(const struct st_policy_tables *ts, const struct pconf *c, const char *nexthop,
                    struct verdict *v)
 {
 	struct st_error err;
@@ -687,8 +729,8 @@ static void decide(const struct tables *ts, const struct pconf *c, const char *n
 
 /* decide() for --batch's text: the level only, each entry's value parsed once (cache[t][i]:
  * -1 not yet, -2 invalid, else the level). */
-static void decide_level(const struct tables *ts, const struct pconf *c, const char *nexthop,
-                         struct verdict *v, signed char **cache)
+static void decide_level(const struct st_policy_tables *ts, const struct pconf *c,
+                         const char *nexthop, struct verdict *v, signed char **cache)
 {
 	struct st_error err;
 	signed char *slot;
@@ -756,7 +798,7 @@ static json_t *match_names(const struct verdict *v, const char *nexthop, char *t
 	return a;
 }
 
-static void why_text(const struct tables *ts, const struct pconf *c, const char *nexthop,
+static void why_text(const struct st_policy_tables *ts, const struct pconf *c, const char *nexthop,
                      const struct verdict *v, char *out, size_t size)
 {
 	if (!v->e)
@@ -782,8 +824,8 @@ static void why_text(const struct tables *ts, const struct pconf *c, const char 
 		         v->error);
 }
 
-static json_t *verdict_json(const struct tables *ts, const struct pconf *c, const char *nexthop,
-                            const struct verdict *v)
+static json_t *verdict_json(const struct st_policy_tables *ts, const struct pconf *c,
+                            const char *nexthop, const struct verdict *v)
 {
 	char why[1500], names[2000];
 	json_t *o = json_object(), *attrs = json_object();
@@ -844,8 +886,8 @@ static void field(const char *label, const char *value)
 	st_out_field(label, 12, shown);
 }
 
-static void verdict_text(const struct tables *ts, const struct pconf *c, const char *nexthop,
-                         const struct verdict *v)
+static void verdict_text(const struct st_policy_tables *ts, const struct pconf *c,
+                         const char *nexthop, const struct verdict *v)
 {
 	char why[1500], names[2000], line[64];
 	json_t *a;
@@ -876,7 +918,7 @@ static void verdict_text(const struct tables *ts, const struct pconf *c, const c
 }
 
 static enum st_exit do_lookup(const struct po_params *p, const struct pconf *c,
-                              const struct tables *ts)
+                              const struct st_policy_tables *ts)
 {
 	struct verdict v;
 	size_t i;
@@ -959,6 +1001,15 @@ static enum st_exit do_lookup(const struct po_params *p, const struct pconf *c,
 struct dest {
 	struct test_run *run;
 	const char *nexthop;
+	const char *operand; /* as given: a next hop, or a recipient that is routed */
+	bool routed;
+	bool not_smtp; /* routed to a transport that is not Postfix's smtp client */
+	struct st_route route;
+	char why_route[1600];       /* the route and the service's overrides, in words */
+	char *level;                /* the service's -o smtp_tls_security_level, or NULL */
+	struct st_policy_tables ts; /* the service's -o smtp_tls_policy_maps (own_ts) */
+	bool own_ts;
+	bool wrappermode;
 	struct verdict v;
 	char *rcpt;
 	const char *rcpts[1];
@@ -970,7 +1021,7 @@ struct dest {
 struct test_run {
 	const struct po_params *p;
 	const struct pconf *c;
-	const struct tables *ts;
+	const struct st_policy_tables *ts;
 	uv_loop_t loop;
 	struct st_dns *dns;
 	struct st_trust *trust;
@@ -980,6 +1031,146 @@ struct test_run {
 };
 
 static void test_schedule(struct test_run *run);
+
+/* The tables and settings a next hop is decided under: main.cf's, or its transport's. */
+static const struct st_policy_tables *dest_tables(const struct dest *d)
+{
+	return d->own_ts ? &d->ts : d->run->ts;
+}
+
+static struct pconf dest_conf(const struct dest *d)
+{
+	struct pconf c = *d->run->c;
+
+	if (d->level)
+		c.level = d->level;
+	return c;
+}
+
+/*
+ * A recipient operand routed as Postfix routes it (trivial-rewrite, then the transport's
+ * master.cf entry and its -o overrides, as postconf -F and -Px print them). Fills d; -1
+ * with err when the route cannot be known. tm: transport_maps, loaded.
+ */
+static int dest_route(struct dest *d, const struct pconf *c, const struct st_policy_tables *tm,
+                      struct st_error *err)
+{
+	struct st_route_conf rc;
+	char pc[4200], svc[300], cmdline[320];
+	const char *postconf, *argv[8];
+	struct st_buf out;
+	char *line, *save = NULL, *maps = NULL, *wrap = c->wrappermode;
+	size_t len;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.mydestination = c->mydestination;
+	rc.virtual_alias_domains = c->virtual_alias_domains;
+	rc.virtual_mailbox_domains = c->virtual_mailbox_domains;
+	rc.relay_domains = c->relay_domains;
+	rc.local_transport = c->local_transport;
+	rc.virtual_transport = c->virtual_transport;
+	rc.relay_transport = c->relay_transport;
+	rc.default_transport = c->default_transport;
+	rc.relayhost = c->relayhost;
+	rc.parent_domain_matches_subdomains = c->parent_domain_matches_subdomains;
+	rc.recipient_delimiter = c->recipient_delimiter;
+	rc.transport_maps = tm;
+	if (st_route_resolve(&rc, d->operand, &d->route, err) < 0)
+		return -1;
+	d->nexthop = d->route.nexthop;
+	len = (size_t)snprintf(d->why_route, sizeof(d->why_route), "%s", d->route.why);
+	if (d->route.cls == ST_ROUTE_LOCAL || d->route.cls == ST_ROUTE_VIRTUAL_ALIAS ||
+	    d->route.cls == ST_ROUTE_VIRTUAL_MAILBOX) {
+		d->not_smtp = true;
+		snprintf(d->why_route + len, sizeof(d->why_route) - len,
+		         "; %s: not delivered over SMTP by Postfix's smtp client",
+		         d->route.cls == ST_ROUTE_VIRTUAL_ALIAS ? "aliased to other addresses"
+		                                                : "final delivery here");
+		return 0;
+	}
+	/* the transport's service in master.cf */
+	if (!c->dir) {
+		if (strcmp(d->route.transport, "smtp") && strcmp(d->route.transport, "relay")) {
+			st_error_set(
+			    err, ST_ERR_USAGE,
+			    "'%s' goes by transport '%s': its master.cf entry is read with "
+			    "--postfix-config",
+			    d->operand, d->route.transport);
+			return -1;
+		}
+		return 0;
+	}
+	postconf = find_postconf(pc, sizeof(pc));
+	if (!postconf) {
+		st_error_set(
+		    err, ST_ERR_USAGE,
+		    "'%s': routing reads master.cf through postconf, which is not installed",
+		    d->operand);
+		return -1;
+	}
+	snprintf(svc, sizeof(svc), "%s/unix", d->route.transport);
+	snprintf(cmdline, sizeof(cmdline), "%s/command", svc);
+	argv[0] = postconf, argv[1] = "-c", argv[2] = c->dir, argv[3] = "-F", argv[4] = cmdline;
+	argv[5] = NULL;
+	if (run_postconf(argv, c->dir, &out, err) < 0)
+		return -1;
+	line = strstr((char *)out.data, " = ");
+	if (!line) {
+		st_buf_release(&out);
+		st_error_set(err, ST_ERR_INPUT,
+		             "'%s' goes by transport '%s', which %s/master.cf has no unix service "
+		             "for: Postfix defers it (mail transport unavailable)",
+		             d->operand, d->route.transport, c->dir);
+		return -1;
+	}
+	line += 3;
+	line[strcspn(line, " \t\n")] = '\0';
+	if (strcmp(line, "smtp")) {
+		d->not_smtp = true;
+		len = strlen(d->why_route);
+		snprintf(d->why_route + len, sizeof(d->why_route) - len,
+		         "; transport %s runs %s, not Postfix's smtp client", d->route.transport,
+		         line);
+		st_buf_release(&out);
+		return 0;
+	}
+	st_buf_release(&out);
+	/* its -o overrides, $names expanded */
+	argv[3] = "-Px", argv[4] = svc;
+	if (run_postconf(argv, c->dir, &out, err) < 0)
+		return -1;
+	for (line = strtok_r((char *)out.data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strstr(line, " = "), *name = line + strlen(svc) + 1;
+		if (!eq || strncmp(line, svc, strlen(svc)) || line[strlen(svc)] != '/')
+			continue;
+		*eq = '\0';
+		eq += 3;
+		if (!strncmp(name, "smtp_", 5)) {
+			len = strlen(d->why_route);
+			snprintf(d->why_route + len, sizeof(d->why_route) - len, "%s -o %s=%s",
+			         strstr(d->why_route, " -o ") ? "" : "; master.cf", name, eq);
+		}
+		if (!strcmp(name, "smtp_tls_security_level")) {
+			free(d->level);
+			d->level = strdup(eq);
+		} else if (!strcmp(name, "smtp_tls_policy_maps"))
+			maps = eq;
+		else if (!strcmp(name, "smtp_tls_wrappermode"))
+			wrap = eq;
+	}
+	d->wrappermode = wrap && (!strcasecmp(wrap, "yes") || !strcasecmp(wrap, "true"));
+	if (maps) {
+		d->own_ts = true;
+		st_policy_tables_init(&d->ts);
+		if (st_policy_tables_add_list(&d->ts, maps, "smtp_tls_policy_maps", err) < 0) {
+			st_buf_release(&out);
+			return -1;
+		}
+	}
+	st_buf_release(&out);
+	return 0;
+}
 
 static void dest_done(struct st_relay_result *r, void *arg)
 {
@@ -1005,18 +1196,52 @@ static void test_schedule(struct test_run *run)
 		struct st_error err;
 		char dom[300];
 
-		decide(run->ts, run->c, d->nexthop, &d->v);
+		struct pconf cc;
+		size_t len;
+
+		if (d->failed_start || d->not_smtp) {
+			d->done = true;
+			run->done++;
+			continue;
+		}
+		cc = dest_conf(d);
+		decide(dest_tables(d), &cc, d->nexthop, &d->v);
+		if (d->wrappermode && !d->v.invalid && d->v.pol.level < ST_LEVEL_ENCRYPT) {
+			/* Postfix 3.7 warns 'smtp_tls_wrappermode requires "smtp_tls_security_level
+			 * = encrypt" (or stronger)', connects nowhere and defers (seen in t0503) */
+			d->res.rcpt = calloc(1, sizeof(*d->res.rcpt));
+			if (d->res.rcpt) {
+				d->res.n_rcpt = 1;
+				d->res.rcpt[0].status = ST_RELAY_DEFERRED;
+				snprintf(d->res.rcpt[0].dsn, sizeof(d->res.rcpt[0].dsn), "4.3.0");
+				snprintf(d->res.rcpt[0].relay, sizeof(d->res.rcpt[0].relay),
+				         "none");
+				snprintf(d->res.rcpt[0].reason, sizeof(d->res.rcpt[0].reason),
+				         "server unavailable or unable to receive mail");
+			}
+			len = strlen(d->why_route);
+			snprintf(
+			    d->why_route + len, sizeof(d->why_route) - len,
+			    "; smtp_tls_wrappermode requires \"smtp_tls_security_level = encrypt\" "
+			    "(or stronger)");
+			d->done = true;
+			run->done++;
+			continue;
+		}
 		nexthop_domain(d->nexthop, dom, sizeof(dom));
 		if (asprintf(&d->rcpt, "postmaster@%s", dom) < 0)
 			d->rcpt = NULL;
-		d->rcpts[0] = d->rcpt ? d->rcpt : "postmaster";
+		d->rcpts[0] = run->p->rcpt_to                     ? run->p->rcpt_to
+		              : d->routed && d->operand[0] != '@' ? d->operand
+		              : d->rcpt                           ? d->rcpt
+		                                                  : "postmaster";
 		memset(&rp, 0, sizeof(rp));
 		rp.nexthop = d->nexthop;
 		rp.dns = run->dns;
 		rp.ehlo_name = run->p->ehlo                                ? run->p->ehlo
 		               : run->c->myhostname && *run->c->myhostname ? run->c->myhostname
 		                                                           : "localhost";
-		rp.sender = "";
+		rp.sender = run->p->mail_from ? run->p->mail_from : "";
 		rp.rcpt = d->rcpts;
 		rp.n_rcpt = 1;
 		rp.policy = &d->v.pol;
@@ -1028,6 +1253,8 @@ static void test_schedule(struct test_run *run)
 		rp.timeout_ms = run->p->timeout_ms ? run->p->timeout_ms : 30000;
 		rp.max_addrs = 64;
 		rp.probe_only = true;
+		rp.probe_rcpt = run->p->rcpt_to != NULL || (d->routed && d->operand[0] != '@');
+		rp.wrappermode = d->wrappermode;
 		d->started = true;
 		if (st_relay_start(&run->loop, &rp, &d->res, dest_done, d, &err) < 0) {
 			d->failed_start = true;
@@ -1045,6 +1272,8 @@ static const char *dest_verdict(const struct dest *d)
 {
 	if (d->failed_start)
 		return "error";
+	if (d->not_smtp)
+		return "not-smtp"; /* not the smtp client's: said so, never guessed */
 	if (!d->res.n_rcpt)
 		return "error";
 	if (!strcmp(d->res.rcpt[0].reason, ST_RELAY_DANE_UNSUPPORTED))
@@ -1060,17 +1289,35 @@ static void dest_report(const struct test_run *run, const struct dest *d)
 	const struct st_relay_rcpt *x = d->res.n_rcpt ? &d->res.rcpt[0] : NULL;
 	size_t k;
 
+	struct pconf cc = dest_conf(d);
+
 	if (run->p->g->json) {
 		json_t *o = json_object(), *hops = json_array();
-		json_object_set_new(o, "nexthop", json_string(d->nexthop));
+		if (d->routed) {
+			json_object_set_new(o, "recipient", json_string(d->operand));
+			json_object_set_new(
+			    o, "route",
+			    d->failed_start
+			        ? json_null()
+			        : json_pack("{s:s, s:s, s:s, s:b, s:s}", "class",
+			                    st_route_class_name(d->route.cls), "transport",
+			                    d->route.transport, "nexthop", d->route.nexthop,
+			                    "wrappermode", d->wrappermode, "why", d->why_route));
+		}
+		json_object_set_new(o, "nexthop",
+		                    json_string(d->failed_start && d->routed ? "" : d->nexthop));
 		json_object_set_new(o, "verdict", json_string(verdict));
 		json_object_set_new(o, "reason",
 		                    json_string(d->failed_start ? d->start_error
+		                                : d->not_smtp   ? d->why_route
 		                                : x             ? x->reason
 		                                                : ""));
 		json_object_set_new(o, "dsn", json_string(x ? x->dsn : ""));
 		json_object_set_new(o, "relay", json_string(x ? x->relay : ""));
-		json_object_set_new(o, "policy", verdict_json(run->ts, run->c, d->nexthop, &d->v));
+		json_object_set_new(o, "policy",
+		                    d->failed_start || d->not_smtp
+		                        ? json_null()
+		                        : verdict_json(dest_tables(d), &cc, d->nexthop, &d->v));
 		json_object_set_new(o, "mx", json_boolean(d->res.mx));
 		for (k = 0; k < d->res.n_hops; k++) {
 			const struct st_relay_hop *h = &d->res.hops[k];
@@ -1092,20 +1339,32 @@ static void dest_report(const struct test_run *run, const struct dest *d)
 		st_out_json(o);
 		return;
 	}
-	head(d->nexthop);
+	head(d->operand);
+	if (d->routed && !d->failed_start && !d->not_smtp) {
+		fputs(" -> ", stdout);
+		head(d->nexthop);
+	}
 	fputs(": ", stdout);
 	st_out_styled(!strcmp(verdict, "delivered") ? ST_STYLE_OK : ST_STYLE_BAD, verdict);
 	if (x && strcmp(verdict, "delivered"))
 		printf(" (%s)", x->reason);
-	printf("  [%s%s%s]\n", d->v.invalid ? "invalid entry" : st_level_name(d->v.pol.level),
-	       d->v.e ? ", " : ", no entry: smtp_tls_security_level", d->v.e ? d->v.e->key : "");
+	if (!d->failed_start && !d->not_smtp)
+		printf("  [%s%s%s%s]",
+		       d->v.invalid ? "invalid entry" : st_level_name(d->v.pol.level),
+		       d->v.e ? ", " : ", no entry: smtp_tls_security_level",
+		       d->v.e ? d->v.e->key : "", d->wrappermode ? ", wrappermode" : "");
+	fputs("\n", stdout);
+	if (d->routed && !d->failed_start)
+		field("  route", d->why_route);
 	if (d->failed_start)
 		printf("  %s\n", d->start_error);
 	for (k = 0; k < d->res.n_hops; k++) {
 		const struct st_relay_hop *h = &d->res.hops[k];
 		printf("  %s%s  ", h->relay, h->plain ? " (without TLS)" : "");
 		st_out_styled(h->status == ST_RELAY_SENT ? ST_STYLE_OK : ST_STYLE_BAD,
-		              h->status == ST_RELAY_SENT ? "delivered" : "deferred");
+		              h->status == ST_RELAY_SENT      ? "delivered"
+		              : h->status == ST_RELAY_BOUNCED ? "bounced"
+		                                              : "deferred");
 		if (h->status == ST_RELAY_SENT && h->tls_status[0])
 			printf(": %s TLS, %s with %s\n", h->tls_status, h->tls_version,
 			       h->tls_cipher);
@@ -1118,7 +1377,7 @@ static void dest_report(const struct test_run *run, const struct dest *d)
 }
 
 static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
-                            const struct tables *ts)
+                            const struct st_policy_tables *ts)
 {
 	struct test_run run;
 	struct st_error err;
@@ -1126,6 +1385,8 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 	size_t i, k;
 	const char **names = NULL;
 	size_t n = 0;
+	struct st_policy_tables tm;
+	bool tm_loaded = false;
 
 	memset(&run, 0, sizeof(run));
 	run.p = p, run.c = c, run.ts = ts;
@@ -1172,7 +1433,36 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 	for (i = 0; i < n; i++) {
 		run.d[i].run = &run;
 		run.d[i].nexthop = names[i];
+		run.d[i].operand = names[i];
 	}
+	/* recipients are routed first, as trivial-rewrite and the transport's master.cf entry
+	 * route them */
+	for (i = 0; i < n; i++)
+		if (strchr(names[i], '@')) {
+			struct st_error rerr;
+			if (!tm_loaded) {
+				st_policy_tables_init(&tm);
+				tm_loaded = true;
+				if (c->transport_maps &&
+				    st_policy_tables_add_list(&tm, c->transport_maps,
+				                              "transport_maps", &err) < 0) {
+					st_out_error("%s", err.msg);
+					status = ST_EXIT_INPUT;
+					goto out;
+				}
+				if (tm.broken[0]) {
+					st_out_error("transport_maps: %s", tm.broken);
+					status = ST_EXIT_INPUT;
+					goto out;
+				}
+			}
+			run.d[i].routed = true;
+			if (dest_route(&run.d[i], c, &tm, &rerr) < 0) {
+				run.d[i].failed_start = true;
+				snprintf(run.d[i].start_error, sizeof(run.d[i].start_error), "%s",
+				         rerr.msg);
+			}
+		}
 	/* trust: --ca-file, else smtp_tls_CAfile and smtp_tls_CApath (Postfix reads no system
 	 * store unless told: tls_append_default_CA = no) */
 	run.trust = st_trust_new();
@@ -1195,6 +1485,25 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 		goto out;
 	}
 	st_dns_set_timeout(run.dns, (int)(p->timeout_ms ? p->timeout_ms : 30000));
+	for (i = 0; i < p->n_resolve; i++)
+		if (st_dns_add_resolve(run.dns, p->resolve[i], &err)) {
+			st_out_error("%s", err.msg);
+			status = st_exit_for(err.cls);
+			goto out;
+		}
+	{
+		/* --host-lookup, else main.cf's smtp_host_lookup, else Postfix's default dns */
+		int lookup = p->host_lookup;
+		if (!lookup && c->host_lookup && *c->host_lookup &&
+		    (lookup = st_dns_host_lookup_parse(c->host_lookup, &err)) < 0) {
+			st_out_error("smtp_host_lookup (%s): %s", c->from ? c->from : "main.cf",
+			             err.msg);
+			status = ST_EXIT_INPUT;
+			goto out;
+		}
+		st_dns_set_host_lookup(run.dns, lookup);
+		st_out_note(1, "host addresses: %s", st_dns_host_lookup_name(st_dns_host_lookup(run.dns)));
+	}
 	if (uv_loop_init(&run.loop)) {
 		status = ST_EXIT_INTERNAL;
 		goto out;
@@ -1216,7 +1525,7 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 	for (i = 0; i < run.n && !st_out_failed(); i++) {
 		const char *v = dest_verdict(&run.d[i]);
 		dest_report(&run, &run.d[i]);
-		if (strcmp(v, "delivered"))
+		if (strcmp(v, "delivered") && strcmp(v, "not-smtp"))
 			status = st_exit_worse(status,
 			                       !strcmp(v, "error") ? ST_EXIT_USAGE : ST_EXIT_FAIL);
 	}
@@ -1224,7 +1533,12 @@ out:
 	for (i = 0; i < run.n; i++) {
 		st_relay_result_release(&run.d[i].res);
 		free(run.d[i].rcpt);
+		free(run.d[i].level);
+		if (run.d[i].own_ts)
+			st_policy_tables_release(&run.d[i].ts);
 	}
+	if (tm_loaded)
+		st_policy_tables_release(&tm);
 	free(run.d);
 	free(names);
 	st_dns_free(run.dns);
@@ -1235,7 +1549,7 @@ out:
 /* ---- check ---- */
 
 static enum st_exit do_check(const struct po_params *p, const struct pconf *c,
-                             const struct tables *ts)
+                             const struct st_policy_tables *ts)
 {
 	struct st_lint_context ctx;
 	struct st_lint_diag *d = NULL;
@@ -1285,7 +1599,7 @@ int cmd_policy(int argc, char **argv, struct st_global *g)
 {
 	struct po_params p;
 	struct pconf c;
-	struct tables ts;
+	struct st_policy_tables ts;
 	struct st_error err;
 	enum st_exit status;
 
@@ -1331,7 +1645,7 @@ int cmd_policy(int argc, char **argv, struct st_global *g)
 		status = ST_EXIT_USAGE;
 	}
 out:
-	tables_release(&ts);
+	st_policy_tables_release(&ts);
 	conf_release(&c);
 	free(p.args);
 	return status;

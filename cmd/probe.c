@@ -49,7 +49,7 @@ struct pr_params {
 	const char *rcpt[LIST_MAX];
 	int n_rcpt;
 	const char *resolve[LIST_MAX];
-	int n_resolve;
+	size_t n_resolve;
 	const char *protocols;
 	const char *sni;
 	enum st_digest digest;
@@ -57,6 +57,7 @@ struct pr_params {
 	bool mx;
 	bool first;
 	const char *dns_server;
+	int host_lookup; /* ST_HOST_LOOKUP_* */
 	const char *auth_user;
 	const char *auth_password_file;
 	const char *auth_mech;
@@ -91,6 +92,7 @@ enum {
 	OPT_MX,
 	OPT_FIRST,
 	OPT_DNS_SERVER,
+	OPT_HOST_LOOKUP,
 	OPT_AUTH_USER,
 	OPT_AUTH_PWFILE,
 	OPT_AUTH_MECH,
@@ -110,8 +112,10 @@ static const struct argp_option pr_options[] = {
     {"no-tls", OPT_NO_TLS, NULL, 0, "No TLS at all", 1},
     {"ehlo", OPT_EHLO, "NAME", 0, "The EHLO name (default: this machine's name)", 1},
     {"timeout", OPT_TIMEOUT, "SECONDS", 0, "Time limit of every step (default 30)", 1},
-    {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR", 0,
-     "Connect to ADDR for HOST and PORT, without asking DNS (repeatable, as curl has it)", 1},
+    {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR[,ADDR...]", 0,
+     "Connect to ADDR for HOST and PORT, without asking DNS, MX hosts included (repeatable, as "
+     "curl has it)",
+     1},
     {"reconnect", OPT_RECONNECT, NULL, 0,
      "Connect a second time and say whether the TLS session was resumed (posttls-finger -r)", 1},
     {"mx", OPT_MX, NULL, 0, "Look up the MX hosts of DOMAIN:PORT too (a bare DOMAIN always is)", 1},
@@ -119,7 +123,12 @@ static const struct argp_option pr_options[] = {
      "Stop at the first MX host and address that answers (as posttls-finger), not probe them all",
      1},
     {"dns-server", OPT_DNS_SERVER, "ADDR[:PORT]", 0,
-     "Ask this DNS server, not the system's resolver (/etc/hosts still counts)", 1},
+     "Ask this DNS server, not the one of resolv.conf", 1},
+    {"host-lookup", OPT_HOST_LOOKUP, "METHODS", 0,
+     "Where host addresses come from, as Postfix's smtp_host_lookup: dns (the default), native "
+     "(the system's resolver: /etc/hosts, nsswitch.conf) or dns,native; MX records always come "
+     "from DNS",
+     1},
     {"servername", OPT_SNI, "NAME", 0, "The TLS server name sent (default: the host name)", 1},
     {"protocols", OPT_PROTOCOLS, "LIST", 0,
      "TLS protocols in Postfix syntax (>=TLSv1.2, !TLSv1, TLSv1.3 ...)", 1},
@@ -171,6 +180,7 @@ const struct st_optvals cmd_probe_values[] = {
     {"key", "@file"},
     {"digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"match", "hostname nexthop dot-nexthop"},
+    {"host-lookup", "dns native dns,native"},
     {NULL, NULL},
 };
 
@@ -250,9 +260,10 @@ static error_t pr_parse(int key, char *arg, struct argp_state *state)
 		p->rcpt[p->n_rcpt++] = arg;
 		break;
 	case OPT_RESOLVE:
-		if (p->n_resolve >= LIST_MAX)
-			st_usage_error(state, "--resolve: at most %d", LIST_MAX);
-		p->resolve[p->n_resolve++] = arg;
+		st_parse_resolve(state, arg, p->resolve, &p->n_resolve, LIST_MAX);
+		break;
+	case OPT_HOST_LOOKUP:
+		p->host_lookup = st_parse_host_lookup(state, arg);
 		break;
 	case OPT_PROTOCOLS:
 		p->protocols = arg;
@@ -393,18 +404,6 @@ static bool is_numeric(const char *host)
 	return inet_pton(AF_INET, host, b) == 1 || inet_pton(AF_INET6, host, b) == 1;
 }
 
-static bool has_resolve(const struct pr_params *p, const char *host, unsigned port)
-{
-	char want[300];
-	int i;
-
-	snprintf(want, sizeof(want), "%s:%u:", host, port);
-	for (i = 0; i < p->n_resolve; i++)
-		if (strncasecmp(p->resolve[i], want, strlen(want)) == 0)
-			return true;
-	return false;
-}
-
 static int resolve_numeric(const char *addr, unsigned port, struct sockaddr_storage *ss)
 {
 	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
@@ -422,44 +421,6 @@ static int resolve_numeric(const char *addr, unsigned port, struct sockaddr_stor
 		return 0;
 	}
 	return -1;
-}
-
-/* The address for host:port: --resolve, a literal, or the system's resolver. */
-static int resolve(const struct pr_params *p, const char *host, unsigned port,
-                   struct sockaddr_storage *ss, char *shown, size_t size, struct st_error *err)
-{
-	char want[300], addr[128];
-	struct addrinfo hints, *ai = NULL;
-	int i, rc;
-
-	snprintf(want, sizeof(want), "%s:%u:", host, port);
-	addr[0] = '\0';
-	for (i = 0; i < p->n_resolve; i++)
-		if (strncasecmp(p->resolve[i], want, strlen(want)) == 0)
-			snprintf(addr, sizeof(addr), "%s", p->resolve[i] + strlen(want));
-	if (addr[0] == '[') {
-		memmove(addr, addr + 1, strlen(addr));
-		if (strchr(addr, ']'))
-			*strchr(addr, ']') = '\0';
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if (addr[0])
-		hints.ai_flags = AI_NUMERICHOST;
-	rc = getaddrinfo(addr[0] ? addr : host, NULL, &hints, &ai);
-	if (rc != 0 || !ai) {
-		st_error_set(err, ST_ERR_DNS, "cannot resolve '%s': %s", addr[0] ? addr : host,
-		             gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	if (ss->ss_family == AF_INET6)
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-	getnameinfo(ai->ai_addr, ai->ai_addrlen, shown, (socklen_t)size, NULL, 0, NI_NUMERICHOST);
-	freeaddrinfo(ai);
-	return 0;
 }
 
 /*
@@ -1452,7 +1413,7 @@ static void slot_lookup(struct slot *sl)
 	struct st_error err;
 
 	st_out_note(1, "looking up %s", sl->host);
-	if (st_dns_addrs_async(sl->run->dns, sl->host, slot_answer, sl, &err)) {
+	if (st_dns_addrs_async(sl->run->dns, sl->host, sl->run->port, slot_answer, sl, &err)) {
 		snprintf(sl->dns_error, sizeof(sl->dns_error), "%s", err.msg);
 		sl->resolved = true;
 	}
@@ -1552,13 +1513,18 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 		return ST_EXIT_INTERNAL;
 	}
 	if (mx || !addr) {
+		int bad = 0;
 		run.dns = st_dns_new(p->dns_server, &err);
-		if (!run.dns || st_dns_attach(run.dns, &run.loop, &err)) {
-			st_out_error("%s", err.msg); /* a bad --dns-server is the user's to fix */
+		for (i = 0; run.dns && !bad && i < p->n_resolve; i++)
+			bad = st_dns_add_resolve(run.dns, p->resolve[i], &err);
+		if (!run.dns || bad || st_dns_attach(run.dns, &run.loop, &err)) {
+			/* a bad --dns-server or --resolve is the user's to fix */
+			st_out_error("%s", err.msg);
 			status = st_exit_for(err.cls);
 			goto out;
 		}
 		st_dns_set_timeout(run.dns, (int)p->timeout_ms);
+		st_dns_set_host_lookup(run.dns, p->host_lookup);
 	}
 	if (mx) {
 		if (st_dns_mx_async(run.dns, dest, mx_answer, &run, &err))
@@ -1636,9 +1602,8 @@ static void wipe_params(struct pr_params *p)
 int cmd_probe(int argc, char **argv, struct st_global *g)
 {
 	struct pr_params p __attribute__((cleanup(wipe_params)));
-	struct sockaddr_storage ss;
 	struct st_error err = {ST_ERR_NONE, ""};
-	char host[256], addr[128], ehlo[256];
+	char host[256], ehlo[256];
 	unsigned port;
 	int rc;
 
@@ -1720,9 +1685,6 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 	}
 	if (rc == 1 || p.mx)
 		return probe_run(&p, host, port, true, NULL);
-	if (p.dns_server && !is_numeric(host) && !has_resolve(&p, host, port))
-		return probe_run(&p, host, port, false, NULL); /* the given DNS server answers */
-	if (resolve(&p, host, port, &ss, addr, sizeof(addr), &err))
-		return dns_failure(&p, host, port, err.msg, false, false);
-	return probe_run(&p, host, port, false, addr);
+	/* a host name's addresses: --resolve, else as --host-lookup says, on the loop */
+	return probe_run(&p, host, port, false, is_numeric(host) ? host : NULL);
 }

@@ -98,13 +98,16 @@ struct sv_params {
 	const char *relayhost;
 	bool relay_mx;
 	const char *queue_dir;
-	const char *policies[8];
+	const char *policies[ST_POLICY_TABLES_MAX];
 	size_t n_policies;
 	enum st_level tls_level;
 	const char *relay_ca[8];
 	size_t n_relay_ca;
 	const char *client_cert, *client_key;
 	const char *dns_server;
+	int host_lookup; /* ST_HOST_LOOKUP_* (0: dns) */
+	const char *resolve[LIST_MAX];
+	size_t n_resolve;
 	long backoff_min, backoff_max, queue_lifetime, relay_timeout;
 	long relay_concurrency;
 	long workers; /* event loops, one thread each */
@@ -155,6 +158,8 @@ enum {
 	OPT_CLIENT_CERT,
 	OPT_CLIENT_KEY,
 	OPT_DNS_SERVER,
+	OPT_HOST_LOOKUP,
+	OPT_RESOLVE,
 	OPT_BACKOFF,
 	OPT_QUEUE_LIFETIME,
 	OPT_RELAY_TIMEOUT,
@@ -247,8 +252,8 @@ static const struct argp_option sv_options[] = {
     {"queue-dir", OPT_QUEUE_DIR, "DIR", 0,
      "Messages wait for relay there, on disk (default ./smtptls-queue)", 4},
     {"tls-policy", OPT_TLS_POLICY, "TABLE", 0,
-     "A Postfix smtp_tls_policy_maps table (hash:FILE, texthash:FILE, inline:{...}; its "
-     "source text is read); repeatable, searched in order",
+     "A Postfix smtp_tls_policy_maps table (hash:FILE, texthash:FILE, proxy:..., inline:{...}; "
+     "its source text is read, as policy reads it); repeatable, searched in order",
      4},
     {"tls-level", OPT_TLS_LEVEL, "LEVEL", 0,
      "smtp_tls_security_level without a policy entry: none, may (default), encrypt, "
@@ -259,7 +264,16 @@ static const struct argp_option sv_options[] = {
     {"client-cert", OPT_CLIENT_CERT, "FILE", 0, "A client certificate for next-hop servers", 4},
     {"client-key", OPT_CLIENT_KEY, "FILE", 0, "Its private key", 4},
     {"dns-server", OPT_DNS_SERVER, "ADDR[:PORT]", 0,
-     "Ask this DNS server for MX and addresses, not the system's (/etc/hosts still counts)", 4},
+     "Ask this DNS server for MX and addresses, not the one of resolv.conf", 4},
+    {"host-lookup", OPT_HOST_LOOKUP, "METHODS", 0,
+     "Where next-hop host addresses come from, as Postfix's smtp_host_lookup: dns (the "
+     "default), native (the system's resolver: /etc/hosts, nsswitch.conf) or dns,native; MX "
+     "records always come from DNS",
+     4},
+    {"resolve", OPT_RESOLVE, "HOST:PORT:ADDR[,ADDR...]", 0,
+     "Relay to ADDR for HOST and PORT, without asking DNS, MX hosts included (repeatable, as "
+     "curl has it)",
+     4},
     {"backoff", OPT_BACKOFF, "MIN[:MAX]", 0,
      "Seconds to the first retry of a deferred message, doubled up to MAX (default 10:300)", 4},
     {"queue-lifetime", OPT_QUEUE_LIFETIME, "SECONDS", 0,
@@ -316,6 +330,7 @@ const struct st_optvals cmd_serve_values[] = {
     {"client-key", "@file"},
     {"crl-file", "@file"},
     {"tls-ciphers", "high medium null"},
+    {"host-lookup", "dns native dns,native"},
     {"fingerprint-digest", "md5 sha1 sha224 sha256 sha384 sha512"},
     {"relay-restrictions", "permit_mynetworks permit_sasl_authenticated permit_tls_clientcerts "
                            "permit_tls_all_clientcerts reject_unauth_destination reject"},
@@ -617,8 +632,9 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		p->queue_dir = arg;
 		break;
 	case OPT_TLS_POLICY:
-		if (p->n_policies >= 8)
-			st_usage_error(state, "--tls-policy: at most 8 tables");
+		if (p->n_policies >= ST_POLICY_TABLES_MAX)
+			st_usage_error(state, "--tls-policy: at most %d tables",
+			               ST_POLICY_TABLES_MAX);
 		p->policies[p->n_policies++] = arg;
 		break;
 	case OPT_TLS_LEVEL:
@@ -643,6 +659,12 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_DNS_SERVER:
 		p->dns_server = arg;
+		break;
+	case OPT_HOST_LOOKUP:
+		p->host_lookup = st_parse_host_lookup(state, arg);
+		break;
+	case OPT_RESOLVE:
+		st_parse_resolve(state, arg, p->resolve, &p->n_resolve, LIST_MAX);
 		break;
 	case OPT_BACKOFF:
 		v = strtoll(arg, &end, 10);
@@ -714,8 +736,13 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 	case OPT_USER:
 		p->user = arg;
 		break;
-	case ARGP_KEY_ARG:
+	case ARGP_KEY_ARG: {
+		const char *o = st_optional_value_before(arg);
+		if (o)
+			st_usage_error(state, "serve takes no arguments (got '%s'); did you mean --%s=%s?",
+			               arg, o, arg);
 		st_usage_error(state, "serve takes no arguments (got '%s')", arg);
+	}
 		break;
 	case ARGP_KEY_END:
 		if (!!p->cert != !!p->key)
@@ -734,11 +761,11 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 			st_usage_error(state, "--client-cert and --client-key go together");
 		if (!p->relayhost && !p->relay_mx &&
 		    (p->n_policies || p->n_relay_ca || p->client_cert || p->queue_dir ||
-		     p->dns_server))
+		     p->dns_server || p->host_lookup || p->n_resolve))
 			st_usage_error(state,
-			               "--tls-policy, --relay-ca-file, --client-cert, --queue-dir "
-			               "and --dns-server are for onward relay: --relayhost or "
-			               "--relay-mx");
+			               "--tls-policy, --relay-ca-file, --client-cert, --queue-dir, "
+			               "--dns-server, --host-lookup and --resolve are for onward "
+			               "relay: --relayhost or --relay-mx");
 		if ((p->n_crl_files || p->ocsp) && !p->n_ccert_ca)
 			st_usage_error(state,
 			               "--%s needs --ccert-ca-file: revocation is checked on "
@@ -810,8 +837,7 @@ struct sv {
 	struct st_dns *dns;
 	struct st_trust *relay_trust;
 	struct st_tls_creds *client_creds;
-	struct st_policy_table *tables[8];
-	size_t n_tables;
+	struct st_policy_tables tables;
 	char self[SELF_MAX][80]; /* our listeners' addresses and ports */
 	const char *self_ptr[SELF_MAX];
 	size_t n_self;
@@ -1661,25 +1687,32 @@ static int relay_setup(struct sv *v, struct st_error *err, const char **what)
 	const struct sv_params *p = v->p;
 	size_t i;
 
-	for (i = 0; i < p->n_policies; i++) {
-		*what = "--tls-policy";
-		v->tables[i] = st_policy_table_load(p->policies[i], err);
-		if (!v->tables[i])
+	/* the loader policy uses: proxy:, the compiled file's state, as Postfix opens them */
+	*what = "--tls-policy";
+	for (i = 0; i < p->n_policies; i++)
+		if (st_policy_tables_add(&v->tables, p->policies[i], err))
 			return -1;
-		v->n_tables++;
-	}
+	if (v->tables.broken[0])
+		st_out_warn("--tls-policy: %s: all relayed mail will be deferred (4.7.5 client TLS "
+		            "configuration problem)",
+		            v->tables.broken);
 	/* every entry that Postfix would call invalid is named now (its mail would be deferred) */
-	for (i = 0; i < v->n_tables; i++) {
-		size_t k, n = st_policy_table_size(v->tables[i]);
+	for (i = 0; i < v->tables.n; i++) {
+		size_t k, n = st_policy_table_size(v->tables.t[i]);
+		if (v->tables.stale[i])
+			st_out_warn(
+			    "--tls-policy: '%s' is older than its source: Postfix answers from "
+			    "the old entries until postmap is run; serve answers from the source",
+			    st_policy_table_db(v->tables.t[i], NULL, NULL));
 		for (k = 0; k < n; k++) {
-			const struct st_policy_entry *e = st_policy_table_at(v->tables[i], k);
+			const struct st_policy_entry *e = st_policy_table_at(v->tables.t[i], k);
 			struct st_policy pol;
 			struct st_error pe;
 			if (st_policy_parse(e->value, &pol, &pe) < 0)
 				st_out_warn(
 				    "--tls-policy: %s:%u: %s: mail for '%s' will be deferred "
 				    "(4.7.5 client TLS configuration problem)",
-				    st_policy_table_file(v->tables[i]), e->line, pe.msg, e->key);
+				    st_policy_table_file(v->tables.t[i]), e->line, pe.msg, e->key);
 		}
 	}
 	v->relay_trust = st_trust_new();
@@ -1707,6 +1740,11 @@ static int relay_setup(struct sv *v, struct st_error *err, const char **what)
 	if (!v->dns)
 		return -1;
 	st_dns_set_timeout(v->dns, (int)(p->relay_timeout * 1000));
+	st_dns_set_host_lookup(v->dns, p->host_lookup);
+	*what = "relay"; /* each was checked with the options */
+	for (i = 0; i < p->n_resolve; i++)
+		if (st_dns_add_resolve(v->dns, p->resolve[i], err))
+			return -1;
 	return 0;
 }
 
@@ -1759,8 +1797,9 @@ static int relay_start(struct sv *v, struct st_error *err)
 	memset(&qp, 0, sizeof(qp));
 	qp.dir = p->queue_dir;
 	qp.relayhost = p->relayhost;
-	qp.tables = v->tables;
-	qp.n_tables = v->n_tables;
+	qp.tables = v->tables.t;
+	qp.n_tables = v->tables.n;
+	qp.tables_error = v->tables.broken[0] ? v->tables.broken : NULL;
 	qp.level = p->tls_level;
 	qp.dns = v->dns;
 	qp.trust = v->relay_trust;
@@ -2469,8 +2508,7 @@ out:
 	st_dns_free(v.dns);
 	st_trust_free(v.relay_trust);
 	st_tls_creds_free(v.client_creds);
-	for (i = 0; i < v.n_tables; i++)
-		st_policy_table_free(v.tables[i]);
+	st_policy_tables_release(&v.tables);
 	if (v.tmpdir[0]) {
 		unlink(cert);
 		unlink(key);

@@ -1,21 +1,34 @@
-/* dns.c: MX and address lookups through libunbound (a given server, or the system's), with /etc/hosts */
+/* dns.c: MX lookups from DNS (libunbound), host addresses as smtp_host_lookup says, --resolve first */
 #include "config.h"
 
 #include "dns.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <unbound.h>
 #include <uv.h>
 
-#define TYPE_A    1
-#define TYPE_MX   15
-#define TYPE_AAAA 28
-#define CLASS_IN  1
+#define TYPE_LOCAL  0 /* a --resolve entry: answered from the loop, nobody asked */
+#define TYPE_NATIVE -1 /* the system's resolver library, on the loop's thread pool */
+#define TYPE_A      1
+#define TYPE_MX     15
+#define TYPE_AAAA   28
+#define CLASS_IN    1
+
+/* A --resolve entry. */
+struct pinned {
+	char host[256];
+	unsigned port;
+	char addrs[ST_DNS_ADDR_MAX][64];
+	size_t n;
+};
 
 struct st_dns {
 	struct ub_ctx *ctx;
@@ -26,6 +39,10 @@ struct st_dns {
 	int pending;
 	struct dq *queries; /* pending, to end them all on detach */
 	bool free_when_detached;
+	bool detaching; /* pending queries are being ended: no new one */
+	int host_lookup; /* ST_HOST_LOOKUP_* */
+	struct pinned *pinned; /* --resolve entries */
+	size_t n_pinned;
 };
 
 struct st_dns *st_dns_new(const char *server, struct st_error *err)
@@ -40,6 +57,11 @@ struct st_dns *st_dns_new(const char *server, struct st_error *err)
 		return NULL;
 	}
 	d->timeout_ms = 30000;
+	d->host_lookup = ST_HOST_LOOKUP_DNS;
+	/* the special-use names libunbound answers itself (test., invalid.) go to the
+	 * server, as the system's resolver library (and so Postfix) sends them */
+	ub_ctx_set_option(d->ctx, "local-zone:", "test. transparent");
+	ub_ctx_set_option(d->ctx, "local-zone:", "invalid. transparent");
 	/* answers come to our poll(), so that a silent server costs the timeout,
 	 * not the resolver's patience; a thread, not a forked process, does the work */
 	ub_ctx_async(d->ctx, 1);
@@ -51,11 +73,8 @@ struct st_dns *st_dns_new(const char *server, struct st_error *err)
 			         colon + 1);
 		else
 			snprintf(fwd, sizeof(fwd), "%s", server);
-		/* a test's server on loopback must be allowed, and the special-use
-		 * names libunbound answers itself (test., invalid.) go to it too */
+		/* a test's server on loopback must be allowed */
 		ub_ctx_set_option(d->ctx, "do-not-query-localhost:", "no");
-		ub_ctx_set_option(d->ctx, "local-zone:", "test. transparent");
-		ub_ctx_set_option(d->ctx, "local-zone:", "invalid. transparent");
 		rc = ub_ctx_set_fwd(d->ctx, fwd);
 		if (rc != 0) {
 			st_error_set(err, ST_ERR_USAGE,
@@ -70,7 +89,10 @@ struct st_dns *st_dns_new(const char *server, struct st_error *err)
 		st_dns_free(d);
 		return NULL;
 	}
-	ub_ctx_hosts(d->ctx, NULL);
+	/* no ub_ctx_hosts(): /etc/hosts made a transparent local zone of each name
+	 * there, and an MX question for it was answered NODATA; Postfix takes MX
+	 * records from DNS alone, and host addresses from /etc/hosts only through
+	 * the native lookups of smtp_host_lookup */
 	return d;
 }
 
@@ -86,6 +108,7 @@ void st_dns_free(struct st_dns *d)
 	}
 	if (d->ctx)
 		ub_ctx_delete(d->ctx);
+	free(d->pinned);
 	free(d);
 }
 
@@ -94,22 +117,179 @@ void st_dns_set_timeout(struct st_dns *d, int ms)
 	d->timeout_ms = ms > 0 ? ms : 1;
 }
 
+int st_dns_host_lookup_parse(const char *s, struct st_error *err)
+{
+	int set = 0;
+	const char *p = s;
+
+	while (*p) {
+		size_t len;
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		len = strcspn(p, ", \t\r\n");
+		if (!len)
+			break;
+		if (len == 3 && !strncasecmp(p, "dns", 3))
+			set |= ST_HOST_LOOKUP_DNS;
+		else if (len == 6 && !strncasecmp(p, "native", 6))
+			set |= ST_HOST_LOOKUP_NATIVE;
+		else {
+			char bad[64];
+			snprintf(bad, sizeof(bad), "%.*s", (int)(len < 60 ? len : 60), p);
+			st_sanitize(bad);
+			st_error_set(err, ST_ERR_USAGE,
+			             "'%s' is not a host lookup method (dns, native, or both)", bad);
+			return -1;
+		}
+		p += len;
+	}
+	if (!set) {
+		st_error_set(err, ST_ERR_USAGE, "no host lookup method: dns, native, or both");
+		return -1;
+	}
+	return set;
+}
+
+const char *st_dns_host_lookup_name(int lookup)
+{
+	if ((lookup & ST_HOST_LOOKUP_NATIVE) && (lookup & ST_HOST_LOOKUP_DNS))
+		return "dns, native";
+	return (lookup & ST_HOST_LOOKUP_NATIVE) ? "native" : "dns";
+}
+
+void st_dns_set_host_lookup(struct st_dns *d, int lookup)
+{
+	lookup &= ST_HOST_LOOKUP_DNS | ST_HOST_LOOKUP_NATIVE;
+	d->host_lookup = lookup ? lookup : ST_HOST_LOOKUP_DNS;
+}
+
+int st_dns_host_lookup(const struct st_dns *d)
+{
+	return d->host_lookup;
+}
+
+/* One address of a --resolve entry, with or without brackets, to its text form. */
+static int pinned_addr(const char *a, size_t len, char *out, size_t size)
+{
+	unsigned char bin[16];
+	char buf[80];
+
+	if (len >= 2 && a[0] == '[' && a[len - 1] == ']')
+		a++, len -= 2;
+	if (!len || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, a, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, bin) == 1)
+		return inet_ntop(AF_INET, bin, out, (socklen_t)size) ? 0 : -1;
+	if (inet_pton(AF_INET6, buf, bin) == 1)
+		return inet_ntop(AF_INET6, bin, out, (socklen_t)size) ? 0 : -1;
+	return -1;
+}
+
+int st_dns_add_resolve(struct st_dns *d, const char *spec, struct st_error *err)
+{
+	struct pinned e, *grown;
+	const char *c1 = strchr(spec, ':'), *c2, *a;
+	char shown[300];
+	unsigned long port;
+	char *end;
+	size_t i;
+
+	memset(&e, 0, sizeof(e));
+	snprintf(shown, sizeof(shown), "%s", spec);
+	st_sanitize(shown);
+	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	if (!c1 || !c2 || c1 == spec || (size_t)(c1 - spec) >= sizeof(e.host)) {
+		st_error_set(err, ST_ERR_USAGE, "--resolve: '%s' is not HOST:PORT:ADDR[,ADDR...]",
+		             shown);
+		return ST_E_PARSE;
+	}
+	memcpy(e.host, spec, (size_t)(c1 - spec));
+	port = strtoul(c1 + 1, &end, 10);
+	if (end != c2 || c2 == c1 + 1 || port == 0 || port > 65535) {
+		st_error_set(err, ST_ERR_USAGE, "--resolve: '%s': '%.*s' is not a port", shown,
+		             (int)(c2 - c1 - 1 < 16 ? c2 - c1 - 1 : 16), c1 + 1);
+		return ST_E_PARSE;
+	}
+	e.port = (unsigned)port;
+	for (a = c2 + 1;;) {
+		size_t len = strcspn(a, ",");
+		if (e.n >= ST_DNS_ADDR_MAX) {
+			st_error_set(err, ST_ERR_USAGE, "--resolve: '%s': at most %d addresses", shown,
+			             ST_DNS_ADDR_MAX);
+			return ST_E_PARSE;
+		}
+		if (pinned_addr(a, len, e.addrs[e.n], sizeof(e.addrs[0])) < 0) {
+			char bad[80];
+			snprintf(bad, sizeof(bad), "%.*s", (int)(len < 64 ? len : 64), a);
+			st_sanitize(bad);
+			st_error_set(err, ST_ERR_USAGE, "--resolve: '%s': '%s' is not an IP address",
+			             shown, bad);
+			return ST_E_PARSE;
+		}
+		e.n++;
+		if (!a[len])
+			break;
+		a += len + 1;
+	}
+	if (!d)
+		return ST_OK; /* only checked */
+	/* as curl: a later entry for the same host and port replaces the earlier */
+	for (i = 0; i < d->n_pinned; i++)
+		if (d->pinned[i].port == e.port && !strcasecmp(d->pinned[i].host, e.host)) {
+			d->pinned[i] = e;
+			return ST_OK;
+		}
+	grown = realloc(d->pinned, (d->n_pinned + 1) * sizeof(*grown));
+	if (!grown) {
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return ST_E_NOMEM;
+	}
+	d->pinned = grown;
+	d->pinned[d->n_pinned++] = e;
+	return ST_OK;
+}
+
+static const struct pinned *pinned_find(const struct st_dns *d, const char *host, unsigned port)
+{
+	size_t i;
+
+	for (i = 0; port && i < d->n_pinned; i++)
+		if (d->pinned[i].port == port && !strcasecmp(d->pinned[i].host, host))
+			return &d->pinned[i];
+	return NULL;
+}
+
 /* ---- queries on a loop: the resolver's descriptor watched by uv_poll, a timer each ---- */
 
 struct dq;
 typedef void (*dq_cb)(struct dq *q, int rc, struct ub_result *res, const struct st_error *err);
 
+/* The system's resolver library at work on the thread pool: it may outlive its query (a
+ * timeout, a detach), and then frees itself when it is done. */
+struct gai {
+	uv_getaddrinfo_t req;
+	struct dq *q; /* NULL once the query has ended */
+};
+
 struct dq {
 	struct st_dns *d;
 	struct dq *prev, *next; /* the resolver's pending queries */
 	int id;
-	int type;
+	int type; /* TYPE_A ... or TYPE_LOCAL, TYPE_NATIVE */
 	bool done;
-	uv_timer_t timer;
+	uv_timer_t timer; /* the timeout; for TYPE_LOCAL, the answer */
+	struct gai *gai;  /* TYPE_NATIVE */
 	char name[256];
 	dq_cb cb;
 	void *arg;
 };
+
+static bool asks_unbound(const struct dq *q)
+{
+	return q->type > 0;
+}
 
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
@@ -138,9 +318,15 @@ static void dq_end(struct dq *q, int rc, struct ub_result *res, const struct st_
 		d->queries = q->next;
 	if (q->next)
 		q->next->prev = q->prev;
-	if (--d->pending == 0 && d->polling) {
+	if (asks_unbound(q) && --d->pending == 0 && d->polling) {
 		uv_poll_stop(&d->poll);
 		d->polling = false;
+	}
+	if (q->gai) {
+		/* a lookup still at work ends on its own, and frees itself */
+		q->gai->q = NULL;
+		uv_cancel((uv_req_t *)&q->gai->req);
+		q->gai = NULL;
 	}
 	q->cb(q, rc, res, err);
 	uv_close((uv_handle_t *)&q->timer, dq_free);
@@ -188,13 +374,30 @@ static void dq_timeout(uv_timer_t *t)
 	struct dq *q = t->data;
 	struct st_error err;
 
-	ub_cancel(q->d->ctx, q->id);
-	st_error_set(&err, ST_ERR_DNS, "no DNS answer for '%s' within %d ms", q->name,
-	             q->d->timeout_ms);
+	if (asks_unbound(q))
+		ub_cancel(q->d->ctx, q->id);
+	st_error_set(&err, ST_ERR_DNS, "no %s answer for '%s' within %d ms",
+	             q->type == TYPE_NATIVE ? "system resolver" : "DNS", q->name, q->d->timeout_ms);
 	dq_end(q, ST_E_IO, NULL, &err);
 }
 
-/* Start one query on the attached loop; cb gets the checked answer (to free) or an error. */
+/* A --resolve entry's answer: from the loop, never from within the start. */
+static void dq_local(uv_timer_t *t)
+{
+	struct dq *q = t->data;
+	struct st_error err = {ST_ERR_NONE, ""};
+
+	dq_end(q, ST_OK, NULL, &err);
+}
+
+static void gai_answered(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+
+/*
+ * Start one query on the attached loop: a DNS question (cb gets the checked
+ * answer, to free, or an error), a --resolve answer (TYPE_LOCAL), or the
+ * system's resolver library (TYPE_NATIVE: the answer is handed to the query's
+ * request by gai_answered, and cb gets no ub_result).
+ */
 static int dq_start(struct st_dns *d, const char *name, int type, dq_cb cb, void *arg,
                     struct st_error *err)
 {
@@ -211,11 +414,35 @@ static int dq_start(struct st_dns *d, const char *name, int type, dq_cb cb, void
 	q->arg = arg;
 	snprintf(q->name, sizeof(q->name), "%s", name);
 	st_sanitize(q->name);
-	rc = ub_resolve_async(d->ctx, name, type, CLASS_IN, q, answered, &q->id);
-	if (rc != 0) {
-		st_error_set(err, ST_ERR_DNS, "cannot look up '%s': %s", q->name, ub_strerror(rc));
-		free(q);
-		return ST_E_IO;
+	if (type == TYPE_NATIVE) {
+		/* no AI_ADDRCONFIG: it counts no loopback address, and hosts on loopback are
+		 * real next hops (tests, a local relay) */
+		struct addrinfo hints;
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		if (!(q->gai = calloc(1, sizeof(*q->gai)))) {
+			free(q);
+			st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+			return ST_E_NOMEM;
+		}
+		q->gai->q = q;
+		rc = uv_getaddrinfo(d->loop, &q->gai->req, gai_answered, name, NULL, &hints);
+		if (rc < 0) {
+			st_error_set(err, ST_ERR_DNS, "cannot look up '%s': %s", q->name,
+			             uv_strerror(rc));
+			free(q->gai);
+			free(q);
+			return ST_E_IO;
+		}
+	} else if (type != TYPE_LOCAL) {
+		rc = ub_resolve_async(d->ctx, name, type, CLASS_IN, q, answered, &q->id);
+		if (rc != 0) {
+			st_error_set(err, ST_ERR_DNS, "cannot look up '%s': %s", q->name,
+			             ub_strerror(rc));
+			free(q);
+			return ST_E_IO;
+		}
 	}
 	uv_timer_init(d->loop, &q->timer);
 	q->timer.data = q;
@@ -223,8 +450,12 @@ static int dq_start(struct st_dns *d, const char *name, int type, dq_cb cb, void
 	if (q->next)
 		q->next->prev = q;
 	d->queries = q;
+	if (type == TYPE_LOCAL) {
+		uv_timer_start(&q->timer, dq_local, 0, 0);
+		return ST_OK;
+	}
 	uv_timer_start(&q->timer, dq_timeout, (uint64_t)d->timeout_ms, 0);
-	if (d->pending++ == 0 && !d->polling) {
+	if (asks_unbound(q) && d->pending++ == 0 && !d->polling) {
 		uv_poll_start(&d->poll, UV_READABLE, poll_cb);
 		d->polling = true;
 	}
@@ -255,8 +486,10 @@ static void detached(uv_handle_t *h)
 	struct st_dns *d = h->data;
 
 	d->loop = NULL;
+	d->detaching = false;
 	if (d->free_when_detached) {
 		ub_ctx_delete(d->ctx);
+		free(d->pinned);
 		free(d);
 	}
 }
@@ -267,10 +500,12 @@ void st_dns_detach(struct st_dns *d)
 		return;
 	/* queries still pending end now, each with its callback: nothing may answer
 	 * them later (nobody polls) and their timers must not outlive us */
+	d->detaching = true;
 	while (d->queries) {
 		struct dq *q = d->queries;
 		struct st_error err;
-		ub_cancel(d->ctx, q->id);
+		if (asks_unbound(q))
+			ub_cancel(d->ctx, q->id);
 		st_error_set(&err, ST_ERR_DNS, "the lookup of '%s' was cancelled", q->name);
 		dq_end(q, ST_E_IO, NULL, &err);
 	}
@@ -378,56 +613,156 @@ struct addr_req {
 	st_dns_addrs_cb cb;
 	void *arg;
 	int left; /* queries not answered yet */
+	bool native_asked;
 	char host[256];
 	char v4[ST_DNS_ADDR_MAX][64], v6[ST_DNS_ADDR_MAX][64];
 	size_t n4, n6;
+	int first_rc;          /* of the first failure */
 	struct st_error first; /* the first failure, said when no type gives an address */
 };
+
+/* Keep an address, once. */
+static void addr_keep(struct addr_req *a, int fam, const char *text)
+{
+	char(*out)[64] = fam == AF_INET ? a->v4 : a->v6;
+	size_t *n = fam == AF_INET ? &a->n4 : &a->n6, i;
+
+	for (i = 0; i < *n; i++)
+		if (!strcmp(out[i], text))
+			return;
+	if (*n < ST_DNS_ADDR_MAX)
+		snprintf(out[(*n)++], 64, "%s", text);
+}
+
+/* getaddrinfo's own words (Postfix logs them), not libuv's for its codes. */
+static const char *gai_words(int status)
+{
+	static const struct {
+		int uv, eai;
+	} map[] = {
+	    {UV_EAI_NONAME, EAI_NONAME}, {UV_EAI_AGAIN, EAI_AGAIN},   {UV_EAI_FAIL, EAI_FAIL},
+	    {UV_EAI_NODATA, EAI_NODATA}, {UV_EAI_MEMORY, EAI_MEMORY}, {UV_EAI_FAMILY, EAI_FAMILY},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].uv == status)
+			return gai_strerror(map[i].eai);
+	return uv_strerror(status);
+}
+
+static void gai_answered(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct gai *g = (struct gai *)req;
+	struct dq *q = g->q;
+	struct st_error err = {ST_ERR_NONE, ""};
+	struct addrinfo *ai;
+	int rc = ST_OK;
+
+	if (!q) { /* timed out or cancelled: nobody waits */
+		if (res)
+			uv_freeaddrinfo(res);
+		free(g);
+		return;
+	}
+	q->gai = NULL;
+	if (status < 0) {
+		/* a name it does not know is "not found", anything else a failure to retry */
+		rc = status == UV_EAI_NONAME || status == UV_EAI_NODATA ? ST_E_PARSE : ST_E_IO;
+		st_error_set(&err, ST_ERR_DNS, "cannot look up '%s' with the system's resolver: %s",
+		             q->name, gai_words(status));
+	} else {
+		struct addr_req *a = q->arg;
+		for (ai = res; ai; ai = ai->ai_next) {
+			char text[64];
+			const void *bin = ai->ai_family == AF_INET
+			                      ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+			                      : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+			if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+			    inet_ntop(ai->ai_family, bin, text, sizeof(text)))
+				addr_keep(a, ai->ai_family, text);
+		}
+	}
+	if (res)
+		uv_freeaddrinfo(res);
+	free(g);
+	dq_end(q, rc, NULL, &err);
+}
+
+/* Every query of a request answered: its callback, with IPv4 then IPv6 addresses. */
+static void addr_finish(struct addr_req *a)
+{
+	char all[ST_DNS_ADDR_MAX][64];
+	size_t k = 0, i;
+	struct st_error e = {ST_ERR_NONE, ""};
+	int rc = ST_OK;
+
+	for (i = 0; i < a->n4; i++)
+		memcpy(all[k++], a->v4[i], 64);
+	for (i = 0; i < a->n6 && k < ST_DNS_ADDR_MAX; i++)
+		memcpy(all[k++], a->v6[i], 64);
+	if (k == 0) {
+		rc = ST_E_PARSE;
+		if (a->first.cls != ST_ERR_NONE) {
+			e = a->first;
+			rc = a->first_rc;
+		} else {
+			char shown[256];
+			snprintf(shown, sizeof(shown), "%s", a->host);
+			st_sanitize(shown);
+			st_error_set(&e, ST_ERR_DNS, "'%s': no address (A or AAAA)", shown);
+		}
+	}
+	a->cb(a->arg, rc, all, k, &e);
+	free(a);
+}
 
 static void addr_answer(struct dq *q, int rc, struct ub_result *res, const struct st_error *err)
 {
 	struct addr_req *a = q->arg;
-	char(*out)[64] = q->type == TYPE_A ? a->v4 : a->v6;
-	size_t *n = q->type == TYPE_A ? &a->n4 : &a->n6, i;
-	int fam = q->type == TYPE_A ? AF_INET : AF_INET6;
-	size_t want = fam == AF_INET ? 4 : 16;
+	size_t i;
 
-	if (rc == 0) {
-		for (i = 0; res->havedata && res->data[i] && *n < ST_DNS_ADDR_MAX; i++)
+	if (rc == 0 && (q->type == TYPE_A || q->type == TYPE_AAAA)) {
+		int fam = q->type == TYPE_A ? AF_INET : AF_INET6;
+		size_t want = fam == AF_INET ? 4 : 16;
+		for (i = 0; res->havedata && res->data[i]; i++) {
+			char text[64];
 			if ((size_t)res->len[i] == want &&
-			    inet_ntop(fam, res->data[i], out[*n], sizeof(out[*n])))
-				(*n)++;
+			    inet_ntop(fam, res->data[i], text, sizeof(text)))
+				addr_keep(a, fam, text);
+		}
 		ub_resolve_free(res);
-	} else if (a->first.cls == ST_ERR_NONE) {
+	} else if (rc != 0 && (a->first.cls == ST_ERR_NONE || q->type == TYPE_NATIVE ||
+	                       q->type == TYPE_LOCAL)) {
+		/* a --resolve answer cancelled before it was given is no answer */
+		if (q->type == TYPE_LOCAL)
+			a->n4 = 0;
 		/* one type failing (a server that refuses AAAA) is no failure when the
-		 * other gives addresses */
+		 * other gives addresses; the system's resolver, asked last, says why */
 		a->first = *err;
+		a->first_rc = rc;
 	}
 	if (--a->left > 0)
 		return;
-	{
-		/* IPv4 first, then IPv6 */
-		char all[2 * ST_DNS_ADDR_MAX][64];
-		size_t k = 0;
-		struct st_error e = {ST_ERR_NONE, ""};
-		for (i = 0; i < a->n4; i++)
-			memcpy(all[k++], a->v4[i], 64);
-		for (i = 0; i < a->n6 && k < ST_DNS_ADDR_MAX; i++)
-			memcpy(all[k++], a->v6[i], 64);
-		if (k == 0) {
-			if (a->first.cls != ST_ERR_NONE)
-				e = a->first;
-			else
-				st_error_set(&e, ST_ERR_DNS, "'%s': no address (A or AAAA)", a->host);
-		}
-		a->cb(a->arg, k ? ST_OK : ST_E_PARSE, all, k, &e);
+	/* DNS does not know the host (no such domain, or no address): "dns, native" asks
+	 * the system's resolver, as Postfix does on DNS_NOTFOUND; a DNS failure does not */
+	if (!a->n4 && !a->n6 && !a->native_asked && (q->d->host_lookup & ST_HOST_LOOKUP_NATIVE) &&
+	    (a->first.cls == ST_ERR_NONE || a->first_rc == ST_E_PARSE) && !q->d->detaching) {
+		struct st_error e;
+		a->native_asked = true;
+		a->left = 1;
+		if (dq_start(q->d, a->host, TYPE_NATIVE, addr_answer, a, &e) == 0)
+			return;
+		a->first = e;
+		a->first_rc = ST_E_IO;
 	}
-	free(a);
+	addr_finish(a);
 }
 
-int st_dns_addrs_async(struct st_dns *d, const char *host, st_dns_addrs_cb cb, void *arg,
-                       struct st_error *err)
+int st_dns_addrs_async(struct st_dns *d, const char *host, unsigned port, st_dns_addrs_cb cb,
+                       void *arg, struct st_error *err)
 {
+	const struct pinned *pin = pinned_find(d, host, port);
 	struct addr_req *a;
 	int rc;
 
@@ -442,18 +777,29 @@ int st_dns_addrs_async(struct st_dns *d, const char *host, st_dns_addrs_cb cb, v
 	a->cb = cb;
 	a->arg = arg;
 	snprintf(a->host, sizeof(a->host), "%s", host);
-	st_sanitize(a->host);
-	a->left = 2;
-	rc = dq_start(d, host, TYPE_A, addr_answer, a, err);
-	if (rc) {
+	if (pin) {
+		/* the addresses as given, in their order */
+		memcpy(a->v4, pin->addrs, pin->n * sizeof(pin->addrs[0]));
+		a->n4 = pin->n;
+		a->left = 1;
+		a->native_asked = true;
+		rc = dq_start(d, host, TYPE_LOCAL, addr_answer, a, err);
+	} else if (!(d->host_lookup & ST_HOST_LOOKUP_DNS)) {
+		a->left = 1;
+		a->native_asked = true;
+		rc = dq_start(d, host, TYPE_NATIVE, addr_answer, a, err);
+	} else {
+		a->left = 2;
+		rc = dq_start(d, host, TYPE_A, addr_answer, a, err);
+		if (rc == 0 && dq_start(d, host, TYPE_AAAA, addr_answer, a, &a->first)) {
+			/* the A query goes on and answers alone */
+			a->first_rc = ST_E_IO;
+			a->left--;
+		}
+	}
+	if (rc)
 		free(a);
-		return rc;
-	}
-	if (dq_start(d, host, TYPE_AAAA, addr_answer, a, &a->first)) {
-		/* the A query goes on and answers alone */
-		a->left--;
-	}
-	return ST_OK;
+	return rc;
 }
 
 /* ---- the same, waiting: a loop of their own ---- */
@@ -495,7 +841,7 @@ static void waited_addrs(void *arg, int rc, char (*addrs)[64], size_t n,
 	memcpy(w->addrs, addrs, *w->n * 64);
 }
 
-static int wait_for(struct st_dns *d, struct waiting *w, const char *name, bool mx)
+static int wait_for(struct st_dns *d, struct waiting *w, const char *name, unsigned port, bool mx)
 {
 	uv_loop_t loop;
 	int rc;
@@ -511,7 +857,7 @@ static int wait_for(struct st_dns *d, struct waiting *w, const char *name, bool 
 	rc = st_dns_attach(d, &loop, w->err);
 	if (rc == 0) {
 		rc = mx ? st_dns_mx_async(d, name, waited_mx, w, w->err)
-		        : st_dns_addrs_async(d, name, waited_addrs, w, w->err);
+		        : st_dns_addrs_async(d, name, port, waited_addrs, w, w->err);
 		if (rc == 0) {
 			uv_run(&loop, UV_RUN_DEFAULT);
 			rc = w->rc;
@@ -530,14 +876,14 @@ int st_dns_mx(struct st_dns *d, const char *domain, struct st_mx *out, size_t ma
 
 	*n = 0;
 	*null_mx = false;
-	return wait_for(d, &w, domain, true);
+	return wait_for(d, &w, domain, 0, true);
 }
 
-int st_dns_addrs(struct st_dns *d, const char *host, char (*out)[64], size_t max, size_t *n,
-                 struct st_error *err)
+int st_dns_addrs(struct st_dns *d, const char *host, unsigned port, char (*out)[64], size_t max,
+                 size_t *n, struct st_error *err)
 {
 	struct waiting w = {false, 0, err, NULL, out, max, n, NULL};
 
 	*n = 0;
-	return wait_for(d, &w, host, false);
+	return wait_for(d, &w, host, port, false);
 }

@@ -1,4 +1,4 @@
-/* dns.h: MX and address lookups through libunbound (a given server, or the system's), with /etc/hosts */
+/* dns.h: MX lookups from DNS (libunbound), host addresses as smtp_host_lookup says, --resolve first */
 #ifndef ST_DNS_H
 #define ST_DNS_H
 
@@ -16,14 +16,49 @@ struct st_dns;
 
 /*
  * A resolver. server is "ADDR" or "ADDR@PORT" / "ADDR:PORT" (IPv4) of a DNS
- * server to ask, or NULL for the system's (resolv.conf). /etc/hosts is read
- * for addresses either way. NULL with err (class usage or internal).
+ * server to ask, or NULL for the system's (resolv.conf). MX records come from
+ * DNS alone, never from /etc/hosts, as Postfix has them; host addresses come
+ * from where st_dns_set_host_lookup says (DNS by default). NULL with err
+ * (class usage or internal).
  */
 struct st_dns *st_dns_new(const char *server, struct st_error *err);
 /* Give up on a query after MS milliseconds (default 30000). */
 void st_dns_set_timeout(struct st_dns *d, int ms);
 
 void st_dns_free(struct st_dns *d);
+
+/*
+ * Where host addresses come from, as Postfix's smtp_host_lookup: DNS, the
+ * system's resolver library (nsswitch.conf: /etc/hosts, then DNS as it is
+ * configured), or both: DNS first, the system's only for a host DNS does not
+ * know (no such domain, or no address); a DNS failure is no reason to ask it.
+ */
+enum st_host_lookup {
+	ST_HOST_LOOKUP_DNS = 1 << 0,
+	ST_HOST_LOOKUP_NATIVE = 1 << 1,
+};
+
+/*
+ * "dns", "native", "dns, native" (names separated by commas or white space, in
+ * any order, as postconf(5) reads smtp_host_lookup) to a set of
+ * ST_HOST_LOOKUP_* bits. -1 with err (class usage) for anything else.
+ */
+int st_dns_host_lookup_parse(const char *s, struct st_error *err);
+/* "dns", "native" or "dns, native" (static). */
+const char *st_dns_host_lookup_name(int lookup);
+/* Set where host addresses come from (ST_HOST_LOOKUP_* bits; 0 is DNS). */
+void st_dns_set_host_lookup(struct st_dns *d, int lookup);
+int st_dns_host_lookup(const struct st_dns *d);
+
+/*
+ * An override as curl's --resolve: "HOST:PORT:ADDR[,ADDR...]" (an IPv6 ADDR
+ * with or without brackets). An address lookup of HOST (any case) for PORT
+ * then answers these addresses, in this order, and asks nobody; every host
+ * name a run connects to is looked up so, MX hosts included; MX lookups are
+ * not changed. A second entry for the same HOST:PORT replaces the first.
+ * Class usage when spec is malformed. d NULL: spec is only checked.
+ */
+int st_dns_add_resolve(struct st_dns *d, const char *spec, struct st_error *err);
 
 struct st_mx {
 	unsigned pref;
@@ -40,9 +75,14 @@ struct st_mx {
 int st_dns_mx(struct st_dns *d, const char *domain, struct st_mx *out, size_t max, size_t *n,
               bool *null_mx, struct st_error *err);
 
-/* The IPv4 then IPv6 addresses of host, as text. Class dns when there is none. */
-int st_dns_addrs(struct st_dns *d, const char *host, char (*out)[64], size_t max, size_t *n,
-                 struct st_error *err);
+/*
+ * The addresses of host, to be connected to on port, as text: a --resolve entry
+ * for host:port, else IPv4 then IPv6 from where the host lookup setting says.
+ * Class dns when there is none: rc ST_E_PARSE when the name is not found (no
+ * such domain, or no address), ST_E_IO when the lookup failed (try again).
+ */
+int st_dns_addrs(struct st_dns *d, const char *host, unsigned port, char (*out)[64], size_t max,
+                 size_t *n, struct st_error *err);
 
 /*
  * The same on a loop that does other work meanwhile (the blocking calls
@@ -66,7 +106,7 @@ int st_dns_mx_async(struct st_dns *d, const char *domain, st_dns_mx_cb cb, void 
 /* addrs (at most ST_DNS_ADDR_MAX, IPv4 first): borrowed for the call; rc and err as st_dns_addrs. */
 typedef void (*st_dns_addrs_cb)(void *arg, int rc, char (*addrs)[64], size_t n,
                                 const struct st_error *err);
-int st_dns_addrs_async(struct st_dns *d, const char *host, st_dns_addrs_cb cb, void *arg,
-                       struct st_error *err);
+int st_dns_addrs_async(struct st_dns *d, const char *host, unsigned port, st_dns_addrs_cb cb,
+                       void *arg, struct st_error *err);
 
 #endif

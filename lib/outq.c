@@ -332,6 +332,13 @@ static void policy_for(struct st_outq *q, struct group *g)
 	if (q->p.n_tables)
 		e = st_policy_lookup(q->p.tables, q->p.n_tables, g->nexthop, &g->table, g->key,
 		                     sizeof(g->key));
+	if (q->p.tables_error) {
+		memset(&g->pol, 0, sizeof(g->pol));
+		g->from_table = e != NULL;
+		g->invalid = true;
+		snprintf(g->policy_error, sizeof(g->policy_error), "%s", q->p.tables_error);
+		return;
+	}
 	if (!e) {
 		memset(&g->pol, 0, sizeof(g->pol));
 		g->pol.level = q->p.level;

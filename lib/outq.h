@@ -37,6 +37,9 @@ struct st_outq_params {
 	const char *relayhost; /* every message goes there; NULL: the recipient domain's MX hosts */
 	struct st_policy_table *const *tables; /* smtp_tls_policy_maps, in order */
 	size_t n_tables;
+	/* the tables cannot be opened as Postfix opens them (st_policy_tables.broken): every
+	 * next hop is deferred with 4.7.5, as Postfix defers it; NULL when they can */
+	const char *tables_error;
 	enum st_level level; /* smtp_tls_security_level: without a table entry */
 	struct st_dns *dns;  /* attached to the loop; may be NULL with a numeric relayhost */
 	struct st_trust *trust;

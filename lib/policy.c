@@ -521,6 +521,79 @@ const char *st_policy_table_db(const struct st_policy_table *t, time_t *src_mtim
 	return t->db;
 }
 
+void st_policy_tables_init(struct st_policy_tables *ts)
+{
+	memset(ts, 0, sizeof(*ts));
+}
+
+void st_policy_tables_release(struct st_policy_tables *ts)
+{
+	size_t i;
+
+	for (i = 0; i < ts->n; i++)
+		st_policy_table_free(ts->t[i]);
+	st_policy_tables_init(ts);
+}
+
+int st_policy_tables_add(struct st_policy_tables *ts, const char *spec, struct st_error *err)
+{
+	struct st_policy_table *t;
+	const char *f;
+	time_t src, db;
+
+	if (!strncmp(spec, "proxy:", 6))
+		spec += 6;
+	if (ts->n >= ST_POLICY_TABLES_MAX) {
+		st_error_set(err, ST_ERR_USAGE, "at most %d tables", ST_POLICY_TABLES_MAX);
+		return -1;
+	}
+	t = st_policy_table_load(spec, err);
+	if (!t)
+		return -1;
+	/* Postfix reads the compiled file, not the source read here: missing, it fails every
+	 * lookup; older, it answers from the old entries */
+	f = st_policy_table_db(t, &src, &db);
+	if (f && !db && !ts->broken[0])
+		snprintf(ts->broken, sizeof(ts->broken),
+		         "'%s' does not exist (postmap not run): Postfix's lookups in %s fail", f,
+		         st_policy_table_spec(t));
+	ts->stale[ts->n] = f && db && db < src;
+	ts->t[ts->n++] = t;
+	return 0;
+}
+
+int st_policy_tables_add_list(struct st_policy_tables *ts, const char *list, const char *name,
+                              struct st_error *err)
+{
+	const char *q = list;
+
+	while (*q) {
+		char spec[4096];
+		size_t len = 0;
+		int depth = 0;
+		while (*q && (is_blank(*q) || *q == '\n' || *q == ','))
+			q++;
+		while (q[len] &&
+		       (depth || (!is_blank(q[len]) && q[len] != '\n' && q[len] != ','))) {
+			depth += q[len] == '{';
+			depth -= q[len] == '}' && depth;
+			len++;
+		}
+		if (!len)
+			break;
+		if (len >= sizeof(spec)) {
+			st_error_set(err, ST_ERR_INPUT, "%s: a table of %zu bytes: at most %zu",
+			             name, len, sizeof(spec) - 1);
+			return -1;
+		}
+		snprintf(spec, sizeof(spec), "%.*s", (int)len, q);
+		q += len;
+		if (st_policy_tables_add(ts, spec, err))
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- policy values ---- */
 
 static int set_once(char *dst, size_t size, const char *name, const char *val, struct st_error *err)

@@ -90,6 +90,46 @@ const struct st_policy_skip *st_policy_table_skip_at(const struct st_policy_tabl
 const char *st_policy_table_db(const struct st_policy_table *t, time_t *src_mtime,
                                time_t *db_mtime);
 
+#define ST_POLICY_TABLES_MAX 16
+
+/*
+ * The tables of a smtp_tls_policy_maps list, as Postfix opens them. The one
+ * loader of policy lookup/test/check and serve's --tls-policy. Zero it (or
+ * st_policy_tables_init) before the first add; st_policy_tables_release
+ * frees the tables.
+ */
+struct st_policy_tables {
+	struct st_policy_table *t[ST_POLICY_TABLES_MAX];
+	size_t n;
+	/* the first compiled table Postfix cannot open (postmap not run): its lookups fail and
+	 * Postfix defers all mail with 4.7.5 client TLS configuration problem; "" if none */
+	char broken[ST_ERROR_MAX];
+	/* t[i]'s compiled file is older than its source: Postfix answers from the old entries
+	 * (the answers here come from the source) */
+	bool stale[ST_POLICY_TABLES_MAX];
+};
+
+void st_policy_tables_init(struct st_policy_tables *ts);
+void st_policy_tables_release(struct st_policy_tables *ts);
+
+/*
+ * Add one table: a spec as st_policy_table_load takes it, or "proxy:" and
+ * such a spec (Postfix reads the same table through proxymap). Records in
+ * ts->broken / ts->stale what Postfix would see of its compiled file. -1
+ * with err: class usage when ST_POLICY_TABLES_MAX are loaded, input when the
+ * table cannot be read.
+ */
+int st_policy_tables_add(struct st_policy_tables *ts, const char *spec, struct st_error *err);
+
+/*
+ * Add every table a parameter value names ("hash:/a, texthash:/b
+ * inline:{ x=y, { z = w } }"): split on commas and white space, braces kept
+ * together, as Postfix splits smtp_tls_policy_maps. name (the parameter) is
+ * for messages. -1 with err as st_policy_tables_add.
+ */
+int st_policy_tables_add_list(struct st_policy_tables *ts, const char *list, const char *name,
+                              struct st_error *err);
+
 /* The entry for exactly this key (case folded), or NULL. */
 const struct st_policy_entry *st_policy_table_get(const struct st_policy_table *t, const char *key);
 

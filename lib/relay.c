@@ -344,13 +344,64 @@ bool st_relay_early_failure(const struct st_session_result *res, const char *hos
 	return false;
 }
 
+/* probe_only: the MAIL (and RCPT) replies decide as in a delivery; no message goes. A
+ * 5xx is written into bounce (hop's words); it bounces the recipients unless an earlier
+ * address would take the mail (Postfix would have delivered there). True when settled. */
+static bool probe_replies(struct relay *rl, const struct st_session_result *res,
+                          const struct st_smtp_result *s, const char *relay, char *bounce,
+                          size_t size, char *bounce_dsn, size_t dsn_size)
+{
+	const struct st_smtp_reply *rr = NULL;
+	const char *cmd = NULL, *h = cur_host(rl), *a = rl->addrs[rl->addr_i];
+	char words[700], dsn[16];
+	size_t k;
+
+	if (!s->mail.code) {
+		lost(rl, res, relay, s->stage);
+		return false;
+	}
+	if (s->mail.code / 100 != 2) {
+		rr = &s->mail;
+		cmd = "MAIL FROM";
+	} else if (rl->p.probe_rcpt) {
+		for (k = 0; k < s->n_rcpt && !rr; k++)
+			if (s->rcpt[k].code / 100 != 2) {
+				rr = &s->rcpt[k];
+				cmd = "RCPT TO";
+			}
+		if (!rr && s->n_rcpt < rl->n_open) {
+			lost(rl, res, relay, ST_SMTP_STAGE_RCPT);
+			return false;
+		}
+	}
+	if (!rr) {
+		rl->would_take = true;
+		return false;
+	}
+	reply_words(rr, words, sizeof(words));
+	reply_dsn(rr, dsn, sizeof(dsn));
+	if (!is_hard(rr)) {
+		soft(rl, dsn, relay, "host %s[%s] said: %s (in reply to %s command)", h, a, words,
+		     cmd);
+		return false;
+	}
+	snprintf(bounce, size, "host %s[%s] said: %s (in reply to %s command)", h, a, words, cmd);
+	snprintf(bounce_dsn, dsn_size, "%s", dsn);
+	if (rl->would_take)
+		return false;
+	for (k = 0; k < rl->n_open; k++)
+		close_one(rl, k, ST_RELAY_BOUNCED, dsn, relay, "%s", bounce);
+	compact(rl);
+	return true;
+}
+
 static void session_done(struct st_session_result *res, void *arg)
 {
 	struct relay *rl = arg;
 	const struct st_smtp_result *s = res->smtp ? st_smtp_client_result(res->smtp) : NULL;
 	const char *h = cur_host(rl), *a = rl->addrs[rl->addr_i];
 	enum st_level lv = rl->p.policy->level;
-	char relay[320], words[700], dsn[16];
+	char relay[320], words[700], dsn[16], bounce[800] = "", bounce_dsn[16] = "";
 	bool again = false, settled = false;
 	size_t k, accepted = 0;
 	unsigned gen = rl->soft_gen;
@@ -367,6 +418,8 @@ static void session_done(struct st_session_result *res, void *arg)
 	}
 	if (st_relay_early_failure(res, h, a, rl->port, dsn, sizeof(dsn), words, sizeof(words))) {
 		soft(rl, dsn, relay, "%s", words);
+	} else if (rl->p.wrappermode && !res->tls_done) {
+		soft(rl, "4.7.5", relay, "Cannot start TLS: handshake failure");
 	} else if ((s->ehlo.code && s->ehlo.code / 100 != 2) ||
 	           (s->ehlo_tls.code && s->ehlo_tls.code / 100 != 2)) {
 		/* refused at EHLO (after TLS too: a server that wants a client certificate) */
@@ -376,8 +429,8 @@ static void session_done(struct st_session_result *res, void *arg)
 		dsn[0] = '4';
 		soft(rl, dsn, relay, "host %s[%s] said: %s (in reply to %s command)", h, a, words,
 		     s->used_helo ? "HELO" : "EHLO");
-	} else if (!rl->plain && lv >= ST_LEVEL_ENCRYPT && s->ehlo.code == 250 &&
-	           !s->caps.starttls) {
+	} else if (!rl->plain && !rl->p.wrappermode && lv >= ST_LEVEL_ENCRYPT &&
+	           s->ehlo.code == 250 && !s->caps.starttls) {
 		soft(rl, "4.7.4", relay, "TLS is required, but was not offered by host %s[%s]", h,
 		     a);
 	} else if (!rl->plain && s->starttls.code && s->starttls.code != 220 &&
@@ -393,8 +446,8 @@ static void session_done(struct st_session_result *res, void *arg)
 	} else if (s->held) {
 		soft(rl, "4.7.5", relay, "Server certificate not verified");
 	} else if (rl->p.probe_only) {
-		/* no mail: this address would take it (EHLO done, after TLS when there was TLS) */
-		rl->would_take = true;
+		settled = probe_replies(rl, res, s, relay, bounce, sizeof(bounce), bounce_dsn,
+		                        sizeof(bounce_dsn));
 	} else if (s->mail.code && s->mail.code / 100 != 2) {
 		reply_words(&s->mail, words, sizeof(words));
 		reply_dsn(&s->mail, dsn, sizeof(dsn));
@@ -403,6 +456,7 @@ static void session_done(struct st_session_result *res, void *arg)
 				close_one(rl, k, ST_RELAY_BOUNCED, dsn, relay,
 				          "host %s[%s] said: %s (in reply to MAIL FROM command)", h,
 				          a, words);
+			compact(rl); /* finish() reads only the open ones */
 			settled = true;
 		} else
 			soft(rl, dsn, relay, "host %s[%s] said: %s (in reply to MAIL FROM command)",
@@ -492,6 +546,10 @@ static void session_done(struct st_session_result *res, void *arg)
 		snprintf(hop.dsn, sizeof(hop.dsn), "4.7.5");
 		snprintf(hop.reason, sizeof(hop.reason),
 		         "Cannot start TLS: handshake failure (tried again without TLS)");
+	} else if (bounce[0]) {
+		hop.status = ST_RELAY_BOUNCED;
+		snprintf(hop.dsn, sizeof(hop.dsn), "%s", bounce_dsn);
+		snprintf(hop.reason, sizeof(hop.reason), "%s", bounce);
 	} else if (rl->soft_gen != gen) {
 		hop.status = ST_RELAY_DEFERRED;
 		snprintf(hop.dsn, sizeof(hop.dsn), "%s", rl->soft_dsn);
@@ -576,13 +634,16 @@ static void start_session(struct relay *rl)
 	memset(sp, 0, sizeof(*sp));
 	sp->addr = (struct sockaddr *)&rl->ss;
 	sp->timeout_ms = rl->p.timeout_ms > 0 ? rl->p.timeout_ms : 30000;
-	sp->smtp.mode = pol->level == ST_LEVEL_NONE || rl->plain ? ST_SMTP_PLAIN : ST_SMTP_STARTTLS;
+	sp->smtp.mode = rl->p.wrappermode                          ? ST_SMTP_IMPLICIT
+	                : pol->level == ST_LEVEL_NONE || rl->plain ? ST_SMTP_PLAIN
+	                                                           : ST_SMTP_STARTTLS;
 	sp->smtp.ehlo_name = rl->p.ehlo_name;
 	sp->smtp.tls_optional = pol->level <= ST_LEVEL_MAY;
-	sp->smtp.mail_from = rl->p.probe_only ? NULL : rl->p.sender;
+	sp->smtp.mail_from = rl->p.sender;
 	sp->smtp.rcpt = rl->open_rcpt;
-	sp->smtp.n_rcpt = rl->n_open;
-	sp->smtp.data = rl->p.data ? rl->p.data : "";
+	sp->smtp.n_rcpt = rl->p.probe_only && !rl->p.probe_rcpt ? 0 : rl->n_open;
+	/* probe_only: no message, RSET after the recipients */
+	sp->smtp.data = rl->p.probe_only ? NULL : rl->p.data ? rl->p.data : "";
 	sp->smtp.data_len = rl->p.data_len;
 	sp->tls.priority = rl->prio[0] ? rl->prio : NULL;
 	if (pol->servername[0])
@@ -676,7 +737,7 @@ static void next_host(struct relay *rl)
 		next_addr(rl);
 		return;
 	}
-	if (!rl->p.dns || st_dns_addrs_async(rl->p.dns, h, addrs_answer, rl, &err) < 0) {
+	if (!rl->p.dns || st_dns_addrs_async(rl->p.dns, h, rl->port, addrs_answer, rl, &err) < 0) {
 		soft(rl, "4.4.4", "none", "cannot look up '%s': %s", h,
 		     rl->p.dns ? err.msg : "no resolver");
 		rl->host_i++;

@@ -49,10 +49,19 @@ struct st_relay_params {
 	 * does so only for a message that has waited at least minimal_backoff_time (its
 	 * PLAINTEXT_FALLBACK_OK_AFTER_STARTTLS_FAILURE); a fresh one is deferred */
 	bool plain_fallback;
-	/* no mail: each session stops after EHLO (and TLS and its checks) and QUIT, and every
-	 * address is tried (not only until one takes the message): the verdict of each is in
-	 * the result's hops, and a recipient is "sent" when one address would take mail */
+	/* smtp_tls_wrappermode: TLS from the first byte (SMTPS, port 465), no STARTTLS; the
+	 * level must be encrypt or above (below it Postfix defers without connecting: the
+	 * caller's decision) */
+	bool wrappermode;
+	/* no message: each session goes as far as MAIL FROM:<sender> (after EHLO, TLS and its
+	 * checks), with probe_rcpt RCPT TO each recipient, then RSET and QUIT; the replies
+	 * decide as in a delivery (MAIL or RCPT 5xx: bounced, 4xx: deferred and the next
+	 * address tried). Every address is tried (not only until one takes the message): the
+	 * verdict of each is in the result's hops, and a recipient is "sent" when one address
+	 * would take mail (an address after it is looked at, not judged); sender NULL: no
+	 * MAIL, each session stops after EHLO */
 	bool probe_only;
+	bool probe_rcpt;
 	/* this server's own listeners, "addr:port" (IPv6 without brackets): a next hop there
 	 * would loop; bounced with Postfix's "mail for ... loops back to myself" */
 	const char *const *self;

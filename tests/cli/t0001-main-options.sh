@@ -28,7 +28,7 @@ like "$err" "did you mean 'verify'" "unknown command: suggestion for an abbrevia
 st zzzzzzzz
 unlike "$err" "did you mean" "unknown command: no far-fetched suggestion"
 
-st policy --json something
+st policy --no-postfix-config --json something
 is "$rc" 2 "policy with an unknown action: usage status"
 like "$err" "'something' is not check, lookup or test" "policy names the actions"
 st policy --help
@@ -46,6 +46,23 @@ like "$err" "Try 'smtptls fingerprint --help'" "unknown option: hint"
 st --color=sometimes fingerprint "$T/pki/ca.pem"
 is "$rc" 2 "bad --color value: usage status"
 like "$err" "--color: 'sometimes' is not auto, always or never" "bad --color value: named"
+
+# a word after an option whose value is optional is an argument to getopt: say what was meant
+st serve --self-signed mx.smtptls.test
+is "$rc" 2 "serve --self-signed NAME: usage status"
+like "$err" "got 'mx.smtptls.test'\); did you mean --self-signed=mx.smtptls.test\?" \
+	"serve --self-signed NAME: did you mean --self-signed=NAME"
+st serve --self mx.smtptls.test --listen 0
+like "$err" "did you mean --self-signed=mx.smtptls.test\?" \
+	"an abbreviated option, other options after it: the same hint"
+st serve --listen 0 mx.smtptls.test
+unlike "$err" "did you mean" "a stray word after a required-value option: no hint"
+st fingerprint --relay-clientcerts OK "$T/pki/server.pem"
+is "$rc" 2 "fingerprint --relay-clientcerts VALUE: usage status"
+like "$err" "no file 'OK'; did you mean --relay-clientcerts=OK\?" \
+	"fingerprint --relay-clientcerts VALUE: did you mean --relay-clientcerts=VALUE"
+st fingerprint --relay-clientcerts "$T/pki/server.pem"
+is "$rc" 0 "fingerprint --relay-clientcerts FILE: the file is read, no hint"
 
 # global options before and after the command name give the same result
 st --json fingerprint "$T/pki/server.pem"

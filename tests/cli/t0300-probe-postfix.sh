@@ -227,31 +227,31 @@ is "$rc/$(j .tls.status)/$(j .address)" "0/Verified/127.0.0.1" "--resolve: verif
 # mail domains through a DNS server on loopback (never the machine's resolver)
 dnsport=$(pf_free_port)
 dns_init "$T/dns"
-dns_mx example.test 20 other.test.example
-dns_mx example.test 10 mx.test.example
+dns_mx example.smtptls.test 20 other.test.example
+dns_mx example.smtptls.test 10 mx.test.example
 dns_a mx.test.example 127.0.0.1
 dns_a other.test.example 127.0.0.1
-dns_a nomx.test 127.0.0.1
-dns_mx nullmx.test 0 .
-dns_mx pair.test 10 pair-a.test
-dns_mx pair.test 20 pair-b.test
-dns_a pair-a.test 127.0.0.2
-dns_a pair-b.test 127.0.0.3
+dns_a nomx.smtptls.test 127.0.0.1
+dns_mx nullmx.smtptls.test 0 .
+dns_mx pair.smtptls.test 10 pair-a.smtptls.test
+dns_mx pair.smtptls.test 20 pair-b.smtptls.test
+dns_a pair-a.smtptls.test 127.0.0.2
+dns_a pair-b.smtptls.test 127.0.0.3
 dns_start "$dnsport" || { diag "dnsmasq did not start"; exit 1; }
-pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mx "example.test:$starttls"
+pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mx "example.smtptls.test:$starttls"
 is "$(j .host | tr '\n' ,)" "mx.test.example,other.test.example," "MX hosts in preference order, every one probed"
 is "$(j .tls.status | tr '\n' ,)" "Verified,Trusted," "each judged by its own name (the hostname strategy)"
 is "$rc" 1 "one MX host fails the level: exit 1 (the worst)"
-pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mx --first "example.test:$starttls"
+pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mx --first "example.smtptls.test:$starttls"
 is "$rc/$(j .host)" "0/mx.test.example" "--first: the first MX host only, as posttls-finger"
-pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --level secure --mx "example.test:$starttls"
-is "$(j .level.met | tr '\n' ,)" "false,false," "secure: nexthop:dot-nexthop, the domain example.test, matches neither"
-pr --dns-server "127.0.0.1:$dnsport" --no-system-ca --level encrypt --mx "nomx.test:$starttls"
-is "$rc/$(j .host)/$(j .address)" "0/nomx.test/127.0.0.1" "no MX: the domain's own address, as Postfix"
-pr --dns-server "127.0.0.1:$dnsport" --mx "nullmx.test:$starttls"
+pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --level secure --mx "example.smtptls.test:$starttls"
+is "$(j .level.met | tr '\n' ,)" "false,false," "secure: nexthop:dot-nexthop, the domain example.smtptls.test, matches neither"
+pr --dns-server "127.0.0.1:$dnsport" --no-system-ca --level encrypt --mx "nomx.smtptls.test:$starttls"
+is "$rc/$(j .host)/$(j .address)" "0/nomx.smtptls.test/127.0.0.1" "no MX: the domain's own address, as Postfix"
+pr --dns-server "127.0.0.1:$dnsport" --mx "nullmx.smtptls.test:$starttls"
 is "$rc" 4 "a null MX: exit 4"
 like "$(j .error)" "null MX \(RFC 7505\)" "a null MX is named"
-pr --dns-server "127.0.0.1:$dnsport" --mx "nowhere.test:$starttls"
+pr --dns-server "127.0.0.1:$dnsport" --mx "nowhere.smtptls.test:$starttls"
 is "$rc" 4 "no such domain: exit 4"
 pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" "mx.test.example:$starttls"
 is "$rc/$(j .tls.status)" "0/Verified" "host:port through --dns-server"
@@ -267,16 +267,16 @@ rendezvous() {
 	read -r -t 20 l rvport <"$fifo" && [ "$l" = ready ]
 }
 rendezvous || { diag "the rendezvous server did not start"; exit 1; }
-pr --dns-server "127.0.0.1:$dnsport" --timeout 10 --level may --mx "pair.test:$rvport"
+pr --dns-server "127.0.0.1:$dnsport" --timeout 10 --level may --mx "pair.smtptls.test:$rvport"
 is "$rc" 0 "two MX hosts probed side by side: exit 0"
-is "$(j .host | tr '\n' ,)" "pair-a.test,pair-b.test," "both reported, in MX order"
-is "$(j .banner | tr '\n' ,)" "220 rendezvous.test ESMTP,220 rendezvous.test ESMTP," "both were greeted: they were connected at once"
+is "$(j .host | tr '\n' ,)" "pair-a.smtptls.test,pair-b.smtptls.test," "both reported, in MX order"
+is "$(j .banner | tr '\n' ,)" "220 rendezvous.smtptls.test ESMTP,220 rendezvous.smtptls.test ESMTP," "both were greeted: they were connected at once"
 rendezvous || { diag "the rendezvous server did not start"; exit 1; }
-pr --dns-server "127.0.0.1:$dnsport" --timeout 2 --level may --first --mx "pair.test:$rvport"
-is "$rc/$(j .host)" "6/pair-a.test" "--first: one at a time, as posttls-finger: the first waits in vain and is the only one"
+pr --dns-server "127.0.0.1:$dnsport" --timeout 2 --level may --first --mx "pair.smtptls.test:$rvport"
+is "$rc/$(j .host)" "6/pair-a.smtptls.test" "--first: one at a time, as posttls-finger: the first waits in vain and is the only one"
 like "$(j .error)" "no reply within 2000 ms \\(banner\\)" "it says so"
 rendezvous || { diag "the rendezvous server did not start"; exit 1; }
-st probe -v --dns-server "127.0.0.1:$dnsport" --timeout 10 --level may --mx "pair.test:$rvport"
+st probe -v --dns-server "127.0.0.1:$dnsport" --timeout 10 --level may --mx "pair.smtptls.test:$rvport"
 like "$err" "\\[127\\.0\\.0\\.2\\]:$rvport > +EHLO" "-v with several addresses: each transcript line says whose it is"
 
 # no connection, bad destinations
@@ -285,8 +285,9 @@ is "$rc" 5 "a closed port: exit 5"
 like "$(j .error)" "cannot connect: connection refused" "a closed port: says so"
 st probe "127.0.0.1:notaport"
 is "$rc" 2 "a bad destination: usage status"
-st probe --resolve "x.test.example:25:not-an-address" x.test.example:25
-is "$rc" 4 "an address that does not resolve: exit 4"
+st probe --resolve "x.smtptls.test:25:not-an-address" x.smtptls.test:25
+is "$rc:$err" "2:smtptls probe: --resolve: 'x.smtptls.test:25:not-an-address': 'not-an-address' is not an IP address
+Try 'smtptls probe --help' for more information." "a --resolve address that is no address: a usage error"
 
 # text output and the transcript
 st probe -v --no-system-ca --level encrypt "[127.0.0.1]:$starttls"
@@ -317,11 +318,11 @@ like "$err" "--send: .*nonexistent" "it names the file"
 # (as Postfix sends it), the interactive conversation to the first that answers
 printf 'Subject: once\nMessage-ID: <once-%s@client.test.example>\n\nbody\n' "$$" >"$T/once"
 pr --dns-server "127.0.0.1:$dnsport" --ca-file "$P/ca.pem" --mail-from a@client.test.example \
-	--rcpt-to b@elsewhere.example --send "$T/once" --mx "example.test:$starttls"
+	--rcpt-to b@elsewhere.example --send "$T/once" --mx "example.smtptls.test:$starttls"
 is "$rc/$(j .host)" "0/mx.test.example" "--send to a domain of two MX hosts: the first takes it, the second is not asked"
 is "$(grep -c "message-id=<once-$$@client" "$D/maillog")" 1 "Postfix got the message once"
 run timeout 60 "$SMTPTLS" probe --interactive --timeout 20 --dns-server "127.0.0.1:$dnsport" \
-	--ca-file "$P/ca.pem" --mx "example.test:$starttls" < <(printf 'NOOP\n')
+	--ca-file "$P/ca.pem" --mx "example.smtptls.test:$starttls" < <(printf 'NOOP\n')
 is "$(grep -c 'level met' <<<"$out")" 1 "--interactive to a domain of two MX hosts: one conversation"
 # at verify, a server that fails it gets nothing after EHLO: no message, no AUTH secret
 printf 'Subject: never\nMessage-ID: <never-%s@client.test.example>\n\nbody\n' "$$" >"$T/never"

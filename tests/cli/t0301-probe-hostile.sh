@@ -92,9 +92,9 @@ while True:
 ' >"$T/dnsready" &
 at_exit "kill $! 2>/dev/null"
 read -r -t 10 l dport <"$T/dnsready"
-run timeout 30 "$SMTPTLS" --json probe --timeout 1 --dns-server "127.0.0.1@$dport" silent.test:25
+run timeout 30 "$SMTPTLS" --json probe --timeout 1 --dns-server "127.0.0.1@$dport" silent.smtptls.test:25
 is "$rc" 4 "a silent DNS server: exit 4, within the timeout"
-like "$out$err" "no DNS answer for 'silent.test' within 1000 ms" "the name and the wait are given"
+like "$out$err" "no DNS answer for 'silent.smtptls.test' within 1000 ms" "the name and the wait are given"
 
 # a client certificate that cannot be used: found before any connection
 run "$SMTPTLS" probe --cert "$T/missing.pem" --key "$P/server.key" "[127.0.0.1]:1"

@@ -13,8 +13,8 @@ cd "$T" || exit 1
 
 
 serve --listen 127.0.0.1:0 --listen 127.0.0.1:0/smtps --listen 127.0.0.1:0/submission \
-	--hostname mx.serve.test --self-signed=localhost,127.0.0.1 --ca-out "$T/ca.pem" \
-	--maildir "$T/md" --log "$T/log.json" --domains example.test --ask-ccert \
+	--hostname mx.serve.smtptls.test --self-signed=localhost,127.0.0.1 --ca-out "$T/ca.pem" \
+	--maildir "$T/md" --log "$T/log.json" --domains example.smtptls.test --ask-ccert \
 	--relay-restrictions permit_tls_clientcerts,reject_unauth_destination \
 	--relay-clientcerts "$T/relay_clientcerts" || { diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 like "$ready" "^ready smtp 127\\.0\\.0\\.1:[0-9]+ smtps 127\\.0\\.0\\.1:[0-9]+ submission 127\\.0\\.0\\.1:[0-9]+$" \
@@ -26,7 +26,7 @@ log() { jq -c "select(.event == \"$1\")" "$T/log.json"; }
 run "$SMTPTLS" --json probe --ca-file "$T/ca.pem" --level secure --match localhost \
 	--resolve "localhost:$smtp:127.0.0.1" "localhost:$smtp"
 is "$rc/$(jq -r .tls.status <<<"$out")" "0/Verified" "smtptls probe, STARTTLS: Verified with --ca-out's CA"
-like "$(jq -r .banner <<<"$out")" "^220 mx\\.serve\\.test ESMTP" "the banner has --hostname"
+like "$(jq -r .banner <<<"$out")" "^220 mx\\.serve\\.smtptls\\.test ESMTP" "the banner has --hostname"
 is "$(jq -r .client_cert_requested <<<"$out")" true "--ask-ccert: a certificate is asked for"
 run "$SMTPTLS" --json probe --ca-file "$T/ca.pem" --level secure --match localhost --tls-on-connect \
 	--resolve "localhost:$smtps:127.0.0.1" "localhost:$smtps"
@@ -49,25 +49,25 @@ like "$gc" "Handshake was completed" "gnutls-cli, implicit TLS"
 
 # mail: swaks and curl, STARTTLS and implicit TLS, into the Maildir
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-verify --tls-ca-path "$T/ca.pem" \
-	--from a@client.test --to x@example.test --header "Subject: swaks-starttls" --body "one"
+	--from a@client.smtptls.test --to x@example.smtptls.test --header "Subject: swaks-starttls" --body "one"
 is "$rc" 0 "swaks over STARTTLS: sent"
 like "$out" "<~  250 2\\.0\\.0 Ok: queued as [0-9A-F]+" "queued"
-run timeout 60 swaks --server 127.0.0.1 --port "$smtps" --tls-on-connect --from a@client.test \
-	--to y@example.test --header "Subject: swaks-implicit" --body "two"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtps" --tls-on-connect --from a@client.smtptls.test \
+	--to y@example.smtptls.test --header "Subject: swaks-implicit" --body "two"
 is "$rc" 0 "swaks over implicit TLS: sent"
-printf 'From: a@client.test\r\nTo: z@example.test\r\nSubject: curl-starttls\r\n\r\nthree\r\n' >"$T/curl.txt"
+printf 'From: a@client.smtptls.test\r\nTo: z@example.smtptls.test\r\nSubject: curl-starttls\r\n\r\nthree\r\n' >"$T/curl.txt"
 run timeout 60 curl -sS --ssl-reqd --cacert "$T/ca.pem" --resolve "localhost:$smtp:127.0.0.1" \
-	"smtp://localhost:$smtp" --mail-from a@client.test --mail-rcpt z@example.test --upload-file "$T/curl.txt"
+	"smtp://localhost:$smtp" --mail-from a@client.smtptls.test --mail-rcpt z@example.smtptls.test --upload-file "$T/curl.txt"
 is "$rc" 0 "curl smtp:// --ssl-reqd, verifying the certificate: sent"
 run timeout 60 curl -sS --cacert "$T/ca.pem" --resolve "localhost:$smtps:127.0.0.1" \
-	"smtps://localhost:$smtps" --mail-from a@client.test --mail-rcpt w@example.test --upload-file "$T/curl.txt"
+	"smtps://localhost:$smtps" --mail-from a@client.smtptls.test --mail-rcpt w@example.smtptls.test --upload-file "$T/curl.txt"
 is "$rc" 0 "curl smtps://: sent"
 is "$(ls "$T/md/new" | wc -l)" 4 "four messages in the Maildir's new/"
 is "$(ls "$T/md/tmp" | wc -l)" 0 "none left in tmp/"
 f=$(grep -l "Subject: swaks-starttls" "$T"/md/new/*)
 like "$(cat "$f")" "^Received: from [^ ]+ \\(unknown \\[127\\.0\\.0\\.1\\]\\)
 	\\(using TLSv1\\.3 with cipher TLS_[A-Z0-9_]+\\)" "a Received header with the TLS version and cipher"
-like "$(cat "$f")" "for <x@example\\.test>; " "and the recipient"
+like "$(cat "$f")" "for <x@example\\.smtptls\\.test>; " "and the recipient"
 unlike "$(cat "$f")" $'\r' "Unix line ends in the Maildir"
 is "$(log data | wc -l)" 4 "four data events in the log"
 is "$(log data | jq -r .file | sort | tr '\n' ' ')" "$(ls "$T/md/new" | sort | tr '\n' ' ')" "naming the files"
@@ -75,24 +75,24 @@ is "$(log starttls | jq -r .version | sort -u)" "TLSv1.3" "starttls events with 
 
 # relay by client certificate fingerprint (permit_tls_clientcerts), Postfix's refusal otherwise
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-cert "$P/client.pem" --tls-key "$P/client.key" \
-	--from a@client.test --to b@elsewhere.test --body relayed
+	--from a@client.smtptls.test --to b@elsewhere.smtptls.test --body relayed
 is "$rc" 0 "a listed client certificate: relayed"
-run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --from a@client.test --to b@elsewhere.test
-like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.test>: Relay access denied" "no client certificate: Relay access denied"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --from a@client.smtptls.test --to b@elsewhere.smtptls.test
+like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.smtptls\\.test>: Relay access denied" "no client certificate: Relay access denied"
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-cert "$P/selfsigned.pem" \
-	--tls-key "$P/selfsigned.key" --from a@client.test --to b@elsewhere.test
-like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.test>: Relay access denied" "an unlisted certificate: refused too"
+	--tls-key "$P/selfsigned.key" --from a@client.smtptls.test --to b@elsewhere.smtptls.test
+like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.smtptls\\.test>: Relay access denied" "an unlisted certificate: refused too"
 is "$(log starttls | jq -r 'select(.client_cert != null) | .client_cert.listed' | tr '\n' ,)" "true,false," \
 	"the log says whose certificate was listed"
-is "$(log rcpt | jq -r 'select(.to == "b@elsewhere.test") | .accepted' | tr '\n' ,)" "true,false,false," \
+is "$(log rcpt | jq -r 'select(.to == "b@elsewhere.smtptls.test") | .accepted' | tr '\n' ,)" "true,false,false," \
 	"and each recipient's fate"
 # curl with a client certificate, implicit TLS: relayed for the listed one only
 run timeout 60 curl -sS --cacert "$T/ca.pem" --cert "$P/client.pem" --key "$P/client.key" \
-	--resolve "localhost:$smtps:127.0.0.1" "smtps://localhost:$smtps" --mail-from a@client.test \
-	--mail-rcpt c@elsewhere.test --upload-file "$T/curl.txt"
+	--resolve "localhost:$smtps:127.0.0.1" "smtps://localhost:$smtps" --mail-from a@client.smtptls.test \
+	--mail-rcpt c@elsewhere.smtptls.test --upload-file "$T/curl.txt"
 is "$rc" 0 "curl smtps:// with the listed client certificate: relayed"
 run timeout 60 curl -sS --cacert "$T/ca.pem" --resolve "localhost:$smtps:127.0.0.1" \
-	"smtps://localhost:$smtps" --mail-from a@client.test --mail-rcpt c@elsewhere.test \
+	"smtps://localhost:$smtps" --mail-from a@client.smtptls.test --mail-rcpt c@elsewhere.smtptls.test \
 	--upload-file "$T/curl.txt"
 like "$rc $err" "^[1-9][0-9]* .*RCPT failed: 554" "curl without one: the relay refused (554)"
 
@@ -107,13 +107,13 @@ def reply():
         if not l or l[3:4] != b"-":
             return l
 reply()
-s.sendall(b"EHLO inject.test\r\n"); reply()
-s.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n")
+s.sendall(b"EHLO inject.smtptls.test\r\n"); reply()
+s.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.smtptls.test>\r\n")
 print(reply().decode().strip())
 t = ssl.create_default_context(); t.check_hostname = False; t.verify_mode = ssl.CERT_NONE
 s = t.wrap_socket(s); f = s.makefile("rb")
-s.sendall(b"EHLO inject.test\r\n"); reply()
-s.sendall(b"RCPT TO:<x@example.test>\r\n"); print(reply().decode().strip())
+s.sendall(b"EHLO inject.smtptls.test\r\n"); reply()
+s.sendall(b"RCPT TO:<x@example.smtptls.test>\r\n"); print(reply().decode().strip())
 s.sendall(b"QUIT\r\n"); print(reply().decode().strip())
 EOF
 is "$(cat "$T/inject.out")" "220 2.0.0 Ready to start TLS
@@ -132,16 +132,16 @@ def reply():
         if not l or l[3:4] != b"-":
             return l.decode().strip()
 reply()
-for c in [b"HELO smuggle.test", b"MAIL FROM:<a@client.test>", b"RCPT TO:<s@example.test>", b"DATA"]:
+for c in [b"HELO smuggle.smtptls.test", b"MAIL FROM:<a@client.smtptls.test>", b"RCPT TO:<s@example.smtptls.test>", b"DATA"]:
     s.sendall(c + b"\r\n"); reply()
-s.sendall(b"Subject: smuggle\r\n\r\nfirst\n.\nMAIL FROM:<evil@evil.test>\r\nsecond\r.\rRCPT TO:<v@example.test>\r\n.\r\n")
+s.sendall(b"Subject: smuggle\r\n\r\nfirst\n.\nMAIL FROM:<evil@evil.smtptls.test>\r\nsecond\r.\rRCPT TO:<v@example.smtptls.test>\r\n.\r\n")
 print(reply())
 s.sendall(b"QUIT\r\n"); print(reply())
 EOF
 like "$(cat "$T/smuggle.out")" "^250 2\\.0\\.0 Ok: queued as [0-9A-F]+
 221 2\\.0\\.0 Bye$" "one message, one reply"
 f=$(grep -l "Subject: smuggle" "$T"/md/new/*)
-like "$(cat "$f")" "MAIL FROM:<evil@evil\\.test>" "the smuggled commands are text of that message"
+like "$(cat "$f")" "MAIL FROM:<evil@evil\\.smtptls\\.test>" "the smuggled commands are text of that message"
 is "$(log mail | grep -c evil)" 0 "never a transaction of their own"
 
 kill "$pid"
@@ -151,12 +151,12 @@ is "$?" 0 "SIGTERM: the server stops, exit 0"
 is "$(log stop | wc -l)" 1 "a stop event in the log"
 
 # a message over --max-size: Postfix's refusal; --exit-after
-serve --listen 127.0.0.1:0 --maildir "$T/md2" --domains example.test --max-size 2000 --exit-after 1 ||
+serve --listen 127.0.0.1:0 --maildir "$T/md2" --domains example.smtptls.test --max-size 2000 --exit-after 1 ||
 	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 smtp=$(port smtp)
-run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --to a@example.test --body "$(head -c 3000 /dev/zero | tr '\0' x)"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --to a@example.smtptls.test --body "$(head -c 3000 /dev/zero | tr '\0' x)"
 like "$out" "<\\*\\* 552 5\\.3\\.4 Error: message file too big" "over --max-size: 552"
-run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --to a@example.test --body "small"
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --to a@example.smtptls.test --body "small"
 is "$rc" 0 "a small one is taken"
 timeout 30 tail --pid="$pid" -f /dev/null # bounded: it must end by itself
 wait "$pid"
@@ -164,21 +164,21 @@ is "$?" 0 "--exit-after 1: the server stops after one message, exit 0"
 
 # AUTH from a file of crypt(3) hashes, only after TLS; relay for authenticated clients
 printf 'alice:%s\n' "$(openssl passwd -6 s3cret)" >"$T/users"
-serve --listen 127.0.0.1:0 --maildir "$T/md4" --log "$T/auth.json" --domains example.test \
+serve --listen 127.0.0.1:0 --maildir "$T/md4" --log "$T/auth.json" --domains example.smtptls.test \
 	--auth-file "$T/users" || { diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 smtp=$(port smtp)
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --auth PLAIN --auth-user alice \
-	--auth-password s3cret --from alice@client.test --to b@elsewhere.test
+	--auth-password s3cret --from alice@client.smtptls.test --to b@elsewhere.smtptls.test
 is "$rc" 0 "swaks AUTH PLAIN over TLS: accepted, and relayed (permit_sasl_authenticated)"
 like "$out" "<~  235 2\\.7\\.0 Authentication successful" "Postfix's words"
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --auth LOGIN --auth-user alice \
-	--auth-password s3cret --from alice@client.test --to c@elsewhere.test
+	--auth-password s3cret --from alice@client.smtptls.test --to c@elsewhere.smtptls.test
 is "$rc" 0 "AUTH LOGIN too"
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --auth PLAIN --auth-user alice \
-	--auth-password wrong --from alice@client.test --to b@elsewhere.test
+	--auth-password wrong --from alice@client.smtptls.test --to b@elsewhere.smtptls.test
 like "$out" "<~\\* 535 5\\.7\\.8 Error: authentication failed: authentication failure" "a wrong password: 535"
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --auth PLAIN --auth-user alice \
-	--auth-password s3cret --from alice@client.test --to b@elsewhere.test
+	--auth-password s3cret --from alice@client.smtptls.test --to b@elsewhere.smtptls.test
 like "$out$err" "Host did not advertise authentication" "no AUTH offered before TLS"
 SMTPTLS_PASSWORD=s3cret run "$SMTPTLS" --json probe --no-system-ca --level encrypt \
 	--auth-user alice "[127.0.0.1]:$smtp"
@@ -201,21 +201,21 @@ serve --listen 127.0.0.1:0 --listen 127.0.0.1:0/smtps --maildir "$T/md5" --log "
 	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 smtp=$(port smtp) smtps=$(port smtps)
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-cert "$P/client.pem" \
-	--tls-key "$P/client.key" --from a@client.test --to b@elsewhere.test --header "Subject: ccert"
+	--tls-key "$P/client.key" --from a@client.smtptls.test --to b@elsewhere.smtptls.test --header "Subject: ccert"
 is "$rc" 0 "a client certificate the CA file trusts: relayed (permit_tls_all_clientcerts)"
 f=$(grep -l "Subject: ccert" "$T"/md5/new/*)
 like "$(cat "$f")" "\\(Client CN \"client\\.test\\.example\", Issuer \"smtptls Test Intermediate CA\" \\(verified OK\\)\\)" \
 	"the Received header names it, verified, as Postfix writes it"
-run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --from a@client.test --to b@elsewhere.test
+run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --from a@client.smtptls.test --to b@elsewhere.smtptls.test
 like "$out" "<~\\* 421 4\\.7\\.1 [^ ]+ Error: No client certificate presented" "none: 421 after STARTTLS, in Postfix's words"
 run timeout 60 swaks --server 127.0.0.1 --port "$smtp" --tls --tls-cert "$P/selfsigned.pem" \
-	--tls-key "$P/selfsigned.key" --from a@client.test --to b@elsewhere.test
+	--tls-key "$P/selfsigned.key" --from a@client.smtptls.test --to b@elsewhere.smtptls.test
 like "$out" "<~\\* 421 4\\.7\\.1 [^ ]+ Error: Client certificate not trusted" "an untrusted one: 421 not trusted"
 run "$SMTPTLS" --json probe --no-system-ca --level encrypt --tls-on-connect "[127.0.0.1]:$smtps"
 is "$rc" 8 "smtptls probe without a certificate, implicit TLS: refused, exit 8"
 like "$(jq -r .banner <<<"$out")" "^421 4\\.7\\.1 .* Error: No client certificate presented$" "the 421 is the banner"
 run "$SMTPTLS" --json probe --no-system-ca --level encrypt --cert "$P/client.pem" --key "$P/client.key" \
-	--mail-from a@client.test --rcpt-to b@elsewhere.test "[127.0.0.1]:$smtp"
+	--mail-from a@client.smtptls.test --rcpt-to b@elsewhere.smtptls.test "[127.0.0.1]:$smtp"
 is "$rc/$(jq -r '.rcpt[0].reply' <<<"$out")" "0/250 2.1.5 Ok" "smtptls probe with the certificate: relayed"
 is "$(jq -r 'select(.event == "starttls" and .client_cert != null) | .client_cert.verified' "$T/ccert.json" | tr '\n' ,)" \
 	"true,false,true," "the log says which certificates verified"
@@ -251,19 +251,19 @@ like "$err" "--tls-protocols: .*TLSv9" "named"
 
 # fault injection, for testing clients: the stage, the code, a share of the cases
 dialog() { python3 "$TOP_SRCDIR/tests/lib/smtp-dialog.py" "$@"; }
-serve --listen 127.0.0.1:0 --maildir "$T/md7" --domains example.test --hostname mx.serve.test \
+serve --listen 127.0.0.1:0 --maildir "$T/md7" --domains example.smtptls.test --hostname mx.serve.smtptls.test \
 	--fault rcpt:451:50 --fault data:452 --log "$T/fault.json" || { diag "serve did not start"; exit 1; }
 smtp=$(port smtp)
 rcpts=()
 # 16: at most 16 errors, below the 20 that end a session (smtpd_hard_error_limit); with 30
 # at 50%, one run in 20 hit that limit and lost the rest of the dialog
-for i in $(seq 16); do rcpts+=("RCPT TO:<r$i@example.test>"); done
-out=$(dialog "$smtp" "EHLO c.test" "MAIL FROM:<a@c.test>" "${rcpts[@]}" "DATA" "Subject: x\r\n\r\nbody\r\n." "QUIT")
-n451=$(grep -c 'RCPT.* -> 451 4.3.0 mx.serve.test Error: fault injected (--fault rcpt:451:50)$' <<<"$out")
+for i in $(seq 16); do rcpts+=("RCPT TO:<r$i@example.smtptls.test>"); done
+out=$(dialog "$smtp" "EHLO c.smtptls.test" "MAIL FROM:<a@c.smtptls.test>" "${rcpts[@]}" "DATA" "Subject: x\r\n\r\nbody\r\n." "QUIT")
+n451=$(grep -c 'RCPT.* -> 451 4.3.0 mx.serve.smtptls.test Error: fault injected (--fault rcpt:451:50)$' <<<"$out")
 n250=$(grep -c 'RCPT.* -> 250 2.1.5 Ok$' <<<"$out")
 is "$((n451 + n250))" 16 "--fault rcpt:451:50: every RCPT got the fault or Ok"
 ok "$([ "$n451" -gt 0 ] && [ "$n250" -gt 0 ]; echo $?)" "both, in about half the cases ($n451 faults of 16)"
-like "$out" "Subject: x.* -> 452 4\\.3\\.0 mx\\.serve\\.test Error: fault injected \\(--fault data:452\\)" \
+like "$out" "Subject: x.* -> 452 4\\.3\\.0 mx\\.serve\\.smtptls\\.test Error: fault injected \\(--fault data:452\\)" \
 	"--fault data:452: the message's final reply"
 is "$(ls "$T/md7/new" | wc -l)" 0 "and it is not stored"
 is "$(jq -r 'select(.event == "fault") | .stage' "$T/fault.json" | sort | uniq -c | awk '{print $2}' | tr '\n' ,)" \
@@ -276,8 +276,8 @@ like "$(jq -r .banner <<<"$out")" "^421 4\\.3\\.0 .* Error: fault injected \\(--
 kill "$pid"
 serve --listen 127.0.0.1:0 --maildir "$T/md7" --fault helo:554 --fault starttls:454 ||
 	{ diag "serve did not start"; exit 1; }
-out=$(dialog "$(port smtp)" "EHLO c.test" "STARTTLS" "QUIT")
-like "$out" "EHLO c.test -> 554 5\\.3\\.0 .*\\(--fault helo:554\\)
+out=$(dialog "$(port smtp)" "EHLO c.smtptls.test" "STARTTLS" "QUIT")
+like "$out" "EHLO c.smtptls.test -> 554 5\\.3\\.0 .*\\(--fault helo:554\\)
 STARTTLS -> 454 4\\.3\\.0 .*\\(--fault starttls:454\\)
 QUIT -> 221 2\\.0\\.0 Bye" "--fault helo and starttls"
 kill "$pid"
@@ -287,7 +287,7 @@ st serve --fault lunch:451 --listen 127.0.0.1:0 --maildir "$T/md7"
 like "$err" "--fault: 'lunch' is no stage" "an unknown stage is named"
 
 # killed with SIGKILL under load: every message that got its 250 is in the Maildir, whole
-serve --listen 127.0.0.1:0 --maildir "$T/md8" --domains example.test ||
+serve --listen 127.0.0.1:0 --maildir "$T/md8" --domains example.smtptls.test ||
 	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 python3 "$TOP_SRCDIR/tests/lib/load-smtp.py" "$(port smtp)" 8 >"$T/acks" 2>"$T/load.err" &
 lpid=$!

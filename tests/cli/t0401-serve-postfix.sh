@@ -15,10 +15,10 @@ at_exit pf_stop "$D"
 export MAIL_CONFIG=$D/etc
 may=$(pf_free_port) enc=$(pf_free_port)
 host=$(postconf -c "$D/etc" -h myhostname)
-# the same relay rules on both sides: the client is in no trusted network, example.test is
+# the same relay rules on both sides: the client is in no trusted network, example.smtptls.test is
 # a final destination that takes any recipient
 pf_conf "$D" "smtpd_tls_chain_files=$P/server.key,$P/server-chain.pem" "default_transport=discard:" \
-	"mydestination=example.test" "local_recipient_maps=" "local_transport=discard:" "mynetworks=192.0.2.0/24" \
+	"mydestination=example.smtptls.test" "local_recipient_maps=" "local_transport=discard:" "mynetworks=192.0.2.0/24" \
 	"smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination"
 pf_smtpd_service "$D" "$may" -o smtpd_tls_security_level=may
 pf_smtpd_service "$D" "$enc" -o smtpd_tls_security_level=encrypt
@@ -27,7 +27,7 @@ pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 serve() {
 	local fifo=$T/ready.$RANDOM
 	rm -f "$fifo" && mkfifo "$fifo"
-	"$SMTPTLS" serve --hostname "$host" --listen 127.0.0.1:0 --domains example.test \
+	"$SMTPTLS" serve --hostname "$host" --listen 127.0.0.1:0 --domains example.smtptls.test \
 		--maildir "$T/md" "$@" >"$fifo" 2>"$T/serve.err" &
 	at_exit "kill $! 2>/dev/null"
 	read -r -t 30 ready <"$fifo"
@@ -51,28 +51,28 @@ compare() {
 }
 
 compare "sequence and syntax errors" "$may" "$may_port" \
-	"FOO" "HELO" "EHLO" "HELO client.test" "RCPT TO:<a@example.test>" "DATA" "MAIL FROM a@b" \
-	"MAIL FROM:a@client.test" "MAIL FROM:<c@client.test>" "DATA" "RCPT TO:<>" "RCPT TO:<a b>" \
-	"RCPT TO:<x@elsewhere.test>" "RCPT TO:<y@example.test>" "VRFY someone" "STARTTLS x" "AUTH PLAIN" \
+	"FOO" "HELO" "EHLO" "HELO client.smtptls.test" "RCPT TO:<a@example.smtptls.test>" "DATA" "MAIL FROM a@b" \
+	"MAIL FROM:a@client.smtptls.test" "MAIL FROM:<c@client.smtptls.test>" "DATA" "RCPT TO:<>" "RCPT TO:<a b>" \
+	"RCPT TO:<x@elsewhere.smtptls.test>" "RCPT TO:<y@example.smtptls.test>" "VRFY someone" "STARTTLS x" "AUTH PLAIN" \
 	"NOOP" "RSET" "DATA" "QUIT"
 # (Postfix 3.7 remembers the SIZE of a MAIL it refused, and refuses the next MAIL for it
 # until RSET: a quirk serve does not copy, so an RSET follows here)
 compare "MAIL parameters" "$may" "$may_port" \
-	"EHLO client.test" "MAIL FROM:<a@client.test> SIZE=999999999" "MAIL FROM:<a@client.test> FOO=BAR" \
-	"MAIL FROM:<a b>" "RSET" "MAIL FROM:<a@client.test> RET=HDRS ENVID=e1" "RSET" \
-	"MAIL FROM:<a@client.test> SIZE=100 BODY=8BITMIME" "RCPT TO:<y@example.test> NOTIFY=NEVER" \
-	"RCPT TO <y@example.test>" "RCPT TO:<z@example.test> FOO=BAR" "QUIT"
+	"EHLO client.smtptls.test" "MAIL FROM:<a@client.smtptls.test> SIZE=999999999" "MAIL FROM:<a@client.smtptls.test> FOO=BAR" \
+	"MAIL FROM:<a b>" "RSET" "MAIL FROM:<a@client.smtptls.test> RET=HDRS ENVID=e1" "RSET" \
+	"MAIL FROM:<a@client.smtptls.test> SIZE=100 BODY=8BITMIME" "RCPT TO:<y@example.smtptls.test> NOTIFY=NEVER" \
+	"RCPT TO <y@example.smtptls.test>" "RCPT TO:<z@example.smtptls.test> FOO=BAR" "QUIT"
 compare "a message" "$may" "$may_port" \
-	"EHLO client.test" "MAIL FROM:<a@client.test>" "RCPT TO:<y@example.test>" "DATA x" \
+	"EHLO client.smtptls.test" "MAIL FROM:<a@client.smtptls.test>" "RCPT TO:<y@example.smtptls.test>" "DATA x" \
 	"DATA" "Subject: t\r\n\r\n..dot\r\nbody\r\n." "QUIT"
 hops=""
-for i in $(seq 51); do hops+="Received: from hop$i.test by hop$i.test; Sat, 28 Nov 2026 00:00:00 +0000\r\n"; done
+for i in $(seq 51); do hops+="Received: from hop$i.smtptls.test by hop$i.smtptls.test; Sat, 28 Nov 2026 00:00:00 +0000\r\n"; done
 compare "a mail loop (51 Received headers), odd recipient forms" "$may" "$may_port" \
-	"EHLO client.test" "MAIL FROM:<a@client.test>" "RCPT TO:<a@[127.0.0.1]:25>" \
-	"RCPT TO:<a@example.test.>" "RCPT TO:<y@example.test>" "DATA" "${hops}Subject: loop\r\n\r\nbody\r\n." \
+	"EHLO client.smtptls.test" "MAIL FROM:<a@client.smtptls.test>" "RCPT TO:<a@[127.0.0.1]:25>" \
+	"RCPT TO:<a@example.smtptls.test.>" "RCPT TO:<y@example.smtptls.test>" "DATA" "${hops}Subject: loop\r\n\r\nbody\r\n." \
 	"QUIT"
 compare "security level encrypt" "$enc" "$enc_port" \
-	"EHLO client.test" "MAIL FROM:<a@client.test>" "RCPT TO:<a@example.test>" "DATA" "RSET" \
+	"EHLO client.smtptls.test" "MAIL FROM:<a@client.smtptls.test>" "RCPT TO:<a@example.smtptls.test>" "DATA" "RSET" \
 	"NOOP" "HELP" "VRFY x" "AUTH PLAIN" "QUIT"
 
 done_testing

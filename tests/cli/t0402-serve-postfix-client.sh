@@ -19,13 +19,13 @@ serve() { # NAME ARGS...: a serve on a free port; sets $sport
 	sport=$(sed 's/.* smtp [^:]*:\([0-9]*\).*/\1/' <<<"$ready")
 	[ -n "$sport" ]
 }
-serve good --self-signed=localhost --ca-out "$T/ca.pem" --maildir "$T/good" --domains ok.test \
+serve good --self-signed=localhost --ca-out "$T/ca.pem" --maildir "$T/good" --domains ok.smtptls.test \
 	--log "$T/good.json" || { diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 good=$sport
-serve bad --self-signed=other.test --ca-out "$T/ca-bad.pem" --maildir "$T/bad" --domains bad.test ||
+serve bad --self-signed=other.smtptls.test --ca-out "$T/ca-bad.pem" --maildir "$T/bad" --domains bad.smtptls.test ||
 	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 bad=$sport
-serve verify --self-signed=localhost --ca-out "$T/ca-v.pem" --maildir "$T/vgood" --domains v.test \
+serve verify --self-signed=localhost --ca-out "$T/ca-v.pem" --maildir "$T/vgood" --domains v.smtptls.test \
 	--log "$T/vgood.json" || { diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 vgood=$sport
 # the throwaway CAs are trusted: only the name of the second certificate is wrong
@@ -34,7 +34,7 @@ cat "$T/ca.pem" "$T/ca-bad.pem" "$T/ca-v.pem" >"$T/cas.pem"
 pf_init "$D" || { diag "pf_init failed"; exit 1; }
 at_exit pf_stop "$D"
 export MAIL_CONFIG=$D/etc
-printf 'ok.test smtp:[127.0.0.1]:%s\nbad.test smtp:[127.0.0.1]:%s\nv.test smtp:[127.0.0.1]:%s\n' \
+printf 'ok.smtptls.test smtp:[127.0.0.1]:%s\nbad.smtptls.test smtp:[127.0.0.1]:%s\nv.smtptls.test smtp:[127.0.0.1]:%s\n' \
 	"$good" "$bad" "$vgood" >"$D/etc/transport"
 # the third next hop at verify, through a policy table
 printf '[127.0.0.1]:%s verify match=localhost\n' "$vgood" >"$D/etc/tls_policy"
@@ -47,8 +47,8 @@ send() { # TO SUBJECT
 	printf 'From: a@smtptls-test.example\nTo: %s\nSubject: %s\n\nbody\n' "$1" "$2" |
 		sendmail -C "$D/etc" -f a@smtptls-test.example "$1"
 }
-send b@ok.test "relayed-at-secure"
-line=$(pf_wait_log "$D" "to=<b@ok\\.test>.*status=(sent|deferred|bounced)" 30)
+send b@ok.smtptls.test "relayed-at-secure"
+line=$(pf_wait_log "$D" "to=<b@ok\\.smtptls\\.test>.*status=(sent|deferred|bounced)" 30)
 like "$line" "status=sent \\(250 2\\.0\\.0 Ok: queued as [0-9A-F]+\\)" "Postfix at secure: sent to serve"
 like "$(cat "$D/maillog")" "Verified TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:$good: TLSv1\\.3" \
 	"Postfix verified serve's certificate"
@@ -57,8 +57,8 @@ f=$(grep -l "Subject: relayed-at-secure" "$T"/good/new/* 2>/dev/null)
 like "$(cat "$f" 2>/dev/null)" "by [^ ]+ \\(smtptls\\) with ESMTPS id $qid" "the message is in serve's Maildir, under the id Postfix was given"
 is "$(jq -r 'select(.event == "data") | .queue_id' "$T/good.json")" "$qid" "and in its log"
 
-send c@bad.test "deferred-at-secure"
-line=$(pf_wait_log "$D" "to=<c@bad\\.test>.*status=(sent|deferred|bounced)" 30)
+send c@bad.smtptls.test "deferred-at-secure"
+line=$(pf_wait_log "$D" "to=<c@bad\\.smtptls\\.test>.*status=(sent|deferred|bounced)" 30)
 like "$line" "status=deferred \\(Server certificate not verified\\)" \
 	"a trusted certificate for another name: deferred, Postfix's reason"
 # (Postfix 3.7 then logs "Untrusted", its known 3.6-3.10 logging bug for a trusted chain
@@ -67,8 +67,8 @@ like "$(cat "$D/maillog")" "server certificate verification failed for 127\\.0\\
 	"Postfix: the chain verified, only the name did not (num=62)"
 is "$(ls "$T/bad/new" | wc -l)" 0 "and nothing reached that serve's Maildir"
 
-send d@v.test "relayed-at-verify"
-line=$(pf_wait_log "$D" "to=<d@v\\.test>.*status=(sent|deferred|bounced)" 30)
+send d@v.smtptls.test "relayed-at-verify"
+line=$(pf_wait_log "$D" "to=<d@v\\.smtptls\\.test>.*status=(sent|deferred|bounced)" 30)
 like "$line" "status=sent \\(250 2\\.0\\.0 Ok: queued as [0-9A-F]+\\)" "Postfix at verify (a policy entry): sent to serve"
 like "$(cat "$D/maillog")" "Verified TLS connection established to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:$vgood" \
 	"verified at verify too"

@@ -12,7 +12,7 @@ H=$(pf_free_port) && O=$(pf_free_port) && R=$(pf_free_port) && O2=$(pf_free_port
 rev_pki "$T/pki" "$H" "$O" "$R" || { diag "rev_pki failed"; exit 1; }
 P=$T/pki
 cd "$T" || exit 1
-HOST=mx.rev.test
+HOST=mx.rev.smtptls.test
 # the revoked certificate is listed: permit_tls_clientcerts would relay for it
 "$SMTPTLS" fingerprint --relay-clientcerts --pubkey "$P/revoked.pem" >"$T/relay_clientcerts"
 
@@ -23,7 +23,7 @@ cat "$P/ca.pem" "$P/int.pem" >"$T/ccert-ca.pem"
 # rserve ARGS...: serve trusting the revocation CAs, its log in $T/$LOG.json; sets $smtp
 rserve() {
 	serve --listen 127.0.0.1:0 --hostname "$HOST" --maildir "$T/md-$LOG" --log "$T/$LOG.json" \
-		--domains example.test --ccert-ca-file "$T/ccert-ca.pem" "$@" ||
+		--domains example.smtptls.test --ccert-ca-file "$T/ccert-ca.pem" "$@" ||
 		{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 	smtp=$(port smtp)
 }
@@ -35,7 +35,7 @@ send() {
 	local cert=()
 	[ "$name" = - ] || cert=(--tls-cert "$P/$name.pem" --tls-key "$P/$name.key")
 	run timeout 150 swaks --server 127.0.0.1 --port "$smtp" --tls "${cert[@]}" --timeout 120 \
-		--from a@client.test --to "$to" --header "Subject: $subject" --body "$subject" "$@"
+		--from a@client.smtptls.test --to "$to" --header "Subject: $subject" --body "$subject" "$@"
 }
 # stored SUBJECT: the client certificate part of the Received header of the message with
 # that subject ("" when none)
@@ -54,12 +54,12 @@ LOG=crl
 rserve --ask-ccert --crl-file "$P/int.crl" --crl-file "$P/root.crl.der" \
 	--relay-restrictions permit_tls_clientcerts,permit_tls_all_clientcerts,reject_unauth_destination \
 	--relay-clientcerts "$T/relay_clientcerts"
-send good b@elsewhere.test crl-good
+send good b@elsewhere.smtptls.test crl-good
 is "$rc" 0 "CRL: a good client certificate relays (permit_tls_all_clientcerts)"
-send revoked b@elsewhere.test crl-revoked-relay
-like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.test>: Relay access denied" \
+send revoked b@elsewhere.smtptls.test crl-revoked-relay
+like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.smtptls\\.test>: Relay access denied" \
 	"CRL: a revoked one does not, listed in relay_clientcerts and issued by the trusted CA"
-send revoked x@example.test crl-revoked-local
+send revoked x@example.smtptls.test crl-revoked-local
 is "$rc" 0 "CRL: a revoked one still sends to a final destination"
 like "$(stored crl-revoked-local)" "^\\(Client CN \"revoked\\.test\\.example\", Issuer \"smtptls Revocation Intermediate\" \\(not verified\\)\\)" \
 	"the Received header says not verified"
@@ -72,23 +72,23 @@ kill "$pid"
 LOG=crlreq
 rserve --req-ccert --crl-file "$P/int.crl" --crl-file "$P/root.crl" \
 	--relay-restrictions permit_tls_all_clientcerts,reject_unauth_destination
-send good b@elsewhere.test crlreq-good
+send good b@elsewhere.smtptls.test crlreq-good
 is "$rc" 0 "CRL, --req-ccert: the good certificate relays"
-send revoked b@elsewhere.test crlreq-revoked
+send revoked b@elsewhere.smtptls.test crlreq-revoked
 like "$out" "$NOT_TRUSTED" "CRL, --req-ccert: the revoked one gets Postfix's 421, exactly"
 # a certificate of the issuer in no CRL: good; the root's CRL is not given: the
 # intermediate's status cannot be had
 kill "$pid"
 LOG=crlsoft
 rserve --req-ccert --crl-file "$P/int.crl"
-send good x@example.test crlsoft-good
+send good x@example.smtptls.test crlsoft-good
 is "$rc" 0 "no CRL of the intermediate's issuer: still trusted without --require-revocation"
 like "$(cc good.test.example)" '"reason":"revocation unavailable \(CRL, depth 1\): ' \
 	"the log says why the status is missing"
 kill "$pid"
 LOG=crlhard
 rserve --req-ccert --crl-file "$P/int.crl" --require-revocation
-send good x@example.test crlhard-good
+send good x@example.smtptls.test crlhard-good
 like "$out" "$NOT_TRUSTED" "with --require-revocation: not trusted"
 kill "$pid"
 
@@ -97,9 +97,9 @@ rev_ocsp_start "$P" "$O" || { diag "no OCSP responder"; exit 1; }
 rev_ocsp_start "$P" "$R" root || { diag "no root OCSP responder"; exit 1; }
 LOG=ocspreq
 rserve --req-ccert --ocsp --relay-restrictions permit_tls_all_clientcerts,reject_unauth_destination
-send good b@elsewhere.test ocspreq-good
+send good b@elsewhere.smtptls.test ocspreq-good
 is "$rc" 0 "OCSP, --req-ccert: the good certificate relays"
-send revoked b@elsewhere.test ocspreq-revoked
+send revoked b@elsewhere.smtptls.test ocspreq-revoked
 like "$out" "$NOT_TRUSTED" "OCSP, --req-ccert: the revoked one gets Postfix's 421, exactly"
 kill "$pid"
 
@@ -108,21 +108,21 @@ LOG=ocsp
 rserve --ask-ccert --ocsp \
 	--relay-restrictions permit_tls_clientcerts,permit_tls_all_clientcerts,reject_unauth_destination \
 	--relay-clientcerts "$T/relay_clientcerts"
-send good b@elsewhere.test ocsp-good
+send good b@elsewhere.smtptls.test ocsp-good
 is "$rc" 0 "OCSP: a good client certificate relays"
-send revoked b@elsewhere.test ocsp-revoked-relay
-like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.test>: Relay access denied" "OCSP: a revoked one does not"
-send revoked x@example.test ocsp-revoked-local
+send revoked b@elsewhere.smtptls.test ocsp-revoked-relay
+like "$out" "<~\\* 554 5\\.7\\.1 <b@elsewhere\\.smtptls\\.test>: Relay access denied" "OCSP: a revoked one does not"
+send revoked x@example.smtptls.test ocsp-revoked-local
 like "$(stored ocsp-revoked-local)" "\\(not verified\\)" "the Received header says not verified"
 is "$(cc revoked.test.example | sort -u)" '{"verified":false,"revoked":true,"reason":"revoked (OCSP)"}' \
 	"the log: revoked (OCSP)"
-send unknown x@example.test ocsp-unknown
+send unknown x@example.smtptls.test ocsp-unknown
 is "$(cc unknown.test.example | jq -r '"\(.verified) \(.reason)"')" \
 	"true revocation unknown (OCSP): OCSP responder http://127.0.0.1:$O: the responder does not know the certificate" \
 	"a certificate the responder does not know: trusted, and the log says so"
 # the responder goes away: the good answer is in the cache (--ocsp-cache, nextUpdate 5 min)
 rev_stop "$O"
-send good x@example.test ocsp-good-again
+send good x@example.smtptls.test ocsp-good-again
 like "$(stored ocsp-good-again)" "\\(verified OK\\)" "responder gone: the good answer comes from the cache"
 is "$(cc good.test.example | sort -u)" '{"verified":true,"revoked":false,"reason":null}' \
 	"the log says nothing is missing"
@@ -131,14 +131,14 @@ kill "$pid"
 # ---- the responder is down ----
 LOG=down
 rserve --req-ccert --ocsp --fetch-timeout 20
-send good x@example.test down-good
+send good x@example.smtptls.test down-good
 is "$rc" 0 "responder down: the certificate stays trusted (the documented default)"
 like "$(cc good.test.example | jq -r .reason)" "^revocation unavailable \\(OCSP\\): OCSP responder http://127\\.0\\.0\\.1:$O: " \
 	"and the log says the status could not be had, and why"
 kill "$pid"
 LOG=downhard
 rserve --req-ccert --ocsp --require-revocation
-send good x@example.test downhard-good
+send good x@example.smtptls.test downhard-good
 like "$out" "$NOT_TRUSTED" "responder down, --require-revocation: 421 not trusted"
 like "$(cc good.test.example | jq -r '"\(.verified) \(.reason)"')" "^false revocation unavailable \\(OCSP\\)" \
 	"the log: not verified, revocation unavailable"
@@ -197,13 +197,13 @@ timeout 60 openssl s_client -starttls smtp -connect "127.0.0.1:$smtp" -cert "$P/
 read -r -t 60 line <&8
 is "$line" "request 1" "a client certificate's check waits on the gate"
 # a client whose check hangs, in the background
-send_bg() { send good b@elsewhere.test slow-held >"$T/held.out" 2>&1; echo "$rc" >"$T/held.rc"; }
+send_bg() { send good b@elsewhere.smtptls.test slow-held >"$T/held.out" 2>&1; echo "$rc" >"$T/held.rc"; }
 send_bg &
 bpid=$!
 read -r -t 60 line <&8
 is "$line" "request 2" "a second client's check waits on the gate too"
 # meanwhile: another client, a whole session into the Maildir
-send - x@example.test slow-other
+send - x@example.smtptls.test slow-other
 is "$rc" 0 "meanwhile another client is served: its message is queued"
 ls "$T"/md-slow/new/* >/dev/null 2>&1
 is "$(grep -l "^Subject: slow-" "$T"/md-slow/new/* 2>/dev/null | xargs -r grep -h "^Subject:")" \
@@ -217,7 +217,7 @@ like "$(stored slow-held)" "\\(verified OK\\)" "verified OK"
 is "$(cc unknown.test.example)" "" "the client that left got no starttls event"
 like "$(jq -r 'select(.event == "disconnect") | .reason' "$T/slow.json" | tr '\n' ,)" "closed by the client" \
 	"but its disconnect"
-send - x@example.test slow-after
+send - x@example.smtptls.test slow-after
 is "$rc" 0 "the server still serves after answering a check for a client that left"
 kill "$pid"
 wait "$pid"

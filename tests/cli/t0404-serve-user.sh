@@ -20,7 +20,7 @@ done
 # the pid file is written after the drop (and removed at exit): its directory is nobody's
 mkdir "$T/run" && chown nobody "$T/run"
 serve --listen "127.0.0.1:$LOW" --user nobody --maildir "$T/md" --log "$T/log.json" \
-	--pid-file "$T/run/serve.pid" --hostname mx.user.test --domains example.test ||
+	--pid-file "$T/run/serve.pid" --hostname mx.user.smtptls.test --domains example.smtptls.test ||
 	diag "serve: $(cat "$T/serve.err")"
 is "$ready" "ready smtp 127.0.0.1:$LOW" "root binds 127.0.0.1:$LOW, then is ready"
 status=$(cat "/proc/$pid/status" 2>/dev/null)
@@ -31,7 +31,7 @@ is "$(awk '$1 == "Gid:" { print $2, $3, $4, $5 }' <<<"$status")" "$NGID $NGID $N
 is "$(awk '$1 == "Groups:" { $1 = ""; print substr($0, 2) }' <<<"$status")" "$NGID" \
 	"no supplementary group but that one"
 is "$(stat -c %U "$T/md" "$T/md/new" | sort -u)" nobody "the Maildir was given to nobody"
-run timeout 60 swaks --server 127.0.0.1 --port "$LOW" --tls --from a@client.test --to x@example.test \
+run timeout 60 swaks --server 127.0.0.1 --port "$LOW" --tls --from a@client.smtptls.test --to x@example.smtptls.test \
 	--header "Subject: as-nobody" --body "stored by nobody"
 is "$rc" 0 "a message is accepted"
 f=$(grep -l "^Subject: as-nobody" "$T"/md/new/* 2>/dev/null)
@@ -46,11 +46,11 @@ ok "$([ ! -e "$T/run/serve.pid" ]; echo $?)" "the pid file, written as nobody, i
 
 # onward relay as nobody: the queue directory, and a queue file a root run left, are given
 # to nobody; the message relays
-serve --listen 127.0.0.1:0 --maildir "$T/next" --domains relay.test ||
+serve --listen 127.0.0.1:0 --maildir "$T/next" --domains relay.smtptls.test ||
 	diag "serve (next hop): $(cat "$T/serve.err")"
 next=$(port smtp)
 mkdir -m 0700 "$T/q" "$T/q/tmp"
-printf 'smtptls-queue 1\narrival %s\nfrom a@client.test\nrcpt W left@relay.test\n\nSubject: left-by-root\r\n\r\nbody\r\n' \
+printf 'smtptls-queue 1\narrival %s\nfrom a@client.smtptls.test\nrcpt W left@relay.smtptls.test\n\nSubject: left-by-root\r\n\r\nbody\r\n' \
 	"$(date +%s)" >"$T/q/LEFTBYROOT"
 chmod 0600 "$T/q/LEFTBYROOT"
 serve --listen "127.0.0.1:$LOW" --user nobody --maildir "$T/md3" --log "$T/relay.json" \
@@ -59,13 +59,13 @@ serve --listen "127.0.0.1:$LOW" --user nobody --maildir "$T/md3" --log "$T/relay
 rpid=$pid
 is "$(stat -c %U "$T/q" "$T/q/tmp" "$T/q/LEFTBYROOT" | sort -u)" nobody \
 	"--user: the queue directory and the file left by root are nobody's"
-run timeout 60 swaks --server 127.0.0.1 --port "$LOW" --from a@client.test --to new@relay.test \
+run timeout 60 swaks --server 127.0.0.1 --port "$LOW" --from a@client.smtptls.test --to new@relay.smtptls.test \
 	--header "Subject: relayed-by-nobody"
 is "$rc" 0 "a message for relay is accepted by nobody"
-wait_log "$T/relay.json" '"event":"relay".*"to":"new@relay.test".*"status":"sent"' >/dev/null
-wait_log "$T/relay.json" '"event":"relay".*"to":"left@relay.test".*"status":"sent"' >/dev/null
+wait_log "$T/relay.json" '"event":"relay".*"to":"new@relay.smtptls.test".*"status":"sent"' >/dev/null
+wait_log "$T/relay.json" '"event":"relay".*"to":"left@relay.smtptls.test".*"status":"sent"' >/dev/null
 got=$(jq -r 'select(.event == "relay" and .status == "sent") | .to' "$T/relay.json" | sort | tr '\n' ' ')
-is "$got" "left@relay.test new@relay.test " "both relayed: the one left by root and the new one"
+is "$got" "left@relay.smtptls.test new@relay.smtptls.test " "both relayed: the one left by root and the new one"
 kill "$rpid"
 wait "$rpid"
 

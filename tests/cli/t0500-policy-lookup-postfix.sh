@@ -25,7 +25,7 @@ serve --listen "127.0.0.2:$port" --self-signed=localhost --maildir "$T/md" --log
 	--relay-restrictions permit_mynetworks --mynetworks 127.0.0.0/8 ||
 	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 
-domains=(sub.test a.sub.test b.a.sub.test a.sub2.test other.test a.sub3.test upper.test)
+domains=(sub.smtptls.test a.sub.smtptls.test b.a.sub.smtptls.test a.sub2.smtptls.test other.smtptls.test a.sub3.smtptls.test upper.smtptls.test)
 {
 	echo "127.0.0.1 localhost"
 	for d in "${domains[@]}"; do echo "127.0.0.2 $d"; done
@@ -33,23 +33,23 @@ domains=(sub.test a.sub.test b.a.sub.test a.sub2.test other.test a.sub3.test upp
 mount --bind "$T/hosts" /etc/hosts || { diag "cannot bind-mount /etc/hosts"; exit 1; }
 
 # secure with a match nobody has: the entry that applies is seen in Postfix's deferral
-S="secure match=nomatch.test"
+S="secure match=nomatch.smtptls.test"
 D=$T/postfix
 pf_init "$D" || { diag "pf_init failed"; exit 1; }
 at_exit pf_stop "$D"
 export MAIL_CONFIG=$D/etc
 cat >"$D/etc/tls_policy1" <<EOF
 # the first table
-.sub.test      $S
-sub.test       encrypt
-sub2.test      $S
+.sub.smtptls.test      $S
+sub.smtptls.test       encrypt
+sub2.smtptls.test      $S
 *              $S
-.sub3.test     encrypt
+.sub3.smtptls.test     encrypt
 EOF
 cat >"$D/etc/tls_policy2" <<EOF
 # the second table
-a.sub3.test    $S
-UPPER.test     $S
+a.sub3.smtptls.test    $S
+UPPER.smtptls.test     $S
 EOF
 postmap -c "$D/etc" "hash:$D/etc/tls_policy1" "hash:$D/etc/tls_policy2" ||
 	{ diag "postmap failed"; exit 1; }
@@ -76,21 +76,21 @@ for d in "${domains[@]}"; do
 	like "$pf" "^$want" "$d: Postfix ${pf%% *}, as lookup's $lv (key $key) explains"
 done
 # and what each lookup said, against the rules it shows
-run "$SMTPTLS" --json policy lookup --postfix-config "$D/etc" sub.test a.sub.test b.a.sub.test \
-	a.sub2.test other.test a.sub3.test upper.test
+run "$SMTPTLS" --json policy lookup --postfix-config "$D/etc" sub.smtptls.test a.sub.smtptls.test b.a.sub.smtptls.test \
+	a.sub2.smtptls.test other.smtptls.test a.sub3.smtptls.test upper.smtptls.test
 is "$(jq -r '(.key // "-") + " " + (.level // "invalid")' <<<"$out" | tr '\n' ,)" \
-	"sub.test encrypt,.sub.test secure,.sub.test secure,- may,- may,a.sub3.test secure,UPPER.test secure," \
+	"sub.smtptls.test encrypt,.sub.smtptls.test secure,.sub.smtptls.test secure,- may,- may,a.sub3.smtptls.test secure,UPPER.smtptls.test secure," \
 	"exact key; .parent; the nearest .parent; no bare parent; no * wildcard; key before table; case folded"
 is "$(jq -r '.table' <<<"$out" | sed -n 6p)" "hash:$D/etc/tls_policy2" "the key found in the second table is named with it"
 is "$(jq -r '.line' <<<"$out" | head -n 2 | tr '\n' ,)" "3,2," "and the line of the entry"
 
 # --batch: a line in, a line out; -o overrides main.cf; the same through postconf
-printf 'a.sub.test\nnowhere.example\n\n[mx.sub.test]:587\n' >"$T/hops"
+printf 'a.sub.smtptls.test\nnowhere.example\n\n[mx.sub.smtptls.test]:587\n' >"$T/hops"
 run "$SMTPTLS" policy lookup --batch --postfix-config "$D/etc" -o smtp_tls_security_level=encrypt <"$T/hops"
-is "$out" "$(printf 'a.sub.test\tsecure\t.sub.test\thash:%s\nnowhere.example\tencrypt\t-\t-\n[mx.sub.test]:587\tencrypt\t-\t-' "$D/etc/tls_policy1")" \
+is "$out" "$(printf 'a.sub.smtptls.test\tsecure\t.sub.smtptls.test\thash:%s\nnowhere.example\tencrypt\t-\t-\n[mx.sub.smtptls.test]:587\tencrypt\t-\t-' "$D/etc/tls_policy1")" \
 	"--batch: next hop, level, key, table; -o smtp_tls_security_level=encrypt for the rest; a [host]:port gets no parent lookup"
-run "$SMTPTLS" policy lookup --postfix-config "$D/etc" sub.test
-like "$out" "why +exact entry sub\\.test in hash:$D/etc/tls_policy1, line 3" "text: says why"
+run "$SMTPTLS" policy lookup --postfix-config "$D/etc" sub.smtptls.test
+like "$out" "why +exact entry sub\\.smtptls\\.test in hash:$D/etc/tls_policy1, line 3" "text: says why"
 run "$SMTPTLS" policy lookup --postfix-config "$D/etc" '[mx.example]:587'
 like "$out" "no entry for \\[mx\\.example\\]:587 in the tables: smtp_tls_security_level \\(may\\) applies" \
 	"no entry: the default level, named"
@@ -101,15 +101,15 @@ is "$rc/$(jq -r .verdict <<<"$out")" "1/unknown" "policy test at dane-only: verd
 like "$(jq -r .reason <<<"$out")" "no DNSSEC TLSA validation" "saying why"
 
 # errors: a bad main.cf, a missing table, no operand
-run "$SMTPTLS" policy lookup --postfix-config "$T/nowhere" x.test
+run "$SMTPTLS" policy lookup --postfix-config "$T/nowhere" x.smtptls.test
 is "$rc" 3 "a config directory without main.cf: exit 3"
 like "$err" "cannot read '$T/nowhere/main.cf'" "naming it"
-run "$SMTPTLS" policy lookup --no-postfix-config --table "hash:$T/missing" x.test
+run "$SMTPTLS" policy lookup --no-postfix-config --table "hash:$T/missing" x.smtptls.test
 is "$rc" 3 "a table that cannot be read: exit 3"
 like "$err" "$T/missing" "naming it"
 run "$SMTPTLS" policy lookup --no-postfix-config
 is "$rc" 2 "lookup without a next hop: usage"
-run "$SMTPTLS" policy frobnicate
+run "$SMTPTLS" policy --no-postfix-config frobnicate
 is "$rc" 2 "an unknown action: usage"
 like "$err" "'frobnicate' is not check, lookup or test" "named"
 

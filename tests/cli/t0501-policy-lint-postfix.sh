@@ -25,7 +25,7 @@ chmod 644 "$T/chain.pem"
 cd "$T" || exit 1
 hosts=no
 if [ "${T0501_NS-}" = 1 ]; then
-	printf '127.0.0.1 localhost\n127.0.0.1 order.test a.order.test\n' >"$T/hosts"
+	printf '127.0.0.1 localhost\n127.0.0.1 order.smtptls.test a.order.smtptls.test\n' >"$T/hosts"
 	mount --bind "$T/hosts" /etc/hosts && hosts=yes
 fi
 
@@ -86,7 +86,7 @@ for c in "${cases[@]}"; do
 			-o "smtpd_tls_chain_files=$P/server.key,$T/chain.pem" -o content_filter=discard: ;;
 	esac
 	printf '[127.0.0.1]:%s %s\n' "$port" "$pol" >>"$T/policy"
-	printf '%s.test smtp:[127.0.0.1]:%s\n' "$name" "$port" >>"$T/transport"
+	printf '%s.smtptls.test smtp:[127.0.0.1]:%s\n' "$name" "$port" >>"$T/transport"
 done
 
 # stale-db: the .db says may, the newer source says strict; missing-db: no .db at all, for a
@@ -97,10 +97,10 @@ printf '[127.0.0.1]:%s may\n' "$ps" >"$T/stale"
 postmap "hash:$T/stale"
 printf '[127.0.0.1]:%s strict\n' "$ps" >"$T/stale"
 touch -d '-2 hours' "$T/stale.db" && touch -d '-1 hour' "$T/stale" # Postfix warns after 100 s
-echo "stale.test smtp:[127.0.0.1]:$ps" >>"$T/transport"
+echo "stale.smtptls.test smtp:[127.0.0.1]:$ps" >>"$T/transport"
 pm=$(pf_free_port)
 printf '[127.0.0.1]:%s may\n' "$pm" >"$T/missing"
-echo "missing.test missing:[127.0.0.1]:$pm" >>"$T/transport"
+echo "missing.smtptls.test missing:[127.0.0.1]:$pm" >>"$T/transport"
 printf 'missing unix - - n - - smtp\n  -o smtp_tls_policy_maps=hash:%s/missing\n' "$T" >>"$D/etc/master.cf"
 pd=$(pf_free_port)
 printf '[127.0.0.1]:%s strict\n[127.0.0.1]:%s may\n' "$pd" "$pd" >"$T/dup"
@@ -109,13 +109,13 @@ like "$err" "warning: $T/dup.db: duplicate entry: \"\\[127.0.0.1\\]:$pd\"" \
 	"duplicate-key: postmap warns 'duplicate entry'"
 run postmap -q "[127.0.0.1]:$pd" "hash:$T/dup"
 is "$out" strict "duplicate-key: and the compiled table keeps the first value"
-echo "dup.test smtp:[127.0.0.1]:$pd" >>"$T/transport"
+echo "dup.smtptls.test smtp:[127.0.0.1]:$pd" >>"$T/transport"
 psh=$(pf_free_port)
 printf '[127.0.0.1]:%s strict\n' "$psh" >>"$T/policy"
 printf '[127.0.0.1]:%s may\n* strict\n' "$psh" >"$T/first"
-echo "shadow.test smtp:[127.0.0.1]:$psh" >>"$T/transport"
+echo "shadow.smtptls.test smtp:[127.0.0.1]:$psh" >>"$T/transport"
 pst=$(pf_free_port)
-echo "star.test smtp:[127.0.0.1]:$pst" >>"$T/transport"
+echo "star.smtptls.test smtp:[127.0.0.1]:$pst" >>"$T/transport"
 # lines postmap skips
 printf '  orphan may\nnovalue\n[127.0.0.1]:1 may\n' >"$T/skips"
 run postmap -q "[127.0.0.1]:1" "texthash:$T/skips"
@@ -124,9 +124,9 @@ like "$err" "logical line must not start with whitespace: \"  orphan may\"" \
 like "$err" "line 2: expected format: key whitespace value" "line-without-value: and a key alone"
 run postmap -q orphan "texthash:$T/skips"
 is "$rc" 1 "neither is a key"
-# ".order.test" matches a.order.test only; the recipient domain is the next hop on smtp_tcp_port
+# ".order.smtptls.test" matches a.order.smtptls.test only; the recipient domain is the next hop on smtp_tcp_port
 porder=$(pf_free_port)
-printf '.order.test strict\n' >>"$T/policy"
+printf '.order.smtptls.test strict\n' >>"$T/policy"
 
 pf_conf "$D" "default_transport=smtp" "transport_maps=texthash:$T/transport" \
 	"smtp_tls_policy_maps=hash:$T/stale hash:$T/dup texthash:$T/first texthash:$T/policy" \
@@ -136,10 +136,10 @@ pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 send() { printf 'Subject: %s\n\nbody\n' "$1" | sendmail -C "$D/etc" -f a@smtptls-test.example "x@$1"; }
 for c in "${cases[@]}"; do
 	IFS='|' read -r code name pol expect warn <<<"$c"
-	send "$name.test"
+	send "$name.smtptls.test"
 done
-for d in stale missing dup shadow star; do send "$d.test"; done
-[ $hosts = yes ] && send order.test && send a.order.test
+for d in stale missing dup shadow star; do send "$d.smtptls.test"; done
+[ $hosts = yes ] && send order.smtptls.test && send a.order.smtptls.test
 
 verdict() { # DOMAIN: its status=... (reason) from the maillog
 	pf_wait_log "$D" "to=<x@${1//./\\.}>.*status=" 30 | sed -E 's/.*(dsn=.*)/\1/'
@@ -150,7 +150,7 @@ refused() { # PORT [HOST]
 invalid='dsn=4.7.5, status=deferred (client TLS configuration problem)'
 for c in "${cases[@]}"; do
 	IFS='|' read -r code name pol expect warn <<<"$c"
-	v=$(verdict "$name.test")
+	v=$(verdict "$name.smtptls.test")
 	case $expect in
 	invalid)
 		is "$v" "$invalid" "$code: '$pol': deferred, 4.7.5"
@@ -174,19 +174,19 @@ ok $? "tafile-unreadable: Postfix logs 'error opening trust anchor file'"
 grep -q "nexthop domain \[127.0.0.1\]:${cport[fpnone]}: configured at fingerprint security level, but with no fingerprints to match" "$D/maillog"
 ok $? "fingerprint-no-match: Postfix logs 'no fingerprints to match'"
 
-is "$(verdict stale.test)" "$(refused "$ps")" "stale-db: Postfix reads the old .db (may), not the source (strict)"
+is "$(verdict stale.smtptls.test)" "$(refused "$ps")" "stale-db: Postfix reads the old .db (may), not the source (strict)"
 grep -q "warning: database $T/stale.db is older than source file $T/stale" "$D/maillog"
 ok $? "stale-db: and logs 'database is older than source file'"
-is "$(verdict missing.test)" "$invalid" "missing-db: every lookup fails: deferred, 4.7.5"
+is "$(verdict missing.smtptls.test)" "$invalid" "missing-db: every lookup fails: deferred, 4.7.5"
 grep -q "open database $T/missing.db: No such file or directory" "$D/maillog"
 ok $? "missing-db: Postfix logs 'open database ... No such file or directory'"
-is "$(verdict dup.test)" "$invalid" "duplicate-key: smtp reads the first value (strict, invalid)"
-is "$(verdict shadow.test)" "$(refused "$psh")" "shadowed-key: the first table's entry (may) wins over the later one (strict)"
-is "$(verdict star.test)" "$(refused "$pst")" "star-key: '*' (strict) is no wildcard: a next hop without an entry gets the default"
+is "$(verdict dup.smtptls.test)" "$invalid" "duplicate-key: smtp reads the first value (strict, invalid)"
+is "$(verdict shadow.smtptls.test)" "$(refused "$psh")" "shadowed-key: the first table's entry (may) wins over the later one (strict)"
+is "$(verdict star.smtptls.test)" "$(refused "$pst")" "star-key: '*' (strict) is no wildcard: a next hop without an entry gets the default"
 if [ $hosts = yes ]; then
-	is "$(verdict order.test)" "$(refused "$porder" order.test)" \
-		"subdomains-only: '.order.test' (strict) does not match order.test itself"
-	is "$(verdict a.order.test)" "$invalid" "subdomains-only: it matches a.order.test"
+	is "$(verdict order.smtptls.test)" "$(refused "$porder" order.smtptls.test)" \
+		"subdomains-only: '.order.smtptls.test' (strict) does not match order.smtptls.test itself"
+	is "$(verdict a.order.smtptls.test)" "$invalid" "subdomains-only: it matches a.order.smtptls.test"
 else
 	skip 2 "a private /etc/hosts needs root and unshare -m"
 fi

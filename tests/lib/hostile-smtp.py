@@ -37,11 +37,11 @@ def say(b):
 
 try:
     if mode == "slow":
-        say(b"220 slow.test ESMTP\r\n")
+        say(b"220 slow.smtptls.test ESMTP\r\n")
         line()  # EHLO, never answered
         conn.recv(1)
     elif mode == "drip":
-        say(b"220 drip.test ESMTP\r\n")
+        say(b"220 drip.smtptls.test ESMTP\r\n")
         line()
         try:
             for _ in range(600):  # a byte every 100 ms for a minute: never a whole reply
@@ -51,22 +51,22 @@ try:
             pass
     elif mode == "early":
         # the banner, the EHLO reply and the STARTTLS 220 before any command
-        say(b"220 early.test ESMTP\r\n250-early.test\r\n250 STARTTLS\r\n220 go\r\n")
+        say(b"220 early.smtptls.test ESMTP\r\n250-early.smtptls.test\r\n250 STARTTLS\r\n220 go\r\n")
         line()
     elif mode == "latetext":
         # plaintext in answer to the ClientHello: injection in a later read
-        say(b"220 late.test ESMTP\r\n")
+        say(b"220 late.smtptls.test ESMTP\r\n")
         line()
-        say(b"250-late.test\r\n250 STARTTLS\r\n")
+        say(b"250-late.smtptls.test\r\n250 STARTTLS\r\n")
         line()
         say(b"220 2.0.0 Ready to start TLS\r\n")
         conn.recv(5)  # the ClientHello has begun
         say(b"250 injected\r\n")
         conn.recv(65536)
     elif mode == "data250":
-        say(b"220 data250.test ESMTP\r\n")
+        say(b"220 data250.smtptls.test ESMTP\r\n")
         line()
-        say(b"250 data250.test\r\n")
+        say(b"250 data250.smtptls.test\r\n")
         for reply in (b"250 2.1.0 Ok\r\n", b"250 2.1.5 Ok\r\n", b"250 2.0.0 Ok: no message\r\n",
                       b"221 2.0.0 Bye\r\n"):
             if not line():
@@ -76,16 +76,16 @@ try:
         say(bytes([21, 3, 3, 0, 2, 2, 40]))  # alert, TLS 1.2, fatal handshake_failure
         conn.recv(65536)
     elif mode == "hangup":
-        say(b"220 hangup.test ESMTP\r\n")
+        say(b"220 hangup.smtptls.test ESMTP\r\n")
         line()
     elif mode == "escapes":
         say(b"220 \x1b[31mred\x1b]0;title\x07 \xff\xfe ESMTP\r\n")
         line()
-        say(b"250 esc.test\r\n")
+        say(b"250 esc.smtptls.test\r\n")
         line()
         say(b"221 bye\r\n")
     elif mode == "endless":
-        say(b"220 endless.test ESMTP\r\n")
+        say(b"220 endless.smtptls.test ESMTP\r\n")
         line()
         try:
             while True:
@@ -93,16 +93,16 @@ try:
         except OSError:
             pass
     elif mode == "longline":
-        say(b"220 long.test ESMTP\r\n")
+        say(b"220 long.smtptls.test ESMTP\r\n")
         line()
         try:
             say(b"250 " + b"x" * 100000 + b"\r\n")
         except OSError:
             pass
     elif mode == "inject":
-        say(b"220 inject.test ESMTP\r\n")
+        say(b"220 inject.smtptls.test ESMTP\r\n")
         line()
-        say(b"250-inject.test\r\n250 STARTTLS\r\n")
+        say(b"250-inject.smtptls.test\r\n250 STARTTLS\r\n")
         line()
         say(b"220 2.0.0 Ready to start TLS\r\n250-injected\r\n250 after STARTTLS\r\n")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -111,7 +111,7 @@ try:
             tls = ctx.wrap_socket(conn, server_side=True)
             tf = tls.makefile("rb")
             tf.readline(4096)
-            tls.sendall(b"250 inject.test\r\n")
+            tls.sendall(b"250 inject.smtptls.test\r\n")
             tf.readline(4096)
             tls.sendall(b"221 bye\r\n")
         except (ssl.SSLError, OSError):

@@ -36,12 +36,12 @@ def worker(t):
                 if l[3:4] != b"-":
                     return l.decode().strip()
         reply()
-        s.sendall(b"EHLO load.test\r\n")
+        s.sendall(b"EHLO load.smtptls.test\r\n")
         reply()
         n = 0
         while True:
             n += 1
-            s.sendall(b"MAIL FROM:<a@load.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+            s.sendall(b"MAIL FROM:<a@load.smtptls.test>\r\nRCPT TO:<b@example.smtptls.test>\r\nDATA\r\n")
             reply(), reply(), reply()
             body = b"Subject: load\r\n\r\n" + (b"x" * 98 + b"\r\n") * 20 + b"END-%d-%d\r\n.\r\n" % (t, n)
             s.sendall(body)

@@ -38,7 +38,7 @@ while len(conns) < 2:
         conns[s] = s.accept()[0]
 files = {}
 for c in conns.values():
-    c.sendall(b"220 rendezvous.test ESMTP\r\n")
+    c.sendall(b"220 rendezvous.smtptls.test ESMTP\r\n")
     files[c] = c.makefile("rb")
 live = list(conns.values())
 while live:
@@ -51,7 +51,7 @@ while live:
         if not line:
             live.remove(c)
         elif verb == b"EHLO":
-            c.sendall(b"250-rendezvous.test\r\n250 8BITMIME\r\n")
+            c.sendall(b"250-rendezvous.smtptls.test\r\n250 8BITMIME\r\n")
         elif verb == b"QUIT":
             c.sendall(b"221 2.0.0 Bye\r\n")
             live.remove(c)

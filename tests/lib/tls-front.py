@@ -89,14 +89,14 @@ def reply(b):
 def plaintext(conn):
     """Banner, EHLO, STARTTLS; True when the client asked for TLS."""
     f = conn.makefile("rb")
-    conn.sendall(b"220 front.test ESMTP smtptls test front\r\n")
+    conn.sendall(b"220 front.smtptls.test ESMTP smtptls test front\r\n")
     while True:
         line = f.readline(1024)
         if not line:
             return False
         verb = line.strip().split(b" ")[0].upper()
         if verb in (b"EHLO", b"HELO"):
-            conn.sendall(b"250-front.test\r\n250-8BITMIME\r\n250 STARTTLS\r\n")
+            conn.sendall(b"250-front.smtptls.test\r\n250-8BITMIME\r\n250 STARTTLS\r\n")
         elif verb == b"STARTTLS":
             conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
             return True
@@ -112,7 +112,7 @@ def tunnel(conn):
     if not u:
         return
     if implicit:
-        reply(b"220 front.test ESMTP smtptls test front\r\n")
+        reply(b"220 front.smtptls.test ESMTP smtptls test front\r\n")
     sel = selectors.DefaultSelector()
     sel.register(conn, selectors.EVENT_READ, u)
     sel.register(u, selectors.EVENT_READ, conn)
@@ -130,7 +130,7 @@ def tunnel(conn):
                         line, pending = pending.split(b"\n", 1)
                         verb = line.strip().split(b" ")[0].upper()
                         if verb in (b"EHLO", b"HELO"):
-                            reply(b"250-front.test\r\n250 8BITMIME\r\n")
+                            reply(b"250-front.smtptls.test\r\n250 8BITMIME\r\n")
                         elif verb == b"QUIT":
                             reply(b"221 2.0.0 Bye\r\n")
                         else:

@@ -37,7 +37,9 @@ static int udp_socket(unsigned *port)
 
 /*
  * The answering server, in a child: every name has A 192.0.2.7 and MX 10 pointing
- * at itself, "gone.test" is NXDOMAIN, AAAA questions get no answer.
+ * at itself, "gone.test" and names whose first label is "127" (numeric addresses,
+ * which the system's resolver answers without reading a file) are NXDOMAIN, AAAA
+ * questions get no answer.
  */
 static void serve(int fd)
 {
@@ -61,7 +63,8 @@ static void serve(int fd)
 		if (end > (size_t)n)
 			continue;
 		type = (unsigned)q[end - 4] << 8 | q[end - 3];
-		nx = memmem(q + 12, end - 12, "\4gone\4test", 10) != NULL;
+		nx = memmem(q + 12, end - 12, "\4gone\4test", 10) != NULL ||
+		     memcmp(q + 12, "\003127", 4) == 0;
 		memcpy(r, q, end);
 		r[2] = 0x81 | (q[2] & 0x01); /* QR, RD as asked */
 		r[3] = nx ? 0x83 : 0x80;     /* RA, NXDOMAIN or NOERROR */
@@ -111,7 +114,7 @@ static void test_answers(void **state)
 	d = st_dns_new(server, &err);
 	assert_non_null(d);
 	st_dns_set_timeout(d, 10000);
-	assert_int_equal(st_dns_addrs(d, "mail.test", addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
+	assert_int_equal(st_dns_addrs(d, "mail.test", 25, addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(addrs[0], "192.0.2.7");
 	assert_int_equal(st_dns_mx(d, "example.test", mx, ST_DNS_MX_MAX, &n, &null_mx, &err), 0);
@@ -119,7 +122,7 @@ static void test_answers(void **state)
 	assert_false(null_mx);
 	assert_int_equal(mx[0].pref, 10);
 	assert_string_equal(mx[0].host, "example.test");
-	assert_int_not_equal(st_dns_addrs(d, "gone.test", addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
+	assert_int_not_equal(st_dns_addrs(d, "gone.test", 25, addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
 	assert_int_equal(err.cls, ST_ERR_DNS);
 	assert_string_equal(err.msg, "'gone.test': no such domain (NXDOMAIN)");
 	st_dns_free(d);
@@ -141,7 +144,7 @@ static void test_silent_server(void **state)
 	d = st_dns_new(server, &err);
 	assert_non_null(d);
 	st_dns_set_timeout(d, 300);
-	assert_int_not_equal(st_dns_addrs(d, "mail.test", addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
+	assert_int_not_equal(st_dns_addrs(d, "mail.test", 25, addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
 	assert_int_equal(err.cls, ST_ERR_DNS);
 	assert_string_equal(err.msg, "no DNS answer for 'mail.test' within 300 ms");
 	st_dns_free(d);
@@ -200,18 +203,18 @@ static void test_on_a_loop(void **state)
 	{
 		char addrs[ST_DNS_ADDR_MAX][64];
 		size_t n;
-		assert_int_equal(st_dns_addrs(d, "x.test", addrs, ST_DNS_ADDR_MAX, &n, &err),
+		assert_int_equal(st_dns_addrs(d, "x.test", 25, addrs, ST_DNS_ADDR_MAX, &n, &err),
 		                 ST_E_INVALID);
 	}
 	/* the silent server's query first: the others must not wait for it */
-	assert_int_equal(st_dns_addrs_async(quiet, "slow.test", seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_addrs_async(quiet, "slow.test", 25, seen_addrs, &s, &err), 0);
 	assert_int_equal(st_dns_mx_async(d, "example.test", seen_mx, &s, &err), 0);
-	assert_int_equal(st_dns_addrs_async(d, "mail.test", seen_addrs, &s, &err), 0);
-	assert_int_equal(st_dns_addrs_async(d, "gone.test", seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "mail.test", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "gone.test", 25, seen_addrs, &s, &err), 0);
 	/* the loop ends when nothing is pending: the resolvers do not hold it */
 	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(s.n, 4);
-	assert_string_equal(s.what[3], "a -4 0 no DNS answer for 'slow.test' within 3000 ms");
+	assert_string_equal(s.what[3], "a -3 0 no DNS answer for 'slow.test' within 3000 ms");
 	{
 		int i, mx = 0, a = 0, nx = 0;
 		for (i = 0; i < 3; i++) {
@@ -223,10 +226,10 @@ static void test_on_a_loop(void **state)
 	}
 	/* freed or detached with a query pending: the query ends at once, with its
 	 * callback, and nothing of it outlives the resolver (ASan runs this) */
-	assert_int_equal(st_dns_addrs_async(quiet, "late.test", seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_addrs_async(quiet, "late.test", 25, seen_addrs, &s, &err), 0);
 	st_dns_free(quiet);
 	assert_int_equal(s.n, 5);
-	assert_string_equal(s.what[4], "a -4 0 the lookup of 'late.test' was cancelled");
+	assert_string_equal(s.what[4], "a -3 0 the lookup of 'late.test' was cancelled");
 	assert_int_equal(st_dns_mx_async(d, "example.test", seen_mx, &s, &err), 0);
 	st_dns_detach(d);
 	assert_int_equal(s.n, 6);
@@ -237,6 +240,204 @@ static void test_on_a_loop(void **state)
 	close(silent);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+}
+
+/* The addresses st_dns_addrs gives for host:port, joined by commas, or "rc: message". */
+static const char *addrs_of(struct st_dns *d, const char *host, unsigned port)
+{
+	static char out[ST_DNS_ADDR_MAX * 64];
+	char addrs[ST_DNS_ADDR_MAX][64];
+	struct st_error err;
+	size_t n, i, len = 0;
+	int rc = st_dns_addrs(d, host, port, addrs, ST_DNS_ADDR_MAX, &n, &err);
+
+	if (rc) {
+		snprintf(out, sizeof(out), "%d: %s", rc, err.msg);
+		return out;
+	}
+	out[0] = '\0';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s", i ? "," : "", addrs[i]);
+	return out;
+}
+
+/* --resolve: HOST:PORT:ADDR[,ADDR...] answers address lookups of HOST for PORT, asks nobody */
+static void test_resolve(void **state)
+{
+	unsigned port, silent_port;
+	int fd = udp_socket(&port), silent = udp_socket(&silent_port);
+	pid_t pid;
+	char server[64];
+	struct st_mx mx[ST_DNS_MX_MAX];
+	struct st_error err;
+	struct st_dns *d, *quiet;
+	size_t n;
+	bool null_mx;
+
+	(void)state;
+	pid = serve_in_child(fd);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
+	d = st_dns_new(server, &err);
+	assert_non_null(d);
+	st_dns_set_timeout(d, 10000);
+	assert_int_equal(st_dns_add_resolve(d, "mail.test:25:127.0.0.9,[::1],2001:db8::2", &err), 0);
+	/* in the order given, any case */
+	assert_string_equal(addrs_of(d, "MAIL.test", 25), "127.0.0.9,::1,2001:db8::2");
+	/* another port: DNS */
+	assert_string_equal(addrs_of(d, "mail.test", 587), "192.0.2.7");
+	/* a later entry for the same host and port replaces the earlier, as curl */
+	assert_int_equal(st_dns_add_resolve(d, "mail.test:25:127.0.0.10", &err), 0);
+	assert_string_equal(addrs_of(d, "mail.test", 25), "127.0.0.10");
+	/* a name DNS does not know is answered too */
+	assert_int_equal(st_dns_add_resolve(d, "gone.test:25:127.0.0.11", &err), 0);
+	assert_string_equal(addrs_of(d, "gone.test", 25), "127.0.0.11");
+	/* MX lookups are not changed */
+	assert_int_equal(st_dns_mx(d, "mail.test", mx, ST_DNS_MX_MAX, &n, &null_mx, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(mx[0].host, "mail.test");
+	st_dns_free(d);
+	/* nobody is asked: a silent server costs nothing */
+	snprintf(server, sizeof(server), "127.0.0.1@%u", silent_port);
+	quiet = st_dns_new(server, &err);
+	assert_non_null(quiet);
+	st_dns_set_timeout(quiet, 60000);
+	assert_int_equal(st_dns_add_resolve(quiet, "mx.smtptls.test:2525:127.0.0.12", &err), 0);
+	assert_string_equal(addrs_of(quiet, "mx.smtptls.test", 2525), "127.0.0.12");
+	/* malformed entries are usage errors; NULL only checks */
+	{
+		static const char *const bad[][2] = {
+		    {"mail.test:25", "--resolve: 'mail.test:25' is not HOST:PORT:ADDR[,ADDR...]"},
+		    {":25:127.0.0.1", "--resolve: ':25:127.0.0.1' is not HOST:PORT:ADDR[,ADDR...]"},
+		    {"mail.test:x:127.0.0.1", "--resolve: 'mail.test:x:127.0.0.1': 'x' is not a port"},
+		    {"mail.test:0:127.0.0.1", "--resolve: 'mail.test:0:127.0.0.1': '0' is not a port"},
+		    {"mail.test:25:not-an-address",
+		     "--resolve: 'mail.test:25:not-an-address': 'not-an-address' is not an IP address"},
+		    {"mail.test:25:127.0.0.1,", "--resolve: 'mail.test:25:127.0.0.1,': '' is not an IP address"},
+		};
+		size_t i;
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			assert_int_equal(st_dns_add_resolve(quiet, bad[i][0], &err), ST_E_PARSE);
+			assert_int_equal(err.cls, ST_ERR_USAGE);
+			assert_string_equal(err.msg, bad[i][1]);
+			assert_int_equal(st_dns_add_resolve(NULL, bad[i][0], &err), ST_E_PARSE);
+		}
+		assert_int_equal(st_dns_add_resolve(NULL, "a.test:25:[::1]", &err), 0);
+	}
+	st_dns_free(quiet);
+	close(silent);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* Host addresses as smtp_host_lookup says: dns, native, dns then native; MX from DNS */
+static void test_host_lookup(void **state)
+{
+	unsigned port, silent_port;
+	int fd = udp_socket(&port), silent = udp_socket(&silent_port);
+	pid_t pid;
+	char server[64];
+	struct st_mx mx[ST_DNS_MX_MAX];
+	struct st_error err;
+	struct st_dns *d, *quiet;
+	size_t n;
+	bool null_mx;
+
+	(void)state;
+	/* the setting, as postconf reads it */
+	assert_int_equal(st_dns_host_lookup_parse("dns", &err), ST_HOST_LOOKUP_DNS);
+	assert_int_equal(st_dns_host_lookup_parse("native", &err), ST_HOST_LOOKUP_NATIVE);
+	assert_int_equal(st_dns_host_lookup_parse("dns, native", &err),
+	                 ST_HOST_LOOKUP_DNS | ST_HOST_LOOKUP_NATIVE);
+	assert_int_equal(st_dns_host_lookup_parse("native,dns", &err),
+	                 ST_HOST_LOOKUP_DNS | ST_HOST_LOOKUP_NATIVE);
+	assert_int_equal(st_dns_host_lookup_parse("dns nis", &err), -1);
+	assert_int_equal(err.cls, ST_ERR_USAGE);
+	assert_string_equal(err.msg, "'nis' is not a host lookup method (dns, native, or both)");
+	assert_int_equal(st_dns_host_lookup_parse(" , ", &err), -1);
+	assert_string_equal(st_dns_host_lookup_name(ST_HOST_LOOKUP_DNS | ST_HOST_LOOKUP_NATIVE),
+	                    "dns, native");
+
+	pid = serve_in_child(fd);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
+	d = st_dns_new(server, &err);
+	assert_non_null(d);
+	st_dns_set_timeout(d, 10000);
+	assert_int_equal(st_dns_host_lookup(d), ST_HOST_LOOKUP_DNS); /* Postfix's default */
+	/* dns: a numeric name is a name DNS does not know */
+	assert_string_equal(addrs_of(d, "127.0.0.4", 25), "-4: '127.0.0.4': no such domain (NXDOMAIN)");
+	/* native: the system's resolver (a numeric name: no file is read) */
+	st_dns_set_host_lookup(d, ST_HOST_LOOKUP_NATIVE);
+	assert_string_equal(addrs_of(d, "127.0.0.4", 25), "127.0.0.4");
+	assert_string_not_equal(addrs_of(d, "mail.test", 25), "192.0.2.7"); /* never from DNS */
+	/* MX still from DNS */
+	assert_int_equal(st_dns_mx(d, "example.test", mx, ST_DNS_MX_MAX, &n, &null_mx, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(mx[0].host, "example.test");
+	/* dns, native: DNS first; the system's only for what DNS does not know */
+	st_dns_set_host_lookup(d, ST_HOST_LOOKUP_DNS | ST_HOST_LOOKUP_NATIVE);
+	assert_string_equal(addrs_of(d, "mail.test", 25), "192.0.2.7");
+	assert_string_equal(addrs_of(d, "127.0.0.4", 25), "127.0.0.4");
+	/* --resolve comes first, whatever the setting */
+	assert_int_equal(st_dns_add_resolve(d, "127.0.0.4:25:127.0.0.5", &err), 0);
+	assert_string_equal(addrs_of(d, "127.0.0.4", 25), "127.0.0.5");
+	st_dns_free(d);
+	/* a DNS failure (no answer) is no reason to ask the system's resolver */
+	snprintf(server, sizeof(server), "127.0.0.1@%u", silent_port);
+	quiet = st_dns_new(server, &err);
+	assert_non_null(quiet);
+	st_dns_set_timeout(quiet, 300);
+	st_dns_set_host_lookup(quiet, ST_HOST_LOOKUP_DNS | ST_HOST_LOOKUP_NATIVE);
+	assert_string_equal(addrs_of(quiet, "127.0.0.6", 25),
+	                    "-3: no DNS answer for '127.0.0.6' within 300 ms");
+	st_dns_free(quiet);
+	close(silent);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* A native lookup still at work when the resolver is detached: its callback at once, and
+ * the lookup frees itself when the thread pool is done with it (ASan runs this) */
+static void test_native_detached(void **state)
+{
+	struct st_error err;
+	struct st_dns *d;
+	struct seen s = {{{0}}, 0};
+	uv_loop_t loop;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	d = st_dns_new("127.0.0.1@1", &err);
+	assert_non_null(d);
+	st_dns_set_host_lookup(d, ST_HOST_LOOKUP_NATIVE);
+	assert_int_equal(st_dns_attach(d, &loop, &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "127.0.0.7", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_add_resolve(d, "pinned.smtptls.test:25:127.0.0.8", &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "pinned.smtptls.test", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(s.n, 0); /* never from within the start */
+	st_dns_detach(d);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.what[0], "a -3 0 the lookup of 'pinned.smtptls.test' was cancelled");
+	assert_string_equal(s.what[1], "a -3 0 the lookup of '127.0.0.7' was cancelled");
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	st_dns_free(d);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	/* not detached: both answered from the loop */
+	assert_int_equal(uv_loop_init(&loop), 0);
+	d = st_dns_new("127.0.0.1@1", &err);
+	st_dns_set_host_lookup(d, ST_HOST_LOOKUP_NATIVE);
+	assert_int_equal(st_dns_attach(d, &loop, &err), 0);
+	assert_int_equal(st_dns_add_resolve(d, "pinned.smtptls.test:25:127.0.0.8", &err), 0);
+	s.n = 0;
+	assert_int_equal(st_dns_addrs_async(d, "127.0.0.7", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(st_dns_addrs_async(d, "pinned.smtptls.test", 25, seen_addrs, &s, &err), 0);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(s.n, 2);
+	assert_true(!strcmp(s.what[0], "a 0 1 127.0.0.8") || !strcmp(s.what[1], "a 0 1 127.0.0.8"));
+	assert_true(!strcmp(s.what[0], "a 0 1 127.0.0.7") || !strcmp(s.what[1], "a 0 1 127.0.0.7"));
+	st_dns_detach(d);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	st_dns_free(d);
+	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 static void test_bad_server(void **state)
@@ -255,6 +456,9 @@ int main(void)
 	    cmocka_unit_test(test_answers),
 	    cmocka_unit_test(test_silent_server),
 	    cmocka_unit_test(test_on_a_loop),
+	    cmocka_unit_test(test_resolve),
+	    cmocka_unit_test(test_host_lookup),
+	    cmocka_unit_test(test_native_detached),
 	    cmocka_unit_test(test_bad_server),
 	};
 

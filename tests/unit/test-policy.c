@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -247,12 +250,73 @@ static void test_parse(void **state)
 	assert_int_equal(err.cls, ST_ERR_POLICY);
 }
 
+/* The one loader of policy and serve: proxy:, lists as smtp_tls_policy_maps names them, the
+ * compiled file as Postfix sees it. */
+static void test_tables(void **state)
+{
+	struct st_policy_tables ts;
+	struct st_error err;
+	char spec[200], list[600], db[80];
+	FILE *f;
+	size_t i;
+
+	(void)state;
+	write_table("[mx.smtptls.test]:465 encrypt\n");
+	st_policy_tables_init(&ts);
+	snprintf(spec, sizeof(spec), "proxy:texthash:%s", path);
+	assert_int_equal(st_policy_tables_add(&ts, spec, &err), 0);
+	assert_int_equal(ts.n, 1);
+	assert_string_equal(st_policy_table_spec(ts.t[0]), spec + 6);
+	assert_string_equal(ts.broken, "");
+	assert_false(ts.stale[0]);
+	/* hash: without its .db: Postfix's lookups fail */
+	snprintf(spec, sizeof(spec), "proxy:hash:%s", path);
+	assert_int_equal(st_policy_tables_add(&ts, spec, &err), 0);
+	assert_non_null(strstr(ts.broken, ".db' does not exist (postmap not run)"));
+	st_policy_tables_release(&ts);
+	assert_int_equal(ts.n, 0);
+	/* with a .db older than its source: stale, not broken */
+	snprintf(db, sizeof(db), "%s.db", path);
+	f = fopen(db, "w");
+	assert_non_null(f);
+	fclose(f);
+	{
+		struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
+		assert_int_equal(utimensat(AT_FDCWD, db, old, 0), 0);
+	}
+	/* a list: commas and white space split, braces kept together, proxy: anywhere */
+	snprintf(list, sizeof(list),
+	         " hash:%s,proxy:texthash:%s\n\tinline:{ a.smtptls.test=may, { b = secure "
+	         "match=x:y } } ,",
+	         path, path);
+	assert_int_equal(st_policy_tables_add_list(&ts, list, "smtp_tls_policy_maps", &err), 0);
+	assert_int_equal(ts.n, 3);
+	assert_string_equal(ts.broken, "");
+	assert_true(ts.stale[0]);
+	assert_false(ts.stale[1]);
+	assert_string_equal(st_policy_table_get(ts.t[2], "b")->value, "secure match=x:y");
+	st_policy_tables_release(&ts);
+	/* full, unreadable, unknown type: errors with their class */
+	for (i = 0; i < ST_POLICY_TABLES_MAX; i++)
+		assert_int_equal(st_policy_tables_add(&ts, "inline:{ a=may }", &err), 0);
+	assert_int_equal(st_policy_tables_add(&ts, "inline:{ a=may }", &err), -1);
+	assert_int_equal(err.cls, ST_ERR_USAGE);
+	st_policy_tables_release(&ts);
+	assert_int_equal(st_policy_tables_add_list(&ts, "texthash:/nonexistent/x", "m", &err), -1);
+	assert_int_equal(err.cls, ST_ERR_INPUT);
+	assert_int_equal(st_policy_tables_add(&ts, "proxy:regexp:/x", &err), -1);
+	assert_non_null(strstr(err.msg, "table type 'regexp' is not supported"));
+	st_policy_tables_release(&ts);
+	unlink(db);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_source), cmocka_unit_test(test_load_errors),
 	    cmocka_unit_test(test_inline), cmocka_unit_test(test_lookup_order),
-	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_parse),  cmocka_unit_test(test_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

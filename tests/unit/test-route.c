@@ -1,0 +1,129 @@
+/* test-route.c: recipients routed as Postfix's trivial-rewrite does: classes, transport_maps order, relayhost */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "route.h"
+
+static struct st_policy_tables tm;
+
+static void conf(struct st_route_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mydestination = "me.smtptls.test, localhost";
+	c->local_transport = "local:me.smtptls.test";
+	c->virtual_transport = "virtual";
+	c->relay_transport = "relay";
+	c->default_transport = "smtp";
+	c->transport_maps = &tm;
+}
+
+static void route(const struct st_route_conf *c, const char *rcpt, const char *cls,
+                  const char *transport, const char *nexthop)
+{
+	struct st_route r;
+	struct st_error err;
+
+	assert_int_equal(st_route_resolve(c, rcpt, &r, &err), 0);
+	assert_string_equal(st_route_class_name(r.cls), cls);
+	assert_string_equal(r.transport, transport);
+	assert_string_equal(r.nexthop, nexthop);
+}
+
+static void test_classes(void **state)
+{
+	struct st_route_conf c;
+	struct st_error err;
+	struct st_route r;
+
+	(void)state;
+	st_policy_tables_init(&tm);
+	conf(&c);
+	route(&c, "u@ME.smtptls.test", "local", "local", "me.smtptls.test");
+	route(&c, "u@other.smtptls.test", "default", "smtp", "other.smtptls.test");
+	c.relayhost = "[relay.smtptls.test]:587";
+	route(&c, "u@other.smtptls.test", "default", "smtp", "[relay.smtptls.test]:587");
+	/* relay_domains: relay_transport; its own next hop wins over relayhost */
+	c.relay_domains = "r.smtptls.test, .below.smtptls.test";
+	route(&c, "u@r.smtptls.test", "relay", "relay", "[relay.smtptls.test]:587");
+	route(&c, "u@x.below.smtptls.test", "relay", "relay", "[relay.smtptls.test]:587");
+	route(&c, "u@sub.r.smtptls.test", "default", "smtp", "[relay.smtptls.test]:587");
+	c.parent_domain_matches_subdomains = "relay_domains";
+	route(&c, "u@sub.r.smtptls.test", "relay", "relay", "[relay.smtptls.test]:587");
+	c.relay_transport = "relay:[in.smtptls.test]";
+	route(&c, "u@r.smtptls.test", "relay", "relay", "[in.smtptls.test]");
+	/* a negation, first match decides */
+	c.relay_domains = "!no.r.smtptls.test, r.smtptls.test";
+	route(&c, "u@no.r.smtptls.test", "default", "smtp", "[relay.smtptls.test]:587");
+	c.virtual_mailbox_domains = "vm.smtptls.test";
+	route(&c, "u@vm.smtptls.test", "virtual mailbox", "virtual", "vm.smtptls.test");
+	c.virtual_alias_domains = "va.smtptls.test";
+	assert_int_equal(st_route_resolve(&c, "u@va.smtptls.test", &r, &err), 0);
+	assert_int_equal(r.cls, ST_ROUTE_VIRTUAL_ALIAS);
+	assert_int_equal(st_route_resolve(&c, "no-domain", &r, &err), -1);
+	assert_int_equal(err.cls, ST_ERR_INPUT);
+	c.mydestination = "texthash:/nonexistent/x";
+	assert_int_equal(st_route_resolve(&c, "u@a.smtptls.test", &r, &err), -1);
+	assert_non_null(strstr(err.msg, "mydestination"));
+}
+
+static void test_transport_maps(void **state)
+{
+	struct st_route_conf c;
+	struct st_error err;
+	struct st_route r;
+
+	(void)state;
+	st_policy_tables_init(&tm);
+	assert_int_equal(st_policy_tables_add(&tm,
+	                                      "inline:{ u+x@a.smtptls.test=ext:, "
+	                                      "u@a.smtptls.test=user:[u.smtptls.test], "
+	                                      "a.smtptls.test=dom:[d.smtptls.test]:25, "
+	                                      ".b.smtptls.test=:[p.smtptls.test], "
+	                                      "keep.smtptls.test=:, "
+	                                      "{ * = star: } }",
+	                                      &err),
+	                 0);
+	conf(&c);
+	c.relayhost = "[relay.smtptls.test]";
+	c.recipient_delimiter = "+";
+	/* the address with its extension, without it, the domain */
+	route(&c, "u+x@a.smtptls.test", "default", "ext", "a.smtptls.test");
+	route(&c, "u+y@a.smtptls.test", "default", "user", "[u.smtptls.test]");
+	route(&c, "v@a.smtptls.test", "default", "dom", "[d.smtptls.test]:25");
+	route(&c, "@a.smtptls.test", "default", "dom", "[d.smtptls.test]:25");
+	/* .parent: a null transport keeps the class's */
+	route(&c, "v@x.y.b.smtptls.test", "default", "smtp", "[p.smtptls.test]");
+	/* "b.smtptls.test" itself is not below .b.smtptls.test: "*", whose null next hop is
+	 * the recipient domain (not relayhost) */
+	route(&c, "v@b.smtptls.test", "default", "star", "b.smtptls.test");
+	/* null transport and next hop: nothing changes (relayhost stays) */
+	assert_int_equal(st_route_resolve(&c, "v@keep.smtptls.test", &r, &err), 0);
+	assert_string_equal(r.nexthop, "[relay.smtptls.test]");
+	assert_string_equal(r.key, "keep.smtptls.test");
+	assert_non_null(strstr(r.why, "transport_maps inline:"));
+	/* parent_domain_matches_subdomains with transport_maps: bare parents */
+	st_policy_tables_release(&tm);
+	assert_int_equal(
+	    st_policy_tables_add(&tm, "inline:{ c.smtptls.test=par:[c.smtptls.test] }", &err), 0);
+	route(&c, "v@x.c.smtptls.test", "default", "smtp", "[relay.smtptls.test]");
+	c.parent_domain_matches_subdomains = "relay_domains, transport_maps";
+	route(&c, "v@x.c.smtptls.test", "default", "par", "[c.smtptls.test]");
+	st_policy_tables_release(&tm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_classes),
+	    cmocka_unit_test(test_transport_maps),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
