@@ -140,18 +140,17 @@ static int der_tlv(const unsigned char *p, size_t avail, size_t *hdr, size_t *to
 }
 
 /*
- * Find the SubjectPublicKeyInfo inside a DER certificate or request without
- * decoding it, so its digest is taken over the exact bytes the peer sent
- * (as Postfix does), not over GnuTLS's re-encoding of the key. GnuTLS has
- * no public call for the raw field; this only steps over TLV headers.
- * skip is the number of fields before the SPKI inside the signed part:
- * certificate: [version] serial signature issuer validity subject;
- * request: version subject.
+ * Find field number skip (0: serial) of the signed part of a DER certificate,
+ * or of a request when !is_cert, without decoding the certificate: only TLV
+ * headers are stepped over. The field must be a SEQUENCE. Certificate:
+ * [version] serial signature issuer validity subject spki; request: version
+ * subject spki.
  */
-static int der_find_spki(const gnutls_datum_t *der, bool is_cert, gnutls_datum_t *spki)
+static int der_find_field(const unsigned char *der, size_t size, bool is_cert, size_t skip,
+                          const unsigned char **out, size_t *out_len)
 {
-	const unsigned char *p = der->data;
-	size_t avail = der->size, hdr, total, i, skip = is_cert ? 5 : 2;
+	const unsigned char *p = der;
+	size_t avail = size, hdr, total, i;
 
 	/* outer SEQUENCE, then the signed SEQUENCE */
 	for (i = 0; i < 2; i++) {
@@ -174,9 +173,38 @@ static int der_find_spki(const gnutls_datum_t *der, bool is_cert, gnutls_datum_t
 	}
 	if (der_tlv(p, avail, &hdr, &total) || p[0] != 0x30)
 		return -1;
-	spki->data = (unsigned char *)p;
-	spki->size = (unsigned)total;
+	*out = p;
+	*out_len = total;
 	return 0;
+}
+
+/*
+ * Find the SubjectPublicKeyInfo inside a DER certificate or request, so its
+ * digest is taken over the exact bytes the peer sent (as Postfix does), not
+ * over GnuTLS's re-encoding of the key. GnuTLS has no public call for the
+ * raw field.
+ */
+static int der_find_spki(const gnutls_datum_t *der, bool is_cert, gnutls_datum_t *spki)
+{
+	const unsigned char *p;
+	size_t len;
+
+	if (der_find_field(der->data, der->size, is_cert, is_cert ? 5 : 2, &p, &len))
+		return -1;
+	spki->data = (unsigned char *)p;
+	spki->size = (unsigned)len;
+	return 0;
+}
+
+int st_x509_der_subject(const unsigned char *der, size_t len, const unsigned char **subject,
+                        size_t *subject_len)
+{
+	size_t hdr, total;
+
+	/* the certificate is exactly one TLV, as GnuTLS will require when it parses it */
+	if (der_tlv(der, len, &hdr, &total) || total != len)
+		return ST_E_PARSE;
+	return der_find_field(der, len, true, 4, subject, subject_len) ? ST_E_PARSE : ST_OK;
 }
 
 /* Copy a borrowed datum into an owned one. */
