@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
@@ -44,8 +43,8 @@ struct anchor_key {
  * certificates of a system bundle costs 40 ms; indexing them costs about 1.
  */
 struct lazy_anchor {
-	gnutls_datum_t der; /* freed once parsed */
-	unsigned char sha256[32];
+	unsigned char *pem; /* its PEM block; freed once parsed */
+	size_t pem_len;
 	unsigned char *canon; /* canonical subject (st_x509_name_canon) */
 	size_t canon_len;
 	bool parsed;
@@ -95,7 +94,7 @@ void st_trust_free(struct st_trust *t)
 	free(t->anchors);
 	free(t->keys);
 	for (i = 0; i < t->n_lazy; i++) {
-		gnutls_free(t->lazy[i].der.data);
+		free(t->lazy[i].pem);
 		free(t->lazy[i].canon);
 	}
 	free(t->lazy);
@@ -134,18 +133,12 @@ const struct st_trust_note *st_trust_notes(const struct st_trust *t, size_t *n)
 size_t st_trust_count(const struct st_trust *t)
 {
 	struct st_trust *m = (struct st_trust *)t; /* the lock only */
-	size_t n, i, k;
+	size_t n, i;
 
 	pthread_mutex_lock(&m->lock);
 	n = t->n_anchors;
-	for (i = 0; i < t->n_lazy; i++) {
-		if (t->lazy[i].parsed)
-			continue;
-		for (k = 0; k < t->n_anchors; k++)
-			if (memcmp(t->keys[k].sha256, t->lazy[i].sha256, 32) == 0)
-				break;
-		n += k == t->n_anchors;
-	}
+	for (i = 0; i < t->n_lazy; i++)
+		n += !t->lazy[i].parsed;
 	pthread_mutex_unlock(&m->lock);
 	return n;
 }
@@ -628,10 +621,49 @@ out:
 }
 
 /*
- * Index the PEM certificates of a bundle by subject: each block is decoded and
- * its subject found, nothing more. A block whose outer structure is not a
- * certificate's is left out, as GnuTLS would refuse it. *indexed counts what
- * was added, *seen the blocks taken (duplicates, by SHA-256, are indexed once).
+ * The subject of a PEM certificate body (base64, line breaks allowed), canonical,
+ * into canon. Only the start of the body is decoded, enough to reach the
+ * subject: decoding whole bundles was most of what indexing them cost.
+ */
+static int pem_subject_canon(const unsigned char *body, size_t len, struct st_buf *canon)
+{
+	unsigned char *b64 = malloc(len ? len : 1);
+	size_t want = 512, n = 0, i = 0;
+	int rc = ST_E_PARSE;
+
+	if (!b64)
+		return ST_E_NOMEM;
+	for (;;) {
+		gnutls_datum_t in, der = {NULL, 0};
+		const unsigned char *subject;
+		size_t subject_len;
+		bool whole;
+		/* base64 characters only, a multiple of 4 of them: what the decoder takes */
+		for (; i < len && n < want; i++)
+			if (body[i] != '\n' && body[i] != '\r' && body[i] != ' ' && body[i] != '\t')
+				b64[n++] = body[i];
+		whole = i == len;
+		in.data = b64;
+		in.size = (unsigned)(whole ? n : n - n % 4);
+		if (gnutls_base64_decode2(&in, &der) < 0)
+			break;
+		rc = st_x509_der_subject(der.data, der.size, !whole, &subject, &subject_len);
+		if (rc == 0)
+			rc = st_x509_name_canon(subject, subject_len, canon);
+		gnutls_free(der.data);
+		if (rc != ST_E_TOOBIG || whole)
+			break;
+		want *= 4;
+	}
+	free(b64);
+	return rc == ST_E_TOOBIG ? ST_E_PARSE : rc;
+}
+
+/*
+ * Index the PEM certificates of a bundle by subject: only the subject of each
+ * block is read. A block whose start is not a certificate's is left out, as
+ * GnuTLS would refuse it. *indexed counts what was added, *seen the blocks
+ * taken (a block twice in the store is indexed once).
  */
 static int trust_index_pem(struct st_trust *t, const struct st_buf *data, size_t *indexed,
                            size_t *seen)
@@ -643,48 +675,50 @@ static int trust_index_pem(struct st_trust *t, const struct st_buf *data, size_t
 	*indexed = 0;
 	*seen = 0;
 	while (p < stop && (b = memmem(p, (size_t)(stop - p), begin, sizeof(begin) - 1)) != NULL) {
-		gnutls_datum_t pem, der = {NULL, 0};
-		const unsigned char *subject;
+		const unsigned char *body = b + sizeof(begin) - 1;
 		struct lazy_anchor *v, one;
 		struct st_buf canon;
-		size_t subject_len, i;
+		size_t i;
 		bool dup = false;
+		int rc;
 
-		e = memmem(b, (size_t)(stop - b), end, sizeof(end) - 1);
+		e = memmem(body, (size_t)(stop - body), end, sizeof(end) - 1);
 		if (!e)
 			break;
 		p = e + sizeof(end) - 1;
-		pem.data = (unsigned char *)b;
-		pem.size = (unsigned)(p - b);
 		if (t->n_lazy >= ANCHORS_MAX)
 			return ST_E_TOOBIG;
-		if (gnutls_pem_base64_decode2("CERTIFICATE", &pem, &der) < 0)
-			continue;
-		memset(&one, 0, sizeof(one));
-		one.der = der;
 		st_buf_init(&canon, 1 << 20);
-		if (st_x509_der_subject(der.data, der.size, &subject, &subject_len) ||
-		    st_x509_name_canon(subject, subject_len, &canon) ||
-		    gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, one.sha256) < 0) {
+		rc = pem_subject_canon(body, (size_t)(e - body), &canon);
+		if (rc == ST_E_NOMEM) {
 			st_buf_release(&canon);
-			gnutls_free(der.data);
+			return rc;
+		}
+		if (rc) {
+			st_buf_release(&canon);
 			continue;
 		}
 		(*seen)++;
-		for (i = 0; i < t->n_lazy && !dup; i++)
-			dup = memcmp(t->lazy[i].sha256, one.sha256, 32) == 0;
-		for (i = 0; i < t->n_anchors && !dup; i++)
-			dup = memcmp(t->keys[i].sha256, one.sha256, 32) == 0;
-		one.canon = canon.data ? canon.data : calloc(1, 1);
+		memset(&one, 0, sizeof(one));
+		one.pem_len = (size_t)(p - b);
 		one.canon_len = canon.len;
-		v = dup || !one.canon ? NULL : realloc(t->lazy, (t->n_lazy + 1) * sizeof(*v));
+		for (i = 0; i < t->n_lazy && !dup; i++)
+			dup = t->lazy[i].canon_len == canon.len && t->lazy[i].pem_len == one.pem_len &&
+			      memcmp(t->lazy[i].canon, canon.data, canon.len) == 0 &&
+			      !t->lazy[i].parsed && memcmp(t->lazy[i].pem, b, one.pem_len) == 0;
+		if (dup) {
+			st_buf_release(&canon);
+			continue;
+		}
+		one.canon = canon.data ? canon.data : calloc(1, 1);
+		one.pem = malloc(one.pem_len);
+		v = one.canon && one.pem ? realloc(t->lazy, (t->n_lazy + 1) * sizeof(*v)) : NULL;
 		if (!v) {
 			free(one.canon);
-			gnutls_free(der.data);
-			if (dup)
-				continue;
+			free(one.pem);
 			return ST_E_NOMEM;
 		}
+		memcpy(one.pem, b, one.pem_len);
 		t->lazy = v;
 		t->lazy[t->n_lazy++] = one;
 		(*indexed)++;
@@ -704,18 +738,20 @@ static void trust_load_name(struct st_trust *t, const unsigned char *canon, size
 	for (i = 0; i < t->n_lazy; i++) {
 		struct lazy_anchor *l = &t->lazy[i];
 		gnutls_x509_crt_t c = NULL;
+		gnutls_datum_t pem;
 		if (l->parsed || l->canon_len != len || memcmp(l->canon, canon, len) != 0)
 			continue;
 		l->parsed = true;
 		t->n_parsed++;
+		pem.data = l->pem;
+		pem.size = (unsigned)l->pem_len;
 		if (gnutls_x509_crt_init(&c) >= 0 &&
-		    gnutls_x509_crt_import(c, &l->der, GNUTLS_X509_FMT_DER) >= 0)
+		    gnutls_x509_crt_import(c, &pem, GNUTLS_X509_FMT_PEM) >= 0)
 			trust_add_crt(t, c); /* takes c */
 		else if (c)
 			gnutls_x509_crt_deinit(c);
-		gnutls_free(l->der.data);
-		l->der.data = NULL;
-		l->der.size = 0;
+		free(l->pem);
+		l->pem = NULL;
 	}
 }
 
@@ -819,7 +855,7 @@ int st_trust_index_file(struct st_trust *t, const char *path, struct st_error *e
 	/* DER, other labels, blocks that are not certificates: the whole file is
 	 * read as st_trust_add_file reads it, with its errors */
 	for (i = before; i < t->n_lazy; i++) {
-		gnutls_free(t->lazy[i].der.data);
+		free(t->lazy[i].pem);
 		free(t->lazy[i].canon);
 	}
 	t->n_lazy = before;
