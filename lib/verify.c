@@ -43,7 +43,7 @@ struct anchor_key {
  * certificates of a system bundle costs 40 ms; indexing them costs about 1.
  */
 struct lazy_anchor {
-	unsigned char *pem; /* its PEM block; freed once parsed */
+	const unsigned char *pem; /* its PEM block, inside one of the store's bundles */
 	size_t pem_len;
 	unsigned char *canon; /* canonical subject (st_x509_name_canon) */
 	size_t canon_len;
@@ -57,6 +57,8 @@ struct st_trust {
 	size_t n_anchors;
 	struct lazy_anchor *lazy; /* indexed, parsed on use into anchors */
 	size_t n_lazy, n_parsed;
+	struct st_buf *bundles; /* the files indexed, which lazy points into */
+	size_t n_bundles;
 	/* looking up a name may parse indexed certificates: chains are verified
 	 * on several threads at once (serve's client certificates) */
 	pthread_mutex_t lock;
@@ -93,11 +95,12 @@ void st_trust_free(struct st_trust *t)
 	}
 	free(t->anchors);
 	free(t->keys);
-	for (i = 0; i < t->n_lazy; i++) {
-		free(t->lazy[i].pem);
+	for (i = 0; i < t->n_lazy; i++)
 		free(t->lazy[i].canon);
-	}
 	free(t->lazy);
+	for (i = 0; i < t->n_bundles; i++)
+		st_buf_release(&t->bundles[i]);
+	free(t->bundles);
 	pthread_mutex_destroy(&t->lock);
 	free(t->notes);
 	free(t);
@@ -659,11 +662,23 @@ static int pem_subject_canon(const unsigned char *body, size_t len, struct st_bu
 	return rc == ST_E_TOOBIG ? ST_E_PARSE : rc;
 }
 
+/* Drop what was indexed after the first before entries (lock held). */
+static void trust_unindex(struct st_trust *t, size_t before)
+{
+	size_t i;
+
+	for (i = before; i < t->n_lazy; i++)
+		free(t->lazy[i].canon);
+	t->n_lazy = before;
+}
+
 /*
  * Index the PEM certificates of a bundle by subject: only the subject of each
  * block is read. A block whose start is not a certificate's is left out, as
  * GnuTLS would refuse it. *indexed counts what was added, *seen the blocks
- * taken (a block twice in the store is indexed once).
+ * taken (a block twice in the store is indexed once). The entries point into
+ * data: keep it (trust_keep) or drop them (trust_unindex). On error nothing
+ * is indexed.
  */
 static int trust_index_pem(struct st_trust *t, const struct st_buf *data, size_t *indexed,
                            size_t *seen)
@@ -671,6 +686,7 @@ static int trust_index_pem(struct st_trust *t, const struct st_buf *data, size_t
 	static const char begin[] = "-----BEGIN CERTIFICATE-----";
 	static const char end[] = "-----END CERTIFICATE-----";
 	const unsigned char *p = data->data, *stop = data->data + data->len, *b, *e;
+	size_t before = t->n_lazy;
 
 	*indexed = 0;
 	*seen = 0;
@@ -686,12 +702,15 @@ static int trust_index_pem(struct st_trust *t, const struct st_buf *data, size_t
 		if (!e)
 			break;
 		p = e + sizeof(end) - 1;
-		if (t->n_lazy >= ANCHORS_MAX)
+		if (t->n_lazy >= ANCHORS_MAX) {
+			trust_unindex(t, before);
 			return ST_E_TOOBIG;
+		}
 		st_buf_init(&canon, 1 << 20);
 		rc = pem_subject_canon(body, (size_t)(e - body), &canon);
 		if (rc == ST_E_NOMEM) {
 			st_buf_release(&canon);
+			trust_unindex(t, before);
 			return rc;
 		}
 		if (rc) {
@@ -705,20 +724,19 @@ static int trust_index_pem(struct st_trust *t, const struct st_buf *data, size_t
 		for (i = 0; i < t->n_lazy && !dup; i++)
 			dup = t->lazy[i].canon_len == canon.len && t->lazy[i].pem_len == one.pem_len &&
 			      memcmp(t->lazy[i].canon, canon.data, canon.len) == 0 &&
-			      !t->lazy[i].parsed && memcmp(t->lazy[i].pem, b, one.pem_len) == 0;
+			      memcmp(t->lazy[i].pem, b, one.pem_len) == 0;
 		if (dup) {
 			st_buf_release(&canon);
 			continue;
 		}
 		one.canon = canon.data ? canon.data : calloc(1, 1);
-		one.pem = malloc(one.pem_len);
-		v = one.canon && one.pem ? realloc(t->lazy, (t->n_lazy + 1) * sizeof(*v)) : NULL;
+		one.pem = b;
+		v = one.canon ? realloc(t->lazy, (t->n_lazy + 1) * sizeof(*v)) : NULL;
 		if (!v) {
 			free(one.canon);
-			free(one.pem);
+			trust_unindex(t, before);
 			return ST_E_NOMEM;
 		}
-		memcpy(one.pem, b, one.pem_len);
 		t->lazy = v;
 		t->lazy[t->n_lazy++] = one;
 		(*indexed)++;
@@ -743,15 +761,13 @@ static void trust_load_name(struct st_trust *t, const unsigned char *canon, size
 			continue;
 		l->parsed = true;
 		t->n_parsed++;
-		pem.data = l->pem;
+		pem.data = (unsigned char *)l->pem;
 		pem.size = (unsigned)l->pem_len;
 		if (gnutls_x509_crt_init(&c) >= 0 &&
 		    gnutls_x509_crt_import(c, &pem, GNUTLS_X509_FMT_PEM) >= 0)
 			trust_add_crt(t, c); /* takes c */
 		else if (c)
 			gnutls_x509_crt_deinit(c);
-		free(l->pem);
-		l->pem = NULL;
 	}
 }
 
@@ -767,6 +783,19 @@ static void trust_load_crt_name(struct st_trust *t, gnutls_x509_crt_t c, bool is
 	free(canon);
 }
 
+/* Keep an indexed file's bytes (moved from *data) for as long as the store: its entries point into it. */
+static int trust_keep(struct st_trust *t, struct st_buf *data)
+{
+	struct st_buf *v = realloc(t->bundles, (t->n_bundles + 1) * sizeof(*v));
+
+	if (!v)
+		return ST_E_NOMEM;
+	t->bundles = v;
+	t->bundles[t->n_bundles++] = *data;
+	st_buf_init(data, 0);
+	return ST_OK;
+}
+
 int st_trust_add_system(struct st_trust *t, struct st_error *err)
 {
 	gnutls_x509_trust_list_t sys;
@@ -774,7 +803,7 @@ int st_trust_add_system(struct st_trust *t, struct st_error *err)
 	gnutls_x509_crt_t c;
 	struct st_buf data;
 	struct st_error e;
-	size_t indexed = 0, seen;
+	size_t indexed = 0, seen, before = t->n_lazy;
 	int n, rc = ST_OK;
 
 	/* the bundle GnuTLS's system trust is (configure --with-system-ca-file),
@@ -783,6 +812,8 @@ int st_trust_add_system(struct st_trust *t, struct st_error *err)
 	if (ST_SYSTEM_CA_FILE[0] && st_read_file(ST_SYSTEM_CA_FILE, &data, &e) == 0) {
 		pthread_mutex_lock(&t->lock);
 		rc = trust_index_pem(t, &data, &indexed, &seen);
+		if (rc == 0 && (rc = trust_keep(t, &data)) != 0)
+			trust_unindex(t, before);
 		pthread_mutex_unlock(&t->lock);
 		st_buf_release(&data);
 		if (rc) {
@@ -836,7 +867,7 @@ static size_t pem_blocks(const struct st_buf *data)
 int st_trust_index_file(struct st_trust *t, const char *path, struct st_error *err)
 {
 	struct st_buf data;
-	size_t before = t->n_lazy, indexed = 0, seen = 0, i;
+	size_t before = t->n_lazy, indexed = 0, seen = 0;
 	int rc;
 
 	st_buf_init(&data, ST_X509_FILE_MAX);
@@ -847,18 +878,13 @@ int st_trust_index_file(struct st_trust *t, const char *path, struct st_error *e
 	}
 	pthread_mutex_lock(&t->lock);
 	rc = trust_index_pem(t, &data, &indexed, &seen);
-	if (rc == 0 && seen > 0 && seen == pem_blocks(&data)) {
+	if (rc == 0 && seen > 0 && seen == pem_blocks(&data) && trust_keep(t, &data) == 0) {
 		pthread_mutex_unlock(&t->lock);
-		st_buf_release(&data);
 		return ST_OK;
 	}
 	/* DER, other labels, blocks that are not certificates: the whole file is
 	 * read as st_trust_add_file reads it, with its errors */
-	for (i = before; i < t->n_lazy; i++) {
-		free(t->lazy[i].pem);
-		free(t->lazy[i].canon);
-	}
-	t->n_lazy = before;
+	trust_unindex(t, before);
 	pthread_mutex_unlock(&t->lock);
 	rc = trust_add_whole(t, path, &data, err);
 	st_buf_release(&data);
