@@ -1471,8 +1471,8 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 		goto out;
 	}
 	if (p->ca_file
-	        ? st_trust_add_file(run.trust, p->ca_file, &err)
-	        : ((c->cafile && *c->cafile && st_trust_add_file(run.trust, c->cafile, &err)) ||
+	        ? st_trust_index_file(run.trust, p->ca_file, &err)
+	        : ((c->cafile && *c->cafile && st_trust_index_file(run.trust, c->cafile, &err)) ||
 	           (c->capath && *c->capath && st_trust_add_dir(run.trust, c->capath, &err)))) {
 		st_out_error("%s", err.msg);
 		status = ST_EXIT_INPUT;

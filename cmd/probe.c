@@ -1488,7 +1488,7 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 		return ST_EXIT_INTERNAL;
 	}
 	for (i = 0; i < (size_t)p->n_ca_files; i++)
-		if (st_trust_add_file(run.trust, p->ca_files[i], &err))
+		if (st_trust_index_file(run.trust, p->ca_files[i], &err))
 			st_out_warn("%s", err.msg);
 	if (p->ca_path && st_trust_add_dir(run.trust, p->ca_path, &err))
 		st_out_warn("%s", err.msg);

@@ -1722,7 +1722,7 @@ static int relay_setup(struct sv *v, struct st_error *err, const char **what)
 	}
 	for (i = 0; i < p->n_relay_ca; i++) {
 		*what = "--relay-ca-file";
-		if (st_trust_add_file(v->relay_trust, p->relay_ca[i], err))
+		if (st_trust_index_file(v->relay_trust, p->relay_ca[i], err))
 			return -1;
 	}
 	if (p->client_cert) {

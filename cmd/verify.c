@@ -762,6 +762,13 @@ int cmd_verify(int argc, char **argv, struct st_global *g)
 	for (k = 0; k < p.n_files && !st_out_failed(); k++)
 		status =
 		    st_exit_worse(status, verify_one(&p, &vp, crls, p.files[k], extra_v, n_extra));
+	{
+		size_t indexed, parsed;
+		st_trust_stats(trust, &indexed, &parsed);
+		if (indexed)
+			st_out_note(1, "system trust store: %zu certificates indexed, %zu parsed",
+			            indexed, parsed);
+	}
 out:
 	for (i = 0; i < n_extra; i++)
 		st_x509_item_free(extra_v[i]);

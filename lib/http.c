@@ -11,6 +11,124 @@
 
 #include <curl/curl.h>
 
+#if ST_LAZY_LIBS
+#include <stdarg.h>
+
+#include "dl.h"
+
+/*
+ * libcurl is loaded on first use (configure --disable-lazy-libs links it at
+ * start instead): linked, it and the 19 libraries it brings (LDAP, Kerberos,
+ * SSH, RTMP...) took half of the start of every command, fetching or not.
+ * These definitions stand for libcurl's own and forward to it; the names are
+ * in parentheses as curl.h makes some of them macros.
+ */
+static struct {
+	__typeof__(curl_global_init) *global_init;
+	__typeof__(curl_easy_init) *easy_init;
+	__typeof__(curl_easy_setopt) *easy_setopt;
+	__typeof__(curl_easy_perform) *easy_perform;
+	__typeof__(curl_easy_getinfo) *easy_getinfo;
+	__typeof__(curl_easy_cleanup) *easy_cleanup;
+	__typeof__(curl_easy_strerror) *easy_strerror;
+	__typeof__(curl_slist_append) *slist_append;
+	__typeof__(curl_slist_free_all) *slist_free_all;
+} curl_fn;
+
+static const struct st_dl_sym curl_syms[] = {
+    {"curl_global_init", (void **)&curl_fn.global_init},
+    {"curl_easy_init", (void **)&curl_fn.easy_init},
+    {"curl_easy_setopt", (void **)&curl_fn.easy_setopt},
+    {"curl_easy_perform", (void **)&curl_fn.easy_perform},
+    {"curl_easy_getinfo", (void **)&curl_fn.easy_getinfo},
+    {"curl_easy_cleanup", (void **)&curl_fn.easy_cleanup},
+    {"curl_easy_strerror", (void **)&curl_fn.easy_strerror},
+    {"curl_slist_append", (void **)&curl_fn.slist_append},
+    {"curl_slist_free_all", (void **)&curl_fn.slist_free_all},
+};
+
+static struct st_dl_lib curl_lib =
+    ST_DL_LIB_INIT(ST_CURL_SONAME, curl_syms, sizeof(curl_syms) / sizeof(curl_syms[0]));
+
+/* Every other function is reached through a handle curl_easy_init made, so after a load. */
+CURLcode(curl_global_init)(long flags)
+{
+	return st_dl_load(&curl_lib) ? CURLE_FAILED_INIT : curl_fn.global_init(flags);
+}
+
+CURL *(curl_easy_init)(void)
+{
+	return st_dl_load(&curl_lib) ? NULL : curl_fn.easy_init();
+}
+
+/* The value's type follows from the option's number, as libcurl reads it. */
+CURLcode(curl_easy_setopt)(CURL *h, CURLoption opt, ...)
+{
+	va_list ap;
+	CURLcode rc;
+
+	va_start(ap, opt);
+	if (opt < CURLOPTTYPE_OBJECTPOINT)
+		rc = curl_fn.easy_setopt(h, opt, va_arg(ap, long));
+	else if (opt >= CURLOPTTYPE_OFF_T && opt < CURLOPTTYPE_BLOB)
+		rc = curl_fn.easy_setopt(h, opt, va_arg(ap, curl_off_t));
+	else /* objects, functions, blobs: pointers */
+		rc = curl_fn.easy_setopt(h, opt, va_arg(ap, void *));
+	va_end(ap);
+	return rc;
+}
+
+CURLcode(curl_easy_perform)(CURL *h)
+{
+	return curl_fn.easy_perform(h);
+}
+
+/* Every CURLINFO takes a pointer. */
+CURLcode(curl_easy_getinfo)(CURL *h, CURLINFO info, ...)
+{
+	va_list ap;
+	CURLcode rc;
+
+	va_start(ap, info);
+	rc = curl_fn.easy_getinfo(h, info, va_arg(ap, void *));
+	va_end(ap);
+	return rc;
+}
+
+void(curl_easy_cleanup)(CURL *h)
+{
+	if (h)
+		curl_fn.easy_cleanup(h);
+}
+
+const char *(curl_easy_strerror)(CURLcode rc)
+{
+	return st_dl_load(&curl_lib) ? curl_lib.why : curl_fn.easy_strerror(rc);
+}
+
+struct curl_slist *(curl_slist_append)(struct curl_slist *l, const char *s)
+{
+	return st_dl_load(&curl_lib) ? NULL : curl_fn.slist_append(l, s);
+}
+
+void(curl_slist_free_all)(struct curl_slist *l)
+{
+	if (l)
+		curl_fn.slist_free_all(l);
+}
+
+/* Why libcurl cannot be used, for the message. */
+static const char *curl_load_problem(void)
+{
+	return st_dl_load(&curl_lib) ? curl_lib.why : "curl_global_init failed";
+}
+#else
+static const char *curl_load_problem(void)
+{
+	return "curl_global_init failed";
+}
+#endif
+
 /* Longest URL shown in a message; longer ones are cut (they come from certificates). */
 #define URL_SHOWN_MAX 200
 
@@ -41,7 +159,8 @@ static int global_init(void)
 int st_http_init(struct st_error *err)
 {
 	if (global_init() != 0) {
-		st_error_set(err, ST_ERR_INTERNAL, "cannot initialise libcurl");
+		st_error_set(err, ST_ERR_INTERNAL, "cannot initialise libcurl: %s",
+		             curl_load_problem());
 		return ST_E_NOMEM;
 	}
 	return 0;
@@ -125,7 +244,8 @@ static int transfer(const char *url, const char *content_type, const void *body,
 		return ST_E_INVALID;
 	}
 	if (global_init() != 0) {
-		st_error_set(err, ST_ERR_INTERNAL, "%s: cannot initialise libcurl", shown);
+		st_error_set(err, ST_ERR_INTERNAL, "%s: cannot initialise libcurl: %s", shown,
+		             curl_load_problem());
 		return ST_E_NOMEM;
 	}
 	h = curl_easy_init();

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +37,31 @@ struct anchor_key {
 	size_t canon_len;
 };
 
+/*
+ * A certificate of an indexed bundle (the system store): found by its subject,
+ * parsed only when a chain asks for that name. Parsing the 140-odd
+ * certificates of a system bundle costs 40 ms; indexing them costs about 1.
+ */
+struct lazy_anchor {
+	const unsigned char *pem; /* its PEM block, inside one of the store's bundles */
+	size_t pem_len;
+	unsigned char *canon; /* canonical subject (st_x509_name_canon) */
+	size_t canon_len;
+	bool parsed;
+};
+
 struct st_trust {
 	gnutls_x509_trust_list_t tl;
 	gnutls_x509_crt_t *anchors; /* our copies, for issuer lookup and membership */
 	struct anchor_key *keys;    /* what finds them fast, one per anchor */
 	size_t n_anchors;
+	struct lazy_anchor *lazy; /* indexed, parsed on use into anchors */
+	size_t n_lazy, n_parsed;
+	struct st_buf *bundles; /* the files indexed, which lazy points into */
+	size_t n_bundles;
+	/* looking up a name may parse indexed certificates: chains are verified
+	 * on several threads at once (serve's client certificates) */
+	pthread_mutex_t lock;
 	struct st_trust_note *notes;
 	size_t n_notes;
 };
@@ -57,6 +78,7 @@ struct st_trust *st_trust_new(void)
 		free(t);
 		return NULL;
 	}
+	pthread_mutex_init(&t->lock, NULL);
 	return t;
 }
 
@@ -73,6 +95,13 @@ void st_trust_free(struct st_trust *t)
 	}
 	free(t->anchors);
 	free(t->keys);
+	for (i = 0; i < t->n_lazy; i++)
+		free(t->lazy[i].canon);
+	free(t->lazy);
+	for (i = 0; i < t->n_bundles; i++)
+		st_buf_release(&t->bundles[i]);
+	free(t->bundles);
+	pthread_mutex_destroy(&t->lock);
 	free(t->notes);
 	free(t);
 }
@@ -106,7 +135,25 @@ const struct st_trust_note *st_trust_notes(const struct st_trust *t, size_t *n)
 
 size_t st_trust_count(const struct st_trust *t)
 {
-	return t->n_anchors;
+	struct st_trust *m = (struct st_trust *)t; /* the lock only */
+	size_t n, i;
+
+	pthread_mutex_lock(&m->lock);
+	n = t->n_anchors;
+	for (i = 0; i < t->n_lazy; i++)
+		n += !t->lazy[i].parsed;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+void st_trust_stats(const struct st_trust *t, size_t *indexed, size_t *parsed)
+{
+	struct st_trust *m = (struct st_trust *)t;
+
+	pthread_mutex_lock(&m->lock);
+	*indexed = t->n_lazy;
+	*parsed = t->n_parsed;
+	pthread_mutex_unlock(&m->lock);
 }
 
 static bool crt_is_self_issued(gnutls_x509_crt_t c)
@@ -298,22 +345,31 @@ static int trust_add_buffer(struct st_trust *t, const char *name, const struct s
 	return ST_OK;
 }
 
+/* Add a CA file's certificates, each parsed now; a file without one is an error. */
+static int trust_add_whole(struct st_trust *t, const char *path, const struct st_buf *data,
+                           struct st_error *err)
+{
+	unsigned added = 0;
+	size_t before = t->n_anchors;
+	int rc = trust_add_buffer(t, path, data, &added, err);
+
+	if (rc == 0 && t->n_anchors == before && added == 0) {
+		st_error_set(err, ST_ERR_INPUT, "CA file '%s': no certificate found", path);
+		return ST_E_PARSE;
+	}
+	return rc;
+}
+
 int st_trust_add_file(struct st_trust *t, const char *path, struct st_error *err)
 {
 	struct st_buf data;
-	unsigned added = 0;
-	size_t before = t->n_anchors;
 	int rc;
 
 	st_buf_init(&data, ST_X509_FILE_MAX);
 	rc = st_read_file(path, &data, err);
 	if (rc == 0)
-		rc = trust_add_buffer(t, path, &data, &added, err);
+		rc = trust_add_whole(t, path, &data, err);
 	st_buf_release(&data);
-	if (rc == 0 && t->n_anchors == before && added == 0) {
-		st_error_set(err, ST_ERR_INPUT, "CA file '%s': no certificate found", path);
-		return ST_E_PARSE;
-	}
 	return rc;
 }
 
@@ -567,13 +623,209 @@ out:
 	return rc;
 }
 
+/*
+ * The subject of a PEM certificate body (base64, line breaks allowed), canonical,
+ * into canon. Only the start of the body is decoded, enough to reach the
+ * subject: decoding whole bundles was most of what indexing them cost.
+ */
+static int pem_subject_canon(const unsigned char *body, size_t len, struct st_buf *canon)
+{
+	unsigned char *b64 = malloc(len ? len : 1);
+	size_t want = 512, n = 0, i = 0;
+	int rc = ST_E_PARSE;
+
+	if (!b64)
+		return ST_E_NOMEM;
+	for (;;) {
+		gnutls_datum_t in, der = {NULL, 0};
+		const unsigned char *subject;
+		size_t subject_len;
+		bool whole;
+		/* base64 characters only, a multiple of 4 of them: what the decoder takes */
+		for (; i < len && n < want; i++)
+			if (body[i] != '\n' && body[i] != '\r' && body[i] != ' ' && body[i] != '\t')
+				b64[n++] = body[i];
+		whole = i == len;
+		in.data = b64;
+		in.size = (unsigned)(whole ? n : n - n % 4);
+		if (gnutls_base64_decode2(&in, &der) < 0)
+			break;
+		rc = st_x509_der_subject(der.data, der.size, !whole, &subject, &subject_len);
+		if (rc == 0)
+			rc = st_x509_name_canon(subject, subject_len, canon);
+		gnutls_free(der.data);
+		if (rc != ST_E_TOOBIG || whole)
+			break;
+		want *= 4;
+	}
+	free(b64);
+	return rc == ST_E_TOOBIG ? ST_E_PARSE : rc;
+}
+
+/* Drop what was indexed after the first before entries (lock held). */
+static void trust_unindex(struct st_trust *t, size_t before)
+{
+	size_t i;
+
+	for (i = before; i < t->n_lazy; i++)
+		free(t->lazy[i].canon);
+	t->n_lazy = before;
+}
+
+/*
+ * Index the PEM certificates of a bundle by subject: only the subject of each
+ * block is read. A block whose start is not a certificate's is left out, as
+ * GnuTLS would refuse it. *indexed counts what was added, *seen the blocks
+ * taken (a block twice in the store is indexed once). The entries point into
+ * data: keep it (trust_keep) or drop them (trust_unindex). On error nothing
+ * is indexed.
+ */
+static int trust_index_pem(struct st_trust *t, const struct st_buf *data, size_t *indexed,
+                           size_t *seen)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----";
+	static const char end[] = "-----END CERTIFICATE-----";
+	const unsigned char *p = data->data, *stop = data->data + data->len, *b, *e;
+	size_t before = t->n_lazy;
+
+	*indexed = 0;
+	*seen = 0;
+	while (p < stop && (b = memmem(p, (size_t)(stop - p), begin, sizeof(begin) - 1)) != NULL) {
+		const unsigned char *body = b + sizeof(begin) - 1;
+		struct lazy_anchor *v, one;
+		struct st_buf canon;
+		size_t i;
+		bool dup = false;
+		int rc;
+
+		e = memmem(body, (size_t)(stop - body), end, sizeof(end) - 1);
+		if (!e)
+			break;
+		p = e + sizeof(end) - 1;
+		if (t->n_lazy >= ANCHORS_MAX) {
+			trust_unindex(t, before);
+			return ST_E_TOOBIG;
+		}
+		st_buf_init(&canon, 1 << 20);
+		rc = pem_subject_canon(body, (size_t)(e - body), &canon);
+		if (rc == ST_E_NOMEM) {
+			st_buf_release(&canon);
+			trust_unindex(t, before);
+			return rc;
+		}
+		if (rc) {
+			st_buf_release(&canon);
+			continue;
+		}
+		(*seen)++;
+		memset(&one, 0, sizeof(one));
+		one.pem_len = (size_t)(p - b);
+		one.canon_len = canon.len;
+		for (i = 0; i < t->n_lazy && !dup; i++)
+			dup = t->lazy[i].canon_len == canon.len && t->lazy[i].pem_len == one.pem_len &&
+			      memcmp(t->lazy[i].canon, canon.data, canon.len) == 0 &&
+			      memcmp(t->lazy[i].pem, b, one.pem_len) == 0;
+		if (dup) {
+			st_buf_release(&canon);
+			continue;
+		}
+		one.canon = canon.data ? canon.data : calloc(1, 1);
+		one.pem = b;
+		v = one.canon ? realloc(t->lazy, (t->n_lazy + 1) * sizeof(*v)) : NULL;
+		if (!v) {
+			free(one.canon);
+			trust_unindex(t, before);
+			return ST_E_NOMEM;
+		}
+		t->lazy = v;
+		t->lazy[t->n_lazy++] = one;
+		(*indexed)++;
+	}
+	return ST_OK;
+}
+
+/*
+ * Parse the indexed certificates whose subject is canon into anchors (lock
+ * held). One that GnuTLS refuses is dropped, as a bundle loaded whole would
+ * not hold it either.
+ */
+static void trust_load_name(struct st_trust *t, const unsigned char *canon, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < t->n_lazy; i++) {
+		struct lazy_anchor *l = &t->lazy[i];
+		gnutls_x509_crt_t c = NULL;
+		gnutls_datum_t pem;
+		if (l->parsed || l->canon_len != len || memcmp(l->canon, canon, len) != 0)
+			continue;
+		l->parsed = true;
+		t->n_parsed++;
+		pem.data = (unsigned char *)l->pem;
+		pem.size = (unsigned)l->pem_len;
+		if (gnutls_x509_crt_init(&c) >= 0 &&
+		    gnutls_x509_crt_import(c, &pem, GNUTLS_X509_FMT_PEM) >= 0)
+			trust_add_crt(t, c); /* takes c */
+		else if (c)
+			gnutls_x509_crt_deinit(c);
+	}
+}
+
+/* Load the names c goes by, subject or issuer, from the index (lock held). */
+static void trust_load_crt_name(struct st_trust *t, gnutls_x509_crt_t c, bool issuer)
+{
+	unsigned char *canon;
+	size_t len;
+
+	if (t->n_lazy == 0 || crt_canon_name(c, issuer, &canon, &len))
+		return;
+	trust_load_name(t, canon, len);
+	free(canon);
+}
+
+/* Keep an indexed file's bytes (moved from *data) for as long as the store: its entries point into it. */
+static int trust_keep(struct st_trust *t, struct st_buf *data)
+{
+	struct st_buf *v = realloc(t->bundles, (t->n_bundles + 1) * sizeof(*v));
+
+	if (!v)
+		return ST_E_NOMEM;
+	t->bundles = v;
+	t->bundles[t->n_bundles++] = *data;
+	st_buf_init(data, 0);
+	return ST_OK;
+}
+
 int st_trust_add_system(struct st_trust *t, struct st_error *err)
 {
 	gnutls_x509_trust_list_t sys;
 	gnutls_x509_trust_list_iter_t it = NULL;
 	gnutls_x509_crt_t c;
+	struct st_buf data;
+	struct st_error e;
+	size_t indexed = 0, seen, before = t->n_lazy;
 	int n, rc = ST_OK;
 
+	/* the bundle GnuTLS's system trust is (configure --with-system-ca-file),
+	 * indexed; when it is not there, whatever GnuTLS loads, whole */
+	st_buf_init(&data, ST_X509_FILE_MAX);
+	if (ST_SYSTEM_CA_FILE[0] && st_read_file(ST_SYSTEM_CA_FILE, &data, &e) == 0) {
+		pthread_mutex_lock(&t->lock);
+		rc = trust_index_pem(t, &data, &indexed, &seen);
+		if (rc == 0 && (rc = trust_keep(t, &data)) != 0)
+			trust_unindex(t, before);
+		pthread_mutex_unlock(&t->lock);
+		st_buf_release(&data);
+		if (rc) {
+			st_error_set(err, ST_ERR_INTERNAL, "cannot index the system trust store");
+			return rc;
+		}
+		if (indexed == 0)
+			trust_note(t, "the system trust store is empty or missing (install the "
+			              "Debian package ca-certificates)");
+		return ST_OK;
+	}
+	st_buf_release(&data);
 	if (gnutls_x509_trust_list_init(&sys, 0) < 0) {
 		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
 		return ST_E_NOMEM;
@@ -598,6 +850,47 @@ out:
 	return rc;
 }
 
+/* Count the PEM blocks of a buffer, whatever their label. */
+static size_t pem_blocks(const struct st_buf *data)
+{
+	static const char begin[] = "-----BEGIN ";
+	const unsigned char *p = data->data, *stop = data->data + data->len, *b;
+	size_t n = 0;
+
+	while (p < stop && (b = memmem(p, (size_t)(stop - p), begin, sizeof(begin) - 1)) != NULL) {
+		n++;
+		p = b + sizeof(begin) - 1;
+	}
+	return n;
+}
+
+int st_trust_index_file(struct st_trust *t, const char *path, struct st_error *err)
+{
+	struct st_buf data;
+	size_t before = t->n_lazy, indexed = 0, seen = 0;
+	int rc;
+
+	st_buf_init(&data, ST_X509_FILE_MAX);
+	rc = st_read_file(path, &data, err);
+	if (rc) {
+		st_buf_release(&data);
+		return rc;
+	}
+	pthread_mutex_lock(&t->lock);
+	rc = trust_index_pem(t, &data, &indexed, &seen);
+	if (rc == 0 && seen > 0 && seen == pem_blocks(&data) && trust_keep(t, &data) == 0) {
+		pthread_mutex_unlock(&t->lock);
+		return ST_OK;
+	}
+	/* DER, other labels, blocks that are not certificates: the whole file is
+	 * read as st_trust_add_file reads it, with its errors */
+	trust_unindex(t, before);
+	pthread_mutex_unlock(&t->lock);
+	rc = trust_add_whole(t, path, &data, err);
+	st_buf_release(&data);
+	return rc;
+}
+
 /*
  * The trusted issuer of c (borrowed), or NULL: an anchor whose subject is
  * c's issuer as OpenSSL compares names. Only when several anchors share the
@@ -617,7 +910,7 @@ static bool signed_by(gnutls_x509_crt_t c, gnutls_x509_crt_t issuer)
 	       !(status & (GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_FOUND));
 }
 
-static gnutls_x509_crt_t trust_issuer(const struct st_trust *t, gnutls_x509_crt_t c)
+static gnutls_x509_crt_t trust_issuer(struct st_trust *t, gnutls_x509_crt_t c)
 {
 	gnutls_x509_crt_t first = NULL;
 	unsigned char *iss;
@@ -625,6 +918,8 @@ static gnutls_x509_crt_t trust_issuer(const struct st_trust *t, gnutls_x509_crt_
 
 	if (!t || crt_canon_name(c, true, &iss, &iss_len))
 		return NULL;
+	pthread_mutex_lock(&t->lock);
+	trust_load_name(t, iss, iss_len);
 	/* the name as OpenSSL compares it, then name and key identifiers as GnuTLS
 	 * pairs issuers: a certificate that only claims a trusted name (another
 	 * key identifier) finds no anchor, and its chain stays untrusted */
@@ -643,21 +938,25 @@ static gnutls_x509_crt_t trust_issuer(const struct st_trust *t, gnutls_x509_crt_
 				break;
 			}
 	/* none verifies: the first by name, and the signature check says why */
+	pthread_mutex_unlock(&t->lock);
 	free(iss);
 	return first;
 }
 
-static bool trust_contains(const struct st_trust *t, gnutls_x509_crt_t c)
+static bool trust_contains(struct st_trust *t, gnutls_x509_crt_t c)
 {
 	unsigned char md[32];
 	size_t i;
+	bool found = false;
 
 	if (!t || crt_sha256(c, md))
 		return false;
-	for (i = 0; i < t->n_anchors; i++)
-		if (memcmp(t->keys[i].sha256, md, 32) == 0)
-			return true;
-	return false;
+	pthread_mutex_lock(&t->lock);
+	trust_load_crt_name(t, c, false);
+	for (i = 0; i < t->n_anchors && !found; i++)
+		found = memcmp(t->keys[i].sha256, md, 32) == 0;
+	pthread_mutex_unlock(&t->lock);
+	return found;
 }
 
 /* ---- names ---- */
@@ -972,6 +1271,8 @@ static int build_path(const struct st_verify_params *p, gnutls_x509_crt_t leaf,
                       gnutls_x509_crt_t *cand, const char **cand_src, bool *used, size_t n_cand,
                       struct node *path, size_t *len, struct st_verify_result *res, bool *trusted)
 {
+	/* looking a name up fills the trust store's index: a cache, not a change */
+	struct st_trust *trust = (struct st_trust *)p->trust;
 	size_t i;
 	char *dn;
 
@@ -984,12 +1285,12 @@ static int build_path(const struct st_verify_params *p, gnutls_x509_crt_t leaf,
 		bool self = crt_is_self_issued(cur);
 		const char *src = NULL;
 
-		if (trust_contains(p->trust, cur) && (self || p->partial_chain)) {
+		if (trust_contains(trust, cur) && (self || p->partial_chain)) {
 			path[*len - 1].source = "trust";
 			*trusted = true;
 			return ST_OK;
 		}
-		if (!self && (a = trust_issuer(p->trust, cur)) != NULL) {
+		if (!self && (a = trust_issuer(trust, cur)) != NULL) {
 			next = a;
 			src = "trust";
 		} else if (self) {
@@ -1350,17 +1651,26 @@ static bool path_has_name_constraints(const struct node *path, size_t len)
 static unsigned check_gnutls(const struct st_verify_params *p, const struct node *path, size_t len,
                              struct st_verify_result *res)
 {
+	struct st_trust *trust = (struct st_trust *)p->trust; /* the index fills, as above */
 	gnutls_x509_crt_t list[ST_VERIFY_MAX_DEPTH];
 	unsigned status = 0, handled, flags;
 	gnutls_datum_t text = {NULL, 0};
 	size_t i;
+	int rc;
 
-	for (i = 0; i < len; i++)
-		list[i] = path[i].crt;
 	flags = GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS |
 	        GNUTLS_VERIFY_ALLOW_UNSORTED_CHAIN;
-	if (gnutls_x509_trust_list_verify_crt2(p->trust->tl, list, (unsigned)len, NULL, 0, flags,
-	                                       &status, NULL) < 0)
+	pthread_mutex_lock(&trust->lock);
+	/* GnuTLS looks anchors up by the chain's names: every one it could find is loaded */
+	for (i = 0; i < len; i++) {
+		list[i] = path[i].crt;
+		trust_load_crt_name(trust, list[i], false);
+		trust_load_crt_name(trust, list[i], true);
+	}
+	rc = gnutls_x509_trust_list_verify_crt2(trust->tl, list, (unsigned)len, NULL, 0, flags,
+	                                        &status, NULL);
+	pthread_mutex_unlock(&trust->lock);
+	if (rc < 0)
 		return GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE;
 	handled = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNATURE_FAILURE | GNUTLS_CERT_SIGNER_NOT_CA |
 	          GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_INSECURE_ALGORITHM |

@@ -110,8 +110,8 @@ const char *st_gnutls_reason(int rc, char *buf, size_t size)
 /*
  * The header and total length of the DER TLV at p (at most avail bytes).
  * Returns 0 and sets *hdr and *total, -2 when the TLV runs past avail
- * (truncated), or -1 when it is malformed. Only definite lengths, as DER
- * requires.
+ * (truncated: *hdr and *total are set when the header itself is whole), or
+ * -1 when it is malformed. Only definite lengths, as DER requires.
  */
 static int der_tlv(const unsigned char *p, size_t avail, size_t *hdr, size_t *total)
 {
@@ -132,51 +132,86 @@ static int der_tlv(const unsigned char *p, size_t avail, size_t *hdr, size_t *to
 			len = (len << 8) | p[2 + i];
 		n = 2 + k;
 	}
-	if (len > avail - n)
-		return -2;
 	*hdr = n;
 	*total = n + len;
-	return 0;
+	return len > avail - n ? -2 : 0;
 }
 
 /*
- * Find the SubjectPublicKeyInfo inside a DER certificate or request without
- * decoding it, so its digest is taken over the exact bytes the peer sent
- * (as Postfix does), not over GnuTLS's re-encoding of the key. GnuTLS has
- * no public call for the raw field; this only steps over TLV headers.
- * skip is the number of fields before the SPKI inside the signed part:
- * certificate: [version] serial signature issuer validity subject;
- * request: version subject.
+ * Find field number skip (0: serial) of the signed part of a DER certificate,
+ * or of a request when !is_cert, without decoding the certificate: only TLV
+ * headers are stepped over. The field must be a SEQUENCE. Certificate:
+ * [version] serial signature issuer validity subject spki; request: version
+ * subject spki. With prefix, der holds only the start of the object: the two
+ * outer SEQUENCEs may run past it, the field itself may not. -2 when the field
+ * runs past what der holds, -1 when the structure is not a certificate's.
  */
-static int der_find_spki(const gnutls_datum_t *der, bool is_cert, gnutls_datum_t *spki)
+static int der_find_field(const unsigned char *der, size_t size, bool is_cert, size_t skip,
+                          bool prefix, const unsigned char **out, size_t *out_len)
 {
-	const unsigned char *p = der->data;
-	size_t avail = der->size, hdr, total, i, skip = is_cert ? 5 : 2;
+	const unsigned char *p = der;
+	size_t avail = size, hdr, total, i;
+	int rc;
 
 	/* outer SEQUENCE, then the signed SEQUENCE */
 	for (i = 0; i < 2; i++) {
-		if (der_tlv(p, avail, &hdr, &total) || p[0] != 0x30)
-			return -1;
+		hdr = 0;
+		rc = der_tlv(p, avail, &hdr, &total);
+		if ((rc && !(rc == -2 && prefix && hdr > 0 && hdr <= avail)) || p[0] != 0x30)
+			return rc == -2 ? -2 : -1;
 		p += hdr;
-		avail = total - hdr;
+		avail = (total < avail ? total : avail) - hdr;
 	}
 	if (is_cert && avail > 0 && p[0] == 0xa0) { /* explicit version */
-		if (der_tlv(p, avail, &hdr, &total))
-			return -1;
+		if ((rc = der_tlv(p, avail, &hdr, &total)) != 0)
+			return rc;
 		p += total;
 		avail -= total;
 	}
 	for (i = 0; i < skip; i++) {
-		if (der_tlv(p, avail, &hdr, &total))
-			return -1;
+		if ((rc = der_tlv(p, avail, &hdr, &total)) != 0)
+			return rc;
 		p += total;
 		avail -= total;
 	}
-	if (der_tlv(p, avail, &hdr, &total) || p[0] != 0x30)
+	if ((rc = der_tlv(p, avail, &hdr, &total)) != 0)
+		return rc;
+	if (p[0] != 0x30)
+		return -1;
+	*out = p;
+	*out_len = total;
+	return 0;
+}
+
+/*
+ * Find the SubjectPublicKeyInfo inside a DER certificate or request, so its
+ * digest is taken over the exact bytes the peer sent (as Postfix does), not
+ * over GnuTLS's re-encoding of the key. GnuTLS has no public call for the
+ * raw field.
+ */
+static int der_find_spki(const gnutls_datum_t *der, bool is_cert, gnutls_datum_t *spki)
+{
+	const unsigned char *p;
+	size_t len;
+
+	if (der_find_field(der->data, der->size, is_cert, is_cert ? 5 : 2, false, &p, &len))
 		return -1;
 	spki->data = (unsigned char *)p;
-	spki->size = (unsigned)total;
+	spki->size = (unsigned)len;
 	return 0;
+}
+
+int st_x509_der_subject(const unsigned char *der, size_t len, bool prefix,
+                        const unsigned char **subject, size_t *subject_len)
+{
+	size_t hdr, total;
+	int rc;
+
+	/* a whole certificate is exactly one TLV, as GnuTLS will require when it parses it */
+	if (!prefix && (der_tlv(der, len, &hdr, &total) || total != len))
+		return ST_E_PARSE;
+	rc = der_find_field(der, len, true, 4, prefix, subject, subject_len);
+	return rc == 0 ? ST_OK : rc == -2 ? ST_E_TOOBIG : ST_E_PARSE;
 }
 
 /* Copy a borrowed datum into an owned one. */

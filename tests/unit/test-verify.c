@@ -441,12 +441,69 @@ static void test_trust_notes(void **state)
 	st_trust_free(t);
 }
 
+/* st_trust_index_file: the same verdicts as the whole file, from only the anchors a chain names */
+static void test_trust_index(void **state)
+{
+	char path[4096];
+	const char *top = getenv("TOP_SRCDIR");
+	struct st_trust *lazy = st_trust_new(), *whole = trust_from("chain.pem");
+	struct fixture inter;
+	struct st_verify_params p;
+	struct st_verify_result r, rw;
+	struct st_error err;
+	size_t indexed, parsed;
+
+	(void)state;
+	assert_non_null(lazy);
+	snprintf(path, sizeof(path), "%s/tests/unit/data/chain.pem", top ? top : ".");
+	assert_int_equal(st_trust_index_file(lazy, path, &err), 0); /* ec, int, ca */
+	st_trust_stats(lazy, &indexed, &parsed);
+	assert_int_equal(indexed, 3);
+	assert_int_equal(parsed, 0);
+	assert_int_equal(st_trust_count(lazy), st_trust_count(whole));
+
+	load("int.pem", &inter);
+	memset(&p, 0, sizeof(p));
+	p.at = NOW;
+	p.digest = ST_DIGEST_SHA256;
+	p.trust = lazy;
+	assert_int_equal(st_verify_chain(&p, inter.items, inter.n, NULL, 0, &r, &err), 0);
+	p.trust = whole;
+	assert_int_equal(st_verify_chain(&p, inter.items, inter.n, NULL, 0, &rw, &err), 0);
+	assert_int_equal(r.status, rw.status);
+	assert_string_equal(r.postfix_status, rw.postfix_status);
+	assert_int_equal(r.n_chain, rw.n_chain);
+	assert_string_equal(r.chain[r.n_chain - 1].source, "trust");
+	/* the intermediate (is it an anchor?) and the root (its issuer): not the leaf */
+	st_trust_stats(lazy, &indexed, &parsed);
+	assert_int_equal(parsed, 2);
+	assert_int_equal(st_trust_count(lazy), 3);
+	st_verify_result_release(&r);
+	st_verify_result_release(&rw);
+	unload(&inter);
+	st_trust_free(lazy);
+	st_trust_free(whole);
+
+	/* DER is read whole, as st_trust_add_file reads it: nothing indexed */
+	lazy = st_trust_new();
+	snprintf(path, sizeof(path), "%s/tests/unit/data/ec.der", top ? top : ".");
+	assert_int_equal(st_trust_index_file(lazy, path, &err), 0);
+	st_trust_stats(lazy, &indexed, &parsed);
+	assert_int_equal(indexed, 0);
+	assert_int_equal(st_trust_count(lazy), 1);
+	/* and a file without a certificate is the same error */
+	assert_int_not_equal(st_trust_index_file(lazy, "/dev/null", &err), 0);
+	assert_int_equal(err.cls, ST_ERR_INPUT);
+	st_trust_free(lazy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_name_matches), cmocka_unit_test(test_match_expand),
 	    cmocka_unit_test(test_chains),       cmocka_unit_test(test_staple),
 	    cmocka_unit_test(test_trust_notes),  cmocka_unit_test(test_fingerprint_list),
+	    cmocka_unit_test(test_trust_index),
 	};
 	return cmocka_run_group_tests_name("verify", tests, NULL, NULL);
 }
