@@ -562,25 +562,32 @@ int st_policy_tables_add(struct st_policy_tables *ts, const char *spec, struct s
 	return 0;
 }
 
+size_t st_postfix_list_word(const char **q)
+{
+	const char *s = *q;
+	size_t len = 0;
+	int depth = 0;
+
+	while (*s && (is_blank(*s) || *s == '\n' || *s == '\r' || *s == ','))
+		s++;
+	while (s[len] &&
+	       (depth || (!is_blank(s[len]) && s[len] != '\n' && s[len] != '\r' && s[len] != ','))) {
+		depth += s[len] == '{';
+		depth -= s[len] == '}' && depth;
+		len++;
+	}
+	*q = s;
+	return len;
+}
+
 int st_policy_tables_add_list(struct st_policy_tables *ts, const char *list, const char *name,
                               struct st_error *err)
 {
 	const char *q = list;
+	size_t len;
 
-	while (*q) {
+	while ((len = st_postfix_list_word(&q)) > 0) {
 		char spec[4096];
-		size_t len = 0;
-		int depth = 0;
-		while (*q && (is_blank(*q) || *q == '\n' || *q == ','))
-			q++;
-		while (q[len] &&
-		       (depth || (!is_blank(q[len]) && q[len] != '\n' && q[len] != ','))) {
-			depth += q[len] == '{';
-			depth -= q[len] == '}' && depth;
-			len++;
-		}
-		if (!len)
-			break;
 		if (len >= sizeof(spec)) {
 			st_error_set(err, ST_ERR_INPUT, "%s: a table of %zu bytes: at most %zu",
 			             name, len, sizeof(spec) - 1);

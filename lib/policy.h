@@ -122,6 +122,14 @@ void st_policy_tables_release(struct st_policy_tables *ts);
 int st_policy_tables_add(struct st_policy_tables *ts, const char *spec, struct st_error *err);
 
 /*
+ * The next word of a Postfix list parameter value at *q: separators (commas,
+ * white space) skipped, *q moved to the word's start; its length is
+ * returned (0 at the end). Braces keep what they enclose together
+ * ("inline:{ a=b, c=d }" is one word), as Postfix's lists are split.
+ */
+size_t st_postfix_list_word(const char **q);
+
+/*
  * Add every table a parameter value names ("hash:/a, texthash:/b
  * inline:{ x=y, { z = w } }"): split on commas and white space, braces kept
  * together, as Postfix splits smtp_tls_policy_maps. name (the parameter) is

@@ -54,17 +54,18 @@ static int in_list(const struct st_route_conf *c, const char *param, const char 
 {
 	bool parent = parent_style(c, param);
 	const char *q = nz(list);
+	size_t len;
 
-	while (*q) {
-		char w[1024];
+	while ((len = st_postfix_list_word(&q)) > 0) {
+		char w[4096];
 		const char *pat = w;
-		size_t len;
 		bool neg, hit = false;
-		q += strspn(q, ", \t\r\n");
-		len = strcspn(q, ", \t\r\n");
-		if (!len)
-			break;
-		snprintf(w, sizeof(w), "%.*s", (int)(len < sizeof(w) - 1 ? len : sizeof(w) - 1), q);
+		if (len >= sizeof(w)) {
+			st_error_set(err, ST_ERR_INPUT, "%s: an entry of %zu bytes: at most %zu", param,
+			             len, sizeof(w) - 1);
+			return -1;
+		}
+		snprintf(w, sizeof(w), "%.*s", (int)len, q);
 		q += len;
 		neg = w[0] == '!';
 		pat += neg;
@@ -72,8 +73,11 @@ static int in_list(const struct st_route_conf *c, const char *param, const char 
 			struct st_policy_tables ts;
 			const char *p;
 			st_policy_tables_init(&ts);
-			if (st_policy_tables_add(&ts, pat, err) < 0) {
-				st_error_set(err, ST_ERR_INPUT, "%s: %s", param, err->msg);
+			if (st_policy_tables_add(&ts, pat, err) < 0 || ts.broken[0]) {
+				/* Postfix's lookup fails: the recipient cannot be routed */
+				char why[ST_ERROR_MAX];
+				snprintf(why, sizeof(why), "%s", ts.broken[0] ? ts.broken : err->msg);
+				st_error_set(err, ST_ERR_INPUT, "%s: %s", param, why);
 				st_policy_tables_release(&ts);
 				return -1;
 			}

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -119,10 +121,46 @@ static void test_transport_maps(void **state)
 	st_policy_tables_release(&tm);
 }
 
+/* tables in a domain list: an inline table with commas inside its braces is one entry, a
+ * compiled table Postfix cannot open fails the route with the parameter named */
+static void test_list_tables(void **state)
+{
+	struct st_route_conf c;
+	struct st_error err;
+	struct st_route r;
+	char dir[] = "/tmp/test-route.XXXXXX", path[256], spec[300];
+	FILE *f;
+
+	(void)state;
+	st_policy_tables_init(&tm);
+	conf(&c);
+	c.relay_domains = "inline:{r1.smtptls.test=OK, r2.smtptls.test=OK}, r3.smtptls.test";
+	route(&c, "u@r1.smtptls.test", "relay", "relay", "r1.smtptls.test");
+	route(&c, "u@r2.smtptls.test", "relay", "relay", "r2.smtptls.test");
+	route(&c, "u@r3.smtptls.test", "relay", "relay", "r3.smtptls.test");
+	route(&c, "u@r4.smtptls.test", "default", "smtp", "r4.smtptls.test");
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/relay", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("r5.smtptls.test OK\n", f);
+	fclose(f);
+	snprintf(spec, sizeof(spec), "hash:%s", path);
+	c.relay_domains = spec;
+	assert_int_equal(st_route_resolve(&c, "u@r5.smtptls.test", &r, &err), -1);
+	assert_non_null(strstr(err.msg, "relay_domains: '"));
+	assert_non_null(strstr(err.msg, "relay.db' does not exist (postmap not run)"));
+	snprintf(spec, sizeof(spec), "texthash:%s", path);
+	route(&c, "u@r5.smtptls.test", "relay", "relay", "r5.smtptls.test");
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_classes),
+	    cmocka_unit_test(test_list_tables),
 	    cmocka_unit_test(test_transport_maps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
