@@ -1255,6 +1255,8 @@ static void test_schedule(struct test_run *run)
 		rp.probe_only = true;
 		rp.probe_rcpt = run->p->rcpt_to != NULL || (d->routed && d->operand[0] != '@');
 		rp.wrappermode = d->wrappermode;
+		rp.relayhost = run->c->relayhost && *run->c->relayhost &&
+		               strcmp(d->nexthop, run->c->relayhost) == 0;
 		d->started = true;
 		if (st_relay_start(&run->loop, &rp, &d->res, dest_done, d, &err) < 0) {
 			d->failed_start = true;

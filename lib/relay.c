@@ -154,6 +154,12 @@ static void finish(struct relay *rl)
 		}
 	if (rl->would_take)
 		rl->n_open = 0;
+	if (rl->last_hard && rl->p.relayhost) {
+		/* Postfix (smtp_connect.c): "relayhost configuration problem", deferred with
+		 * 4.3.5, its words and relay kept */
+		rl->last_hard = false;
+		snprintf(rl->soft_dsn, sizeof(rl->soft_dsn), "4.3.5");
+	}
 	for (i = 0; i < rl->n_open; i++) {
 		struct st_relay_rcpt *x = &rl->r->rcpt[rl->open[i]];
 		x->status = rl->last_hard ? ST_RELAY_BOUNCED : ST_RELAY_DEFERRED;
@@ -620,11 +626,8 @@ static void start_session(struct relay *rl)
 		for (k = 0; k < rl->p.n_self; k++)
 			if (!strcmp(rl->p.self[k], me)) {
 				/* no session with ourselves: the mail would come back forever */
-				for (k = 0; k < rl->n_open; k++)
-					close_one(rl, k, ST_RELAY_BOUNCED, "5.4.6", "none",
-					          "mail for %s loops back to myself",
-					          rl->p.nexthop);
-				compact(rl);
+				soft(rl, "5.4.6", "none", "mail for %s loops back to myself",
+				     rl->p.nexthop);
 				finish(rl);
 				return;
 			}
@@ -752,20 +755,15 @@ static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool 
 	size_t k;
 
 	if (null_mx) {
-		for (k = 0; k < rl->n_open; k++)
-			close_one(rl, k, ST_RELAY_BOUNCED, "5.1.0", "none",
-			          "Domain %s does not accept mail (nullMX)", rl->host);
-		compact(rl);
+		soft(rl, "5.1.0", "none", "Domain %s does not accept mail (nullMX)", rl->host);
 		finish(rl);
 		return;
 	}
 	if (rc < 0) {
 		char words[600];
-		if (st_relay_name_words(rl->host, true, err, words, sizeof(words))) {
-			for (k = 0; k < rl->n_open; k++)
-				close_one(rl, k, ST_RELAY_BOUNCED, "5.4.4", "none", "%s", words);
-			compact(rl);
-		} else
+		if (st_relay_name_words(rl->host, true, err, words, sizeof(words)))
+			soft(rl, "5.4.4", "none", "%s", words);
+		else
 			soft(rl, "4.4.3", "none", "%s", words);
 		finish(rl);
 		return;

@@ -66,6 +66,10 @@ struct st_relay_params {
 	 * would loop; bounced with Postfix's "mail for ... loops back to myself" */
 	const char *const *self;
 	size_t n_self;
+	/* the next hop is Postfix's relayhost (its text as main.cf has it): a failure that is
+	 * final without a server having said so (a name not found, a null MX, a loop) defers
+	 * with 4.3.5 and the same words, as Postfix's "relayhost configuration problem" */
+	bool relayhost;
 };
 
 /* One session of an attempt: an address of a host (or a plaintext retry of it). */

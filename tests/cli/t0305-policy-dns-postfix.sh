@@ -34,23 +34,35 @@ echo "nameserver 127.0.0.1" >"$T/resolv.conf"
 mount --bind "$T/resolv.conf" /etc/resolv.conf || { diag "cannot bind-mount resolv.conf"; exit 1; }
 
 # next hop: as Postfix's transport has it, and as serve's --relayhost and policy test take it
-declare -A nexthop=([nx]="nx.smtptls.test" [hostnx]="[host.nx.smtptls.test]:25" [nohost]="nohost.smtptls.test")
-cases=(nx hostnx nohost)
+# rh has no transport entry: Postfix's relayhost [nx.smtptls.test] is its next hop, a name
+# that does not exist: deferred 4.3.5 ("relayhost configuration problem"), not bounced
+declare -A nexthop=([nx]="nx.smtptls.test" [hostnx]="[host.nx.smtptls.test]:25"
+	[nohost]="nohost.smtptls.test" [rh]="[nx.smtptls.test]")
+cases=(nx hostnx nohost rh)
 D=$T/postfix
 pf_init "$D" || { diag "pf_init failed"; exit 1; }
 at_exit pf_stop "$D"
 export MAIL_CONFIG=$D/etc
 : >"$T/transport"
-for c in "${cases[@]}"; do printf '%s.smtptls.test smtp:%s\n' "$c" "${nexthop[$c]}" >>"$T/transport"; done
+for c in "${cases[@]}"; do
+	[ "$c" = rh ] || printf '%s.smtptls.test smtp:%s\n' "$c" "${nexthop[$c]}" >>"$T/transport"
+done
 pf_conf "$D" "default_transport=smtp" "transport_maps=texthash:$T/transport" \
+	"relayhost=${nexthop[rh]}" \
 	"smtp_dns_support_level=enabled" "smtp_host_lookup=dns" || { diag "pf_conf failed"; exit 1; }
 pf_start "$D" || { diag "Postfix did not start"; exit 1; }
 
 for c in "${cases[@]}"; do
 	printf 'From: a@smtptls-test.example\nSubject: %s\n\nbody\n' "$c" |
 		sendmail -C "$D/etc" -f a@smtptls-test.example "x@$c.smtptls.test"
+	# serve's --relayhost is Postfix's relayhost: a domain next hop is the recipient's
+	# domain by its MX (--relay-mx); a [host] one can only be a relayhost (hostnx: 4.3.5)
+	case $c in
+	nx | nohost) relay_opt=(--relay-mx) ;;
+	*) relay_opt=(--relayhost "${nexthop[$c]}") ;;
+	esac
 	serve_as "r-$c" --listen 127.0.0.1:0 --maildir "$T/r-md-$c" --queue-dir "$T/q-$c" \
-		--mynetworks 127.0.0.0/8 --relayhost "${nexthop[$c]}" --dns-server 127.0.0.1:53 \
+		--mynetworks 127.0.0.0/8 "${relay_opt[@]}" --dns-server 127.0.0.1:53 \
 		--relay-timeout 5 --backoff 600 || exit 1
 	timeout 60 swaks --server 127.0.0.1 --port "$port" --from a@smtptls-test.example \
 		--to "x@$c.smtptls.test" --header "Subject: $c" >"$T/swaks-$c" 2>&1 ||
@@ -61,12 +73,21 @@ for c in "${cases[@]}"; do
 	pf=$(sed -E 's/.*dsn=([0-9.]+), status=([a-z]+) \((.*)\)$/\2 \1 \3/' <<<"$line")
 	diag "Postfix, ${nexthop[$c]}: $pf"
 	line=$(wait_log "$T/r-$c.log" '"event":"relay"' 60)
-	is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" "$pf" \
-		"${nexthop[$c]}: serve's relay, as Postfix"
-	run "$SMTPTLS" --json policy test --no-postfix-config --dns-server 127.0.0.1:53 --timeout 5 \
-		"${nexthop[$c]}"
+	want=$pf
+	[ "$c" = hostnx ] && want="deferred 4.3.5 ${pf#* * }"
+	is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" "$want" \
+		"${nexthop[$c]}: serve's relay, as Postfix (a relayhost: 4.3.5, not bounced)"
+	if [ "$c" = rh ]; then
+		# routed by the instance's main.cf: the next hop is its relayhost
+		run "$SMTPTLS" --json policy test --postfix-config "$D/etc" --dns-server 127.0.0.1:53 \
+			--timeout 5 "x@$c.smtptls.test"
+	else
+		run "$SMTPTLS" --json policy test --no-postfix-config --dns-server 127.0.0.1:53 \
+			--timeout 5 "${nexthop[$c]}"
+	fi
 	is "$(jq -r '.verdict + " " + .reason' <<<"$out")" "$(sed -E 's/^([a-z]+) [0-9.]+ /\1 /' <<<"$pf")" \
 		"${nexthop[$c]}: policy test, as Postfix"
+	[ "$c" = rh ] && continue # probe knows no relayhost
 	# probe: no session, not judged, Postfix's status code and words; exit 4
 	run "$SMTPTLS" --json probe --dns-server 127.0.0.1:53 --level may --timeout 5 "${nexthop[$c]}"
 	is "$rc/$(jq -r '.level.met' <<<"$out")" "4/null" "${nexthop[$c]}: probe exits 4, not judged"
