@@ -976,6 +976,20 @@ static enum st_exit job_report(struct job *jb)
 	      : s->failed                                  ? s->error.msg
 	                                                   : NULL;
 	refused = relay_refused(p, s);
+	if (refused && v.judged) {
+		/* not delivered: the refusal, in Postfix's words, whatever the level */
+		const struct st_smtp_reply *rr = &s->mail;
+		const char *cmd = "MAIL FROM";
+		char words[300];
+		for (i = 0; rr->code / 100 == 2 && i < s->n_rcpt; i++)
+			if (s->rcpt[i].code / 100 != 2) {
+				rr = &s->rcpt[i];
+				cmd = "RCPT TO";
+			}
+		st_relay_reply_words(rr, words, sizeof(words));
+		snprintf(v.reason, sizeof(v.reason),
+		         "host %s[%s] said: %s (in reply to %s command)", host, addr, words, cmd);
+	}
 
 	/* status: the first failure class, else the verdict */
 	if (ccert_demanded && !(s->failed && s->error.cls == ST_ERR_REJECTED))

@@ -173,8 +173,12 @@ static void finish(struct relay *rl)
 	uv_timer_start(&rl->later, later_cb, 0, 0);
 }
 
-/* A reply as Postfix quotes it: its lines joined by a space, the code once. */
 static void reply_words(const struct st_smtp_reply *rep, char *out, size_t size)
+{
+	st_relay_reply_words(rep, out, size);
+}
+
+void st_relay_reply_words(const struct st_smtp_reply *rep, char *out, size_t size)
 {
 	size_t i, len;
 
@@ -347,6 +351,22 @@ bool st_relay_early_failure(const struct st_session_result *res, const char *hos
 		snprintf(reason, size, "host %s[%s] refused to talk to me: %s", host, addr, words);
 		return true;
 	}
+	if (res->tls)
+		return false; /* TLS from the first byte: its EHLO is judged with the handshake */
+	if (!s->ehlo.code && s->stage == ST_SMTP_STAGE_EHLO) {
+		/* greeted, then closed or silent at EHLO */
+		snprintf(dsn, dsn_size, "4.4.2");
+		lost_words(res, host, addr, ST_SMTP_STAGE_EHLO, reason, size);
+		return true;
+	}
+	if (s->ehlo.code && s->ehlo.code / 100 != 2) {
+		/* Postfix: a 421 to EHLO, or HELO (its fallback from EHLO) refused */
+		reply_words(&s->ehlo, words, sizeof(words));
+		reply_dsn(&s->ehlo, dsn, dsn_size);
+		dsn[0] = '4';
+		snprintf(reason, size, "host %s[%s] refused to talk to me: %s", host, addr, words);
+		return true;
+	}
 	return false;
 }
 
@@ -428,6 +448,7 @@ static void session_done(struct st_session_result *res, void *arg)
 		soft(rl, "4.7.5", relay, "Cannot start TLS: handshake failure");
 	} else if ((s->ehlo.code && s->ehlo.code / 100 != 2) ||
 	           (s->ehlo_tls.code && s->ehlo_tls.code / 100 != 2)) {
+		/* after TLS (a plaintext EHLO refused is an early failure above) */
 		/* refused at EHLO (after TLS too: a server that wants a client certificate) */
 		const struct st_smtp_reply *rr = s->ehlo_tls.code ? &s->ehlo_tls : &s->ehlo;
 		reply_words(rr, words, sizeof(words));

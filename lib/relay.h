@@ -123,6 +123,11 @@ struct st_relay_result {
  * that was greeted with 2xx (or whose implicit-TLS handshake failed).
  */
 struct st_session_result;
+struct st_smtp_reply;
+
+/* A reply as Postfix quotes it in its reasons: its lines joined by a space, the code once. */
+void st_relay_reply_words(const struct st_smtp_reply *rep, char *out, size_t size);
+
 bool st_relay_early_failure(const struct st_session_result *res, const char *host, const char *addr,
                             unsigned port, char *dsn, size_t dsn_size, char *reason, size_t size);
 
