@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ struct relay {
 	bool last_hard;    /* the last failure is final (a host name not found, 5.4.4): the open
 	                      recipients bounce at the end, unless a soft failure comes after */
 	bool would_take;   /* probe_only: an address would take mail */
+	bool any_addr;     /* a host of the next hop had an address */
 };
 
 static void set_rcpt(struct st_relay_rcpt *x, enum st_relay_status s, const char *dsn,
@@ -709,13 +711,17 @@ static void addrs_answer(void *arg, int rc, char (*addrs)[64], size_t n, const s
 	if (rc < 0 || !n) {
 		char words[600];
 		bool nx = st_relay_name_words(cur_host(rl), false, err, words, sizeof(words));
-		/* Postfix: a name not found is final (5.4.4), unless a soft failure came before
-		 * (4.4.4); the last failure of the attempt decides */
-		soft(rl, nx && rl->soft_dsn[0] != '4' ? "5.4.4" : "4.4.4", "none", "%s", words);
+		/* Postfix (smtp_addr_list): a host without address counts only while no other
+		 * host had one; a name not found is final (5.4.4), unless a soft failure came
+		 * before (4.4.4) */
+		if (!rl->any_addr)
+			soft(rl, nx && rl->soft_dsn[0] != '4' ? "5.4.4" : "4.4.4", "none", "%s",
+			     words);
 		rl->host_i++;
 		next_host(rl);
 		return;
 	}
+	rl->any_addr = true;
 	for (k = 0; k < n && k < ST_DNS_ADDR_MAX; k++)
 		snprintf(rl->addrs[k], sizeof(rl->addrs[k]), "%s", addrs[k]);
 	rl->n_addrs = k;
@@ -726,15 +732,31 @@ static void addrs_answer(void *arg, int rc, char (*addrs)[64], size_t n, const s
 bool st_relay_name_words(const char *name, bool mx, const struct st_error *err, char *reason,
                          size_t size)
 {
-	/* lib/dns says NXDOMAIN in its message: the one place that knows */
-	bool nx = err && strstr(err->msg, "NXDOMAIN");
+	int why = err && err->cls == ST_ERR_DNS ? err->sub : ST_DNS_TRY_AGAIN;
 
-	/* a domain without MX is looked up as a host by Postfix: type=A when it does not exist */
-	snprintf(reason, size,
-	         "Host or domain name not found. Name service error for name=%s type=%s: Host not "
-	         "found%s",
-	         name, mx && !nx ? "MX" : "A", nx ? "" : ", try again");
-	return nx;
+	switch (why) {
+	case ST_DNS_NXDOMAIN:
+	case ST_DNS_NODATA:
+		snprintf(reason, size,
+		         "Host or domain name not found. Name service error for name=%s type=A: %s",
+		         name,
+		         why == ST_DNS_NXDOMAIN
+		             ? "Host not found"
+		             : "Host found but no data record of requested type");
+		return true;
+	case ST_DNS_EAI_NONAME:
+	case ST_DNS_EAI_NODATA:
+		/* smtp_host_lookup = native: getaddrinfo's words */
+		snprintf(reason, size, "unable to look up host %s: %s", name,
+		         gai_strerror(why == ST_DNS_EAI_NONAME ? EAI_NONAME : EAI_NODATA));
+		return true;
+	default:
+		snprintf(reason, size,
+		         "Host or domain name not found. Name service error for name=%s type=%s: "
+		         "Host not found, try again",
+		         name, mx ? "MX" : "A");
+		return false;
+	}
 }
 
 static bool is_numeric(const char *host)
@@ -755,6 +777,7 @@ static void next_host(struct relay *rl)
 	}
 	h = cur_host(rl);
 	if (is_numeric(h)) {
+		rl->any_addr = true;
 		snprintf(rl->addrs[0], sizeof(rl->addrs[0]), "%s", h);
 		rl->n_addrs = 1;
 		rl->addr_i = 0;
@@ -780,16 +803,16 @@ static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool 
 		finish(rl);
 		return;
 	}
-	if (rc < 0) {
+	if (rc < 0 && !(err->cls == ST_ERR_DNS && err->sub == ST_DNS_NXDOMAIN)) {
 		char words[600];
-		if (st_relay_name_words(rl->host, true, err, words, sizeof(words)))
-			soft(rl, "5.4.4", "none", "%s", words);
-		else
-			soft(rl, "4.4.3", "none", "%s", words);
+		st_relay_name_words(rl->host, true, err, words, sizeof(words));
+		soft(rl, "4.4.3", "none", "%s", words);
 		finish(rl);
 		return;
 	}
-	if (n == 0) {
+	if (rc < 0 || n == 0) {
+		/* no MX (NXDOMAIN too, as Postfix's smtp_addr.c): the domain as a host, by
+		 * smtp_host_lookup and --resolve */
 		snprintf(rl->hosts[0].host, sizeof(rl->hosts[0].host), "%s", rl->host);
 		rl->n_hosts = 1;
 	} else {
