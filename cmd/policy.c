@@ -1482,7 +1482,7 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 	}
 	run.dns = st_dns_new(p->dns_server, &err);
 	if (!run.dns) {
-		st_out_error("--dns-server: %s", err.msg);
+		st_out_error("%s", err.msg); /* lib/dns names --dns-server when it is the cause */
 		status = st_exit_for(err.cls);
 		goto out;
 	}

@@ -51,9 +51,15 @@ struct st_dns *st_dns_new(const char *server, struct st_error *err)
 	char fwd[128];
 	int rc;
 
-	if (!d || !(d->ctx = ub_ctx_create())) {
+	if (!d) {
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (!(d->ctx = ub_ctx_create())) {
 		free(d);
-		st_error_set(err, ST_ERR_INTERNAL, "cannot start the DNS resolver");
+		/* libunbound that cannot be loaded says why (its soname) as any of its errors */
+		st_error_set(err, ST_ERR_INTERNAL, "cannot start the DNS resolver: %s",
+		             ub_strerror(UB_NOMEM));
 		return NULL;
 	}
 	d->timeout_ms = 30000;
