@@ -117,6 +117,18 @@ for c in "${cases[@]}"; do
 	like "$out" "no SMTP session \\(mail would be ${pf%% *}\\)" "${nexthop[$c]}: text: no session, ${pf%% *}"
 done
 
+# serve's relay to the recipient's domain by its MX hosts (--relay-mx), for d3 and pinned
+for c in d3 pinned; do
+	extra=()
+	[ "$c" = pinned ] && extra=(--host-lookup native)
+	serve_as "r-$c" --listen 127.0.0.1:0 --maildir "$T/r-md-$c" --queue-dir "$T/q-$c" \
+		--mynetworks 127.0.0.0/8 --relay-mx "${extra[@]}" --dns-server 127.0.0.1:53 \
+		--relay-timeout 5 --backoff 600 || exit 1
+	timeout 60 swaks --server 127.0.0.1 --port "$port" --from a@smtptls-test.example \
+		--to "x@$c.smtptls.test" --header "Subject: $c" >"$T/swaks-$c" 2>&1 ||
+		diag "sending to serve for $c failed: $(tail -n 3 "$T/swaks-$c")"
+done
+
 # Postfix's verdict for one of the more next hops: "status dsn reason"
 pf_more() {
 	local line
@@ -134,6 +146,8 @@ pf=$(pf_more d3)
 diag "Postfix, d3.smtptls.test: $pf"
 run "$SMTPTLS" --json policy test --no-postfix-config --dns-server 127.0.0.1:53 --timeout 5 d3.smtptls.test
 pt_is d3 "$pf" "d3: MX 10 refuses, MX 20 does not exist: policy test, as Postfix"
+line=$(wait_log "$T/r-d3.log" '"event":"relay"' 60)
+is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" "$pf" "d3: serve's relay, as Postfix"
 
 # a name with no A or AAAA record (NODATA) does not exist: bounced (review item 4)
 pf=$(pf_more nodata)
@@ -149,6 +163,9 @@ diag "Postfix, pinned.smtptls.test (native): $pf"
 run "$SMTPTLS" --json policy test --no-postfix-config --dns-server 127.0.0.1:53 --host-lookup native \
 	--timeout 5 pinned.smtptls.test
 pt_is pinned "$pf" "pinned: MX NXDOMAIN, /etc/hosts: policy test --host-lookup native, as Postfix"
+line=$(wait_log "$T/r-pinned.log" '"event":"relay"' 60)
+is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" "$pf" \
+	"pinned: serve's relay --host-lookup native, as Postfix"
 run "$SMTPTLS" --json policy test --no-postfix-config --dns-server 127.0.0.1:53 \
 	--resolve pinned.smtptls.test:25:127.0.0.2 --timeout 5 pinned.smtptls.test
 pt_is pinned "$pf" "pinned: MX NXDOMAIN, --resolve: policy test connects to the pin, as Postfix"
