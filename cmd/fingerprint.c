@@ -530,7 +530,7 @@ static enum st_exit one_item(struct fp_run *run, const struct st_x509_item *item
 {
 	const struct fp_params *p = run->p;
 	struct st_x509_info info;
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 	char fp[ST_FINGERPRINT_MAX], pfp[ST_FINGERPRINT_MAX], spki256[ST_FINGERPRINT_MAX];
 	bool is_cert = st_x509_item_kind(item) == ST_X509_CERT;
 	enum st_exit rc = ST_EXIT_OK;
@@ -638,7 +638,7 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 {
 	char *file = strdup(path);
 	const char *name;
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 	struct st_x509_reader *r;
 	struct st_x509_item *item;
 	enum st_exit status = ST_EXIT_OK;

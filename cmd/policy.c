@@ -1255,6 +1255,8 @@ static void test_schedule(struct test_run *run)
 		rp.probe_only = true;
 		rp.probe_rcpt = run->p->rcpt_to != NULL || (d->routed && d->operand[0] != '@');
 		rp.wrappermode = d->wrappermode;
+		rp.relayhost = run->c->relayhost && *run->c->relayhost &&
+		               strcmp(d->nexthop, run->c->relayhost) == 0;
 		d->started = true;
 		if (st_relay_start(&run->loop, &rp, &d->res, dest_done, d, &err) < 0) {
 			d->failed_start = true;
@@ -1480,7 +1482,7 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 	}
 	run.dns = st_dns_new(p->dns_server, &err);
 	if (!run.dns) {
-		st_out_error("--dns-server: %s", err.msg);
+		st_out_error("%s", err.msg); /* lib/dns names --dns-server when it is the cause */
 		status = st_exit_for(err.cls);
 		goto out;
 	}

@@ -458,6 +458,7 @@ struct slot {
 	bool resolved;
 	char dns_error[600]; /* "" unless the lookup failed */
 	bool dns_answered;   /* the DNS server answered so (Postfix's words apply) */
+	struct st_error dns_err;
 	struct job *jobs;
 	size_t n_jobs;
 };
@@ -471,6 +472,7 @@ struct probe_run {
 	unsigned port;
 	char dns_error[600]; /* the destination's own lookup failed (MX, null MX) */
 	bool dns_answered;   /* the MX lookup failed in the DNS (Postfix's words apply) */
+	struct st_error dns_err;
 	struct slot *slots;
 	size_t n_slots;
 	int running;
@@ -750,7 +752,7 @@ static void job_verify(struct job *jb, struct st_tls *tls)
 	struct pr_params *p = jb->run->p;
 	char patterns[MATCH_MAX][256];
 	const char *pattern_ptrs[MATCH_MAX];
-	struct st_error e = {ST_ERR_NONE, ""};
+	struct st_error e = {ST_ERR_NONE, "", 0};
 	int n_patterns, k;
 
 	jb->verified = true;
@@ -976,6 +978,20 @@ static enum st_exit job_report(struct job *jb)
 	      : s->failed                                  ? s->error.msg
 	                                                   : NULL;
 	refused = relay_refused(p, s);
+	if (refused && v.judged) {
+		/* not delivered: the refusal, in Postfix's words, whatever the level */
+		const struct st_smtp_reply *rr = &s->mail;
+		const char *cmd = "MAIL FROM";
+		char words[300];
+		for (i = 0; rr->code / 100 == 2 && i < s->n_rcpt; i++)
+			if (s->rcpt[i].code / 100 != 2) {
+				rr = &s->rcpt[i];
+				cmd = "RCPT TO";
+			}
+		st_relay_reply_words(rr, words, sizeof(words));
+		snprintf(v.reason, sizeof(v.reason),
+		         "host %s[%s] said: %s (in reply to %s command)", host, addr, words, cmd);
+	}
 
 	/* status: the first failure class, else the verdict */
 	if (ccert_demanded && !(s->failed && s->error.cls == ST_ERR_REJECTED))
@@ -1190,17 +1206,14 @@ static enum st_exit job_report(struct job *jb)
  * are reported with their error alone.
  */
 static enum st_exit dns_failure(const struct pr_params *p, const char *host, unsigned port,
-                                const char *msg, bool answered, bool mx)
+                                const char *msg, const struct st_error *e, bool answered, bool mx)
 {
-	struct st_error e;
 	char words[600], line[800];
 
 	st_out_error("%s", msg);
-	if (answered) {
-		st_error_set(&e, ST_ERR_DNS, "%s", msg);
-		/* only "not found" is proven against Postfix's words (t0305) */
-		answered = st_relay_name_words(host, mx, &e, words, sizeof(words));
-	}
+	/* only "not found" is proven against Postfix's words (t0305) */
+	if (answered)
+		answered = st_relay_name_words(host, mx, e, words, sizeof(words));
 	if (p->g->json) {
 		json_t *o =
 		    json_pack("{s:s, s:i, s:s}", "host", host, "port", (int)port, "error", msg);
@@ -1399,6 +1412,7 @@ static void slot_answer(void *arg, int rc, char (*addrs)[64], size_t n, const st
 
 	if (rc) {
 		snprintf(sl->dns_error, sizeof(sl->dns_error), "%s", err->msg);
+		sl->dns_err = *err;
 		sl->dns_answered = true;
 		sl->resolved = true;
 	} else {
@@ -1426,11 +1440,14 @@ static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool 
 	struct probe_run *run = arg;
 	size_t i;
 
-	if (rc) {
+	if (rc && !(err->cls == ST_ERR_DNS && err->sub == ST_DNS_NXDOMAIN)) {
 		snprintf(run->dns_error, sizeof(run->dns_error), "%s", err->msg);
+		run->dns_err = *err;
 		run->dns_answered = true;
 		return;
 	}
+	if (rc) /* no such domain: looked up as a host, as Postfix does (and --resolve) */
+		n = 0;
 	if (null_mx) {
 		snprintf(run->dns_error, sizeof(run->dns_error),
 		         "'%s' has a null MX (RFC 7505): it accepts no mail", run->domain);
@@ -1465,7 +1482,7 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
                               const char *addr)
 {
 	struct probe_run run;
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 	enum st_exit status = ST_EXIT_OK;
 	size_t i, k;
 
@@ -1552,12 +1569,14 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 
 	/* the reports, in MX order, after every session has ended */
 	if (run.dns_error[0])
-		status = dns_failure(p, dest, port, run.dns_error, run.dns_answered, true);
+		status =
+		    dns_failure(p, dest, port, run.dns_error, &run.dns_err, run.dns_answered, true);
 	for (i = 0; i < run.n_slots; i++) {
 		struct slot *sl = &run.slots[i];
 		if (sl->dns_error[0]) {
-			status = st_exit_worse(status, dns_failure(p, sl->host, port, sl->dns_error,
-			                                           sl->dns_answered, false));
+			status = st_exit_worse(status,
+			                       dns_failure(p, sl->host, port, sl->dns_error,
+			                                   &sl->dns_err, sl->dns_answered, false));
 			continue;
 		}
 		for (k = 0; k < sl->n_jobs; k++)
@@ -1602,7 +1621,7 @@ static void wipe_params(struct pr_params *p)
 int cmd_probe(int argc, char **argv, struct st_global *g)
 {
 	struct pr_params p __attribute__((cleanup(wipe_params)));
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 	char host[256], ehlo[256];
 	unsigned port;
 	int rc;

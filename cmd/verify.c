@@ -348,7 +348,7 @@ static void items_release(struct items *it)
 static enum st_exit read_certs(const char *path, const char *shown, enum st_x509_kind kind,
                                struct items *it, size_t max, char *why, size_t whysize)
 {
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 	struct st_x509_reader *r;
 	struct st_x509_item *item;
 	struct st_buf data;
@@ -576,7 +576,7 @@ static enum st_exit verify_one(const struct vf_params *p, struct st_verify_param
 {
 	struct items certs = {{0}, 0};
 	struct st_verify_result res;
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 	char why[ST_ERROR_MAX];
 	char *file = strdup(path);
 	const char *shown;
@@ -639,7 +639,7 @@ int cmd_verify(int argc, char **argv, struct st_global *g)
 {
 	struct vf_params p;
 	struct st_verify_params vp;
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 	struct st_trust *trust = NULL;
 	struct st_crl_set *crls = NULL;
 	struct items extra = {{0}, 0};

@@ -51,9 +51,15 @@ struct st_dns *st_dns_new(const char *server, struct st_error *err)
 	char fwd[128];
 	int rc;
 
-	if (!d || !(d->ctx = ub_ctx_create())) {
+	if (!d) {
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (!(d->ctx = ub_ctx_create())) {
 		free(d);
-		st_error_set(err, ST_ERR_INTERNAL, "cannot start the DNS resolver");
+		/* libunbound that cannot be loaded says why (its soname) as any of its errors */
+		st_error_set(err, ST_ERR_INTERNAL, "cannot start the DNS resolver: %s",
+		             ub_strerror(UB_NOMEM));
 		return NULL;
 	}
 	d->timeout_ms = 30000;
@@ -343,6 +349,7 @@ static int check_answer(const char *name, int rc, struct ub_result *res, struct 
 	}
 	if (res->rcode == 3) {
 		st_error_set(err, ST_ERR_DNS, "'%s': no such domain (NXDOMAIN)", name);
+		err->sub = ST_DNS_NXDOMAIN;
 		ub_resolve_free(res);
 		return ST_E_PARSE;
 	}
@@ -358,7 +365,7 @@ static int check_answer(const char *name, int rc, struct ub_result *res, struct 
 static void answered(void *arg, int rc, struct ub_result *res)
 {
 	struct dq *q = arg;
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 
 	if (q->done) { /* cancelled after its timer fired: cannot happen, but free it */
 		if (res)
@@ -385,7 +392,7 @@ static void dq_timeout(uv_timer_t *t)
 static void dq_local(uv_timer_t *t)
 {
 	struct dq *q = t->data;
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 
 	dq_end(q, ST_OK, NULL, &err);
 }
@@ -655,7 +662,7 @@ static void gai_answered(uv_getaddrinfo_t *req, int status, struct addrinfo *res
 {
 	struct gai *g = (struct gai *)req;
 	struct dq *q = g->q;
-	struct st_error err = {ST_ERR_NONE, ""};
+	struct st_error err = {ST_ERR_NONE, "", 0};
 	struct addrinfo *ai;
 	int rc = ST_OK;
 
@@ -671,6 +678,9 @@ static void gai_answered(uv_getaddrinfo_t *req, int status, struct addrinfo *res
 		rc = status == UV_EAI_NONAME || status == UV_EAI_NODATA ? ST_E_PARSE : ST_E_IO;
 		st_error_set(&err, ST_ERR_DNS, "cannot look up '%s' with the system's resolver: %s",
 		             q->name, gai_words(status));
+		err.sub = status == UV_EAI_NONAME   ? ST_DNS_EAI_NONAME
+		          : status == UV_EAI_NODATA ? ST_DNS_EAI_NODATA
+		                                    : ST_DNS_TRY_AGAIN;
 	} else {
 		struct addr_req *a = q->arg;
 		for (ai = res; ai; ai = ai->ai_next) {
@@ -694,7 +704,7 @@ static void addr_finish(struct addr_req *a)
 {
 	char all[ST_DNS_ADDR_MAX][64];
 	size_t k = 0, i;
-	struct st_error e = {ST_ERR_NONE, ""};
+	struct st_error e = {ST_ERR_NONE, "", 0};
 	int rc = ST_OK;
 
 	for (i = 0; i < a->n4; i++)
@@ -711,6 +721,7 @@ static void addr_finish(struct addr_req *a)
 			snprintf(shown, sizeof(shown), "%s", a->host);
 			st_sanitize(shown);
 			st_error_set(&e, ST_ERR_DNS, "'%s': no address (A or AAAA)", shown);
+			e.sub = ST_DNS_NODATA;
 		}
 	}
 	a->cb(a->arg, rc, all, k, &e);

@@ -97,6 +97,19 @@ int st_dns_addrs(struct st_dns *d, const char *host, unsigned port, char (*out)[
 int st_dns_attach(struct st_dns *d, uv_loop_t *loop, struct st_error *err);
 void st_dns_detach(struct st_dns *d);
 
+/*
+ * Why a lookup failed, in err->sub (class ST_ERR_DNS): the name does not
+ * exist (the DNS said NXDOMAIN; NODATA for A and AAAA; the system's resolver
+ * said EAI_NONAME or EAI_NODATA), or anything else (a lookup to try again).
+ */
+enum st_dns_sub {
+	ST_DNS_TRY_AGAIN = 0,
+	ST_DNS_NXDOMAIN,
+	ST_DNS_NODATA,
+	ST_DNS_EAI_NONAME,
+	ST_DNS_EAI_NODATA,
+};
+
 /* mx: borrowed for the call; rc and err as st_dns_mx. */
 typedef void (*st_dns_mx_cb)(void *arg, int rc, const struct st_mx *mx, size_t n, bool null_mx,
                              const struct st_error *err);

@@ -422,6 +422,7 @@ static void read_done(uv_work_t *w, int status)
 		rp.timeout_ms = q->p.timeout_ms;
 		rp.self = q->p.self;
 		rp.n_self = q->p.n_self;
+		rp.relayhost = q->p.relayhost != NULL;
 		/* as Postfix: plaintext after a failed handshake only for a message that has
 		 * waited the minimal backoff time already */
 		rp.plain_fallback = difftime(time(NULL), m->m.arrival) >= (double)q->p.backoff_min;

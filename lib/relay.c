@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ struct relay {
 	bool last_hard;    /* the last failure is final (a host name not found, 5.4.4): the open
 	                      recipients bounce at the end, unless a soft failure comes after */
 	bool would_take;   /* probe_only: an address would take mail */
+	bool any_addr;     /* a host of the next hop had an address */
 };
 
 static void set_rcpt(struct st_relay_rcpt *x, enum st_relay_status s, const char *dsn,
@@ -154,6 +156,12 @@ static void finish(struct relay *rl)
 		}
 	if (rl->would_take)
 		rl->n_open = 0;
+	if (rl->last_hard && rl->p.relayhost) {
+		/* Postfix (smtp_connect.c): "relayhost configuration problem", deferred with
+		 * 4.3.5, its words and relay kept */
+		rl->last_hard = false;
+		snprintf(rl->soft_dsn, sizeof(rl->soft_dsn), "4.3.5");
+	}
 	for (i = 0; i < rl->n_open; i++) {
 		struct st_relay_rcpt *x = &rl->r->rcpt[rl->open[i]];
 		x->status = rl->last_hard ? ST_RELAY_BOUNCED : ST_RELAY_DEFERRED;
@@ -167,8 +175,12 @@ static void finish(struct relay *rl)
 	uv_timer_start(&rl->later, later_cb, 0, 0);
 }
 
-/* A reply as Postfix quotes it: its lines joined by a space, the code once. */
 static void reply_words(const struct st_smtp_reply *rep, char *out, size_t size)
+{
+	st_relay_reply_words(rep, out, size);
+}
+
+void st_relay_reply_words(const struct st_smtp_reply *rep, char *out, size_t size)
 {
 	size_t i, len;
 
@@ -341,6 +353,22 @@ bool st_relay_early_failure(const struct st_session_result *res, const char *hos
 		snprintf(reason, size, "host %s[%s] refused to talk to me: %s", host, addr, words);
 		return true;
 	}
+	if (res->tls)
+		return false; /* TLS from the first byte: its EHLO is judged with the handshake */
+	if (!s->ehlo.code && s->stage == ST_SMTP_STAGE_EHLO) {
+		/* greeted, then closed or silent at EHLO */
+		snprintf(dsn, dsn_size, "4.4.2");
+		lost_words(res, host, addr, ST_SMTP_STAGE_EHLO, reason, size);
+		return true;
+	}
+	if (s->ehlo.code && s->ehlo.code / 100 != 2) {
+		/* Postfix: a 421 to EHLO, or HELO (its fallback from EHLO) refused */
+		reply_words(&s->ehlo, words, sizeof(words));
+		reply_dsn(&s->ehlo, dsn, dsn_size);
+		dsn[0] = '4';
+		snprintf(reason, size, "host %s[%s] refused to talk to me: %s", host, addr, words);
+		return true;
+	}
 	return false;
 }
 
@@ -422,6 +450,7 @@ static void session_done(struct st_session_result *res, void *arg)
 		soft(rl, "4.7.5", relay, "Cannot start TLS: handshake failure");
 	} else if ((s->ehlo.code && s->ehlo.code / 100 != 2) ||
 	           (s->ehlo_tls.code && s->ehlo_tls.code / 100 != 2)) {
+		/* after TLS (a plaintext EHLO refused is an early failure above) */
 		/* refused at EHLO (after TLS too: a server that wants a client certificate) */
 		const struct st_smtp_reply *rr = s->ehlo_tls.code ? &s->ehlo_tls : &s->ehlo;
 		reply_words(rr, words, sizeof(words));
@@ -620,11 +649,8 @@ static void start_session(struct relay *rl)
 		for (k = 0; k < rl->p.n_self; k++)
 			if (!strcmp(rl->p.self[k], me)) {
 				/* no session with ourselves: the mail would come back forever */
-				for (k = 0; k < rl->n_open; k++)
-					close_one(rl, k, ST_RELAY_BOUNCED, "5.4.6", "none",
-					          "mail for %s loops back to myself",
-					          rl->p.nexthop);
-				compact(rl);
+				soft(rl, "5.4.6", "none", "mail for %s loops back to myself",
+				     rl->p.nexthop);
 				finish(rl);
 				return;
 			}
@@ -685,13 +711,17 @@ static void addrs_answer(void *arg, int rc, char (*addrs)[64], size_t n, const s
 	if (rc < 0 || !n) {
 		char words[600];
 		bool nx = st_relay_name_words(cur_host(rl), false, err, words, sizeof(words));
-		/* Postfix: a name not found is final (5.4.4), unless a soft failure came before
-		 * (4.4.4); the last failure of the attempt decides */
-		soft(rl, nx && rl->soft_dsn[0] != '4' ? "5.4.4" : "4.4.4", "none", "%s", words);
+		/* Postfix (smtp_addr_list): a host without address counts only while no other
+		 * host had one; a name not found is final (5.4.4), unless a soft failure came
+		 * before (4.4.4) */
+		if (!rl->any_addr)
+			soft(rl, nx && rl->soft_dsn[0] != '4' ? "5.4.4" : "4.4.4", "none", "%s",
+			     words);
 		rl->host_i++;
 		next_host(rl);
 		return;
 	}
+	rl->any_addr = true;
 	for (k = 0; k < n && k < ST_DNS_ADDR_MAX; k++)
 		snprintf(rl->addrs[k], sizeof(rl->addrs[k]), "%s", addrs[k]);
 	rl->n_addrs = k;
@@ -702,15 +732,31 @@ static void addrs_answer(void *arg, int rc, char (*addrs)[64], size_t n, const s
 bool st_relay_name_words(const char *name, bool mx, const struct st_error *err, char *reason,
                          size_t size)
 {
-	/* lib/dns says NXDOMAIN in its message: the one place that knows */
-	bool nx = err && strstr(err->msg, "NXDOMAIN");
+	int why = err && err->cls == ST_ERR_DNS ? err->sub : ST_DNS_TRY_AGAIN;
 
-	/* a domain without MX is looked up as a host by Postfix: type=A when it does not exist */
-	snprintf(reason, size,
-	         "Host or domain name not found. Name service error for name=%s type=%s: Host not "
-	         "found%s",
-	         name, mx && !nx ? "MX" : "A", nx ? "" : ", try again");
-	return nx;
+	switch (why) {
+	case ST_DNS_NXDOMAIN:
+	case ST_DNS_NODATA:
+		snprintf(reason, size,
+		         "Host or domain name not found. Name service error for name=%s type=A: %s",
+		         name,
+		         why == ST_DNS_NXDOMAIN
+		             ? "Host not found"
+		             : "Host found but no data record of requested type");
+		return true;
+	case ST_DNS_EAI_NONAME:
+	case ST_DNS_EAI_NODATA:
+		/* smtp_host_lookup = native: getaddrinfo's words */
+		snprintf(reason, size, "unable to look up host %s: %s", name,
+		         gai_strerror(why == ST_DNS_EAI_NONAME ? EAI_NONAME : EAI_NODATA));
+		return true;
+	default:
+		snprintf(reason, size,
+		         "Host or domain name not found. Name service error for name=%s type=%s: "
+		         "Host not found, try again",
+		         name, mx ? "MX" : "A");
+		return false;
+	}
 }
 
 static bool is_numeric(const char *host)
@@ -731,6 +777,7 @@ static void next_host(struct relay *rl)
 	}
 	h = cur_host(rl);
 	if (is_numeric(h)) {
+		rl->any_addr = true;
 		snprintf(rl->addrs[0], sizeof(rl->addrs[0]), "%s", h);
 		rl->n_addrs = 1;
 		rl->addr_i = 0;
@@ -752,25 +799,20 @@ static void mx_answer(void *arg, int rc, const struct st_mx *mx, size_t n, bool 
 	size_t k;
 
 	if (null_mx) {
-		for (k = 0; k < rl->n_open; k++)
-			close_one(rl, k, ST_RELAY_BOUNCED, "5.1.0", "none",
-			          "Domain %s does not accept mail (nullMX)", rl->host);
-		compact(rl);
+		soft(rl, "5.1.0", "none", "Domain %s does not accept mail (nullMX)", rl->host);
 		finish(rl);
 		return;
 	}
-	if (rc < 0) {
+	if (rc < 0 && !(err->cls == ST_ERR_DNS && err->sub == ST_DNS_NXDOMAIN)) {
 		char words[600];
-		if (st_relay_name_words(rl->host, true, err, words, sizeof(words))) {
-			for (k = 0; k < rl->n_open; k++)
-				close_one(rl, k, ST_RELAY_BOUNCED, "5.4.4", "none", "%s", words);
-			compact(rl);
-		} else
-			soft(rl, "4.4.3", "none", "%s", words);
+		st_relay_name_words(rl->host, true, err, words, sizeof(words));
+		soft(rl, "4.4.3", "none", "%s", words);
 		finish(rl);
 		return;
 	}
-	if (n == 0) {
+	if (rc < 0 || n == 0) {
+		/* no MX (NXDOMAIN too, as Postfix's smtp_addr.c): the domain as a host, by
+		 * smtp_host_lookup and --resolve */
 		snprintf(rl->hosts[0].host, sizeof(rl->hosts[0].host), "%s", rl->host);
 		rl->n_hosts = 1;
 	} else {

@@ -66,6 +66,10 @@ struct st_relay_params {
 	 * would loop; bounced with Postfix's "mail for ... loops back to myself" */
 	const char *const *self;
 	size_t n_self;
+	/* the next hop is Postfix's relayhost (its text as main.cf has it): a failure that is
+	 * final without a server having said so (a name not found, a null MX, a loop) defers
+	 * with 4.3.5 and the same words, as Postfix's "relayhost configuration problem" */
+	bool relayhost;
 };
 
 /* One session of an attempt: an address of a host (or a plaintext retry of it). */
@@ -119,6 +123,11 @@ struct st_relay_result {
  * that was greeted with 2xx (or whose implicit-TLS handshake failed).
  */
 struct st_session_result;
+struct st_smtp_reply;
+
+/* A reply as Postfix quotes it in its reasons: its lines joined by a space, the code once. */
+void st_relay_reply_words(const struct st_smtp_reply *rep, char *out, size_t size);
+
 bool st_relay_early_failure(const struct st_session_result *res, const char *host, const char *addr,
                             unsigned port, char *dsn, size_t dsn_size, char *reason, size_t size);
 

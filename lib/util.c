@@ -19,6 +19,7 @@ void st_error_set(struct st_error *err, enum st_err_class cls, const char *fmt, 
 	if (!err)
 		return;
 	err->cls = cls;
+	err->sub = 0;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
@@ -30,6 +31,7 @@ void st_error_clear(struct st_error *err)
 		return;
 	err->cls = ST_ERR_NONE;
 	err->msg[0] = '\0';
+	err->sub = 0;
 }
 
 const char *st_err_class_name(enum st_err_class cls)

@@ -46,6 +46,8 @@ enum st_err_class {
 struct st_error {
 	enum st_err_class cls;
 	char msg[ST_ERROR_MAX];
+	int sub; /* within the class, what the module says it is (0: nothing more); lib/dns:
+	            enum st_dns_sub */
 };
 
 /* Set *err (when err is not NULL); the message is truncated to fit. */

@@ -41,4 +41,19 @@ st --json probe --no-system-ca --dns-server "127.0.0.1:$port" --mx "start.smtptl
 is "$(jq -r '.host + " " + .address' <<<"$out" | head -n 1)" "mx.start.smtptls.test 127.0.0.1" \
 	"probe DOMAIN: the MX host and its address come from the lazily loaded resolver"
 
+# libunbound that cannot be loaded (/dev/null over it, in a mount namespace of the test's
+# own): the error names it, and blames no option
+so=$(ldconfig -p | awk '/libunbound\.so\.[0-9]+ /{print $NF; exit}')
+if [ "$(id -u)" = 0 ] && [ -n "$so" ] && unshare -m true 2>/dev/null; then
+	for c in "policy test --no-postfix-config" "probe"; do
+		out=$(unshare -m --propagation private bash -c 'mount --bind /dev/null "$1" && shift &&
+			exec "$@"' _ "$so" "$SMTPTLS" $c --dns-server "127.0.0.1:$port" start.smtptls.test 2>&1)
+		like "$out" "cannot start the DNS resolver: cannot load 'libunbound\.so\.[0-9]+'" \
+			"${c%% *}: libunbound not loadable: the error names it"
+		unlike "$out" "--dns-server:" "${c%% *}: and does not blame --dns-server"
+	done
+else
+	skip 4 "needs root, libunbound in ldconfig's cache and mount namespaces"
+fi
+
 done_testing

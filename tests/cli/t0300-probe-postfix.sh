@@ -189,11 +189,15 @@ is "$rc/$(j .relay)" "0/accepted" "relay accepted: exit 0, JSON relay accepted"
 pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$relay"
 like "$(j '.rcpt[0].reply')" "^554 5\.7\.1 <b@elsewhere\.example>: Relay access denied" "without it: Relay access denied"
 is "$rc/$(j .relay)/$(j .level.met)" "8/refused/true" "relay refused: exit 8 (the server refused us), though the level is met"
+is "$(j .level.reason)" \
+	"host 127.0.0.1[127.0.0.1] said: 554 5.7.1 <b@elsewhere.example>: Relay access denied (in reply to RCPT TO command)" \
+	"the level's reason is the refusal in Postfix's words, not a delivery"
 st probe --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@elsewhere.example \
 	"[127.0.0.1]:$relay"
 is "$rc" 8 "text: relay refused, exit 8"
 like "$out" "^127\.0\.0\.1\[127\.0\.0\.1\]:$relay: level met, relay refused$" "the first line says relay refused as plainly as level met"
 like "$out" "relay +refused" "and a line of its own"
+unlike "$out" "delivered" "the text claims no delivery"
 st probe --no-system-ca --level encrypt --cert "$P/client.pem" --key "$P/client.key" \
 	--mail-from a@client.test.example --rcpt-to b@elsewhere.example "[127.0.0.1]:$relay"
 is "$rc" 0 "text: relay accepted, exit 0"
@@ -203,6 +207,8 @@ pr --no-system-ca --level encrypt --mail-from a@client.test.example --rcpt-to b@
 	"[127.0.0.1]:$mailrej"
 is "$rc/$(j .relay)" "8/refused" "MAIL FROM refused: exit 8, relay refused"
 like "$(j .error)" "MAIL FROM refused: 554 5\.7\.1 " "in Postfix's words"
+like "$(j .level.reason)" "^host 127\.0\.0\.1\[127\.0\.0\.1\] said: 554 5\.7\.1 .*\(in reply to MAIL FROM command\)$" \
+	"the level's reason: the MAIL FROM refusal, as Postfix logs it"
 
 # session resumption, as posttls-finger -r shows it
 pr --no-system-ca --level encrypt --reconnect "[127.0.0.1]:$starttls"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # t0303: sessions that never got past the greeting (nothing listening, a connection that
 # times out, a server that says nothing, one that hangs up at once, a 421 and a 554
-# greeting), judged as Postfix's smtp client judges them: the same next hops, Postfix's
+# greeting) or past EHLO (a hang-up, a 421, silence), judged as Postfix's smtp client judges them: the same next hops, Postfix's
 # log beside probe's, policy test's and serve's relay verdicts, word for word. No verdict
 # may claim a delivery, a TLS failure or a met level for such a session.
 . "$TOP_SRCDIR/tests/lib/tap.sh"
@@ -64,18 +64,21 @@ pf_smtpd_service "$D" "${hport[silent]}" -o smtpd_tls_wrappermode=yes -o smtpd_t
 starttls=$(pf_free_port)
 pf_smtpd_service "$D" "$starttls" -o smtpd_tls_security_level=may \
 	-o "smtpd_tls_chain_files=$P/server.key,$P/server.pem"
-# Postfix's smtp-sink: hangs up at once, or says 421 at once
-for k in hangup:-q greet421:-Q; do
-	hport[${k%%:*}]=$(pf_free_port)
-	smtp-sink -u nobody "${k#*:}" CONNECT "127.0.0.1:${hport[${k%%:*}]}" 100 >/dev/null 2>&1 &
+# Postfix's smtp-sink: hangs up at once, or says 421 at once; greets, then at EHLO hangs
+# up, says 421, or is silent (10 s, past every timeout here)
+for k in hangup:-q:CONNECT greet421:-Q:CONNECT ehlohangup:-q:EHLO ehlo421:-Q:EHLO \
+	ehlosilent:-W:EHLO:10; do
+	IFS=: read -r name opt arg <<<"$k"
+	hport[$name]=$(pf_free_port)
+	smtp-sink -u nobody "$opt" "$arg" "127.0.0.1:${hport[$name]}" 100 >/dev/null 2>&1 &
 	at_exit "kill $! 2>/dev/null"
-	wait_port "${hport[${k%%:*}]}" || { diag "smtp-sink ${k%%:*} did not start"; exit 1; }
+	wait_port "${hport[$name]}" || { diag "smtp-sink $name did not start"; exit 1; }
 done
 # a 554 greeting (then the connection ends)
 serve_as greet554 --listen 127.0.0.1:0 --maildir "$T/md554" --fault connect:554 || exit 1
 hport[greet554]=$port
 
-cases=(down blackhole silent hangup greet421 greet554)
+cases=(down blackhole silent hangup greet421 greet554 ehlohangup ehlo421 ehlosilent)
 : >"$T/transport"
 for c in "${cases[@]}"; do
 	printf '%s.smtptls.test smtp:[127.0.0.1]:%s\n' "$c" "${hport[$c]}" >>"$T/transport"
@@ -98,7 +101,8 @@ for c in "${cases[@]}"; do
 done
 
 norm() { sed -E 's/\[127\.0\.0\.1\]:[0-9]+/[127.0.0.1]:PORT/g'; }
-declare -A want_rc=([down]=5 [blackhole]=5 [silent]=6 [hangup]=6 [greet421]=8 [greet554]=8)
+declare -A want_rc=([down]=5 [blackhole]=5 [silent]=6 [hangup]=6 [greet421]=8 [greet554]=8
+	[ehlohangup]=6 [ehlo421]=8 [ehlosilent]=6)
 for c in "${cases[@]}"; do
 	line=$(pf_wait_log "$D" "to=<x@$c\\.smtptls\\.test>.*status=(sent|deferred|bounced)" 60)
 	pf=$(sed -E 's/.*dsn=([0-9.]+), status=([a-z]+) \((.*)\)$/\2 \1 \3/' <<<"$line" | norm)

@@ -215,14 +215,15 @@ run "$SMTPTLS" policy test --no-postfix-config --dns-server "127.0.0.1:$dport" -
 is "$rc" 1 "policy test of a domain that does not exist: exit 1"
 like "$out" "nowhere\\.smtptls\\.test: bounced \\(Host or domain name not found\\. Name service error for name=nowhere\\.smtptls\\.test type=A: Host not found\\)" \
 	"bounced, in Postfix's words"
-# a domain without MX or address: NXDOMAIN bounces, as Postfix
+# a relayhost without MX or address: deferred 4.3.5, as Postfix's "relayhost configuration
+# problem" (t0305 proves it against Postfix)
 serve a11 "${A_OPTS[@]}" --maildir "$T/a11" --queue-dir "$T/qa11" --relayhost "nowhere.smtptls.test:25" \
 	--dns-server "127.0.0.1:$dport" || exit 1
 send "$port" x11@b.smtptls.test nxdomain
 line=$(wait_log "$T/a11.log" '"event":"relay".*"to":"x11@b.smtptls.test"')
 is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
-	"bounced 5.4.4 Host or domain name not found. Name service error for name=nowhere.smtptls.test type=A: Host not found" \
-	"a next hop that does not exist: bounced, Postfix's words"
+	"deferred 4.3.5 Host or domain name not found. Name service error for name=nowhere.smtptls.test type=A: Host not found" \
+	"a relayhost that does not exist: deferred 4.3.5, Postfix's words"
 stop a11
 
 # 10. --relay-mx: the MX hosts of each recipient's domain, on port 25, in a network
@@ -275,8 +276,8 @@ serve a12 --listen "127.0.0.1:$own" --domains a.smtptls.test --mynetworks 127.0.
 send "$own" x12@b.smtptls.test loop-to-self
 line=$(wait_log "$T/a12.log" '"event":"relay".*"to":"x12@b.smtptls.test"')
 is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" \
-	"bounced 5.4.6 mail for [127.0.0.1]:$own loops back to myself" \
-	"a next hop that is this server: bounced, Postfix's words, no loop"
+	"deferred 4.3.5 mail for [127.0.0.1]:$own loops back to myself" \
+	"a relayhost that is this server: deferred 4.3.5 (Postfix's relayhost configuration problem), no loop"
 is "$(jq -c 'select(.event == "data")' "$T/a12.log" | wc -l)" 1 "one message in, not one more"
 stop a12
 python3 "$TOP_SRCDIR/tests/lib/hostile-smtp.py" data250 "$P/server.pem" "$P/server.key" >"$T/h.out" &

@@ -125,6 +125,7 @@ static void test_answers(void **state)
 	assert_int_not_equal(st_dns_addrs(d, "gone.test", 25, addrs, ST_DNS_ADDR_MAX, &n, &err), 0);
 	assert_int_equal(err.cls, ST_ERR_DNS);
 	assert_string_equal(err.msg, "'gone.test': no such domain (NXDOMAIN)");
+	assert_int_equal(err.sub, ST_DNS_NXDOMAIN); /* the sub-code decides, not the words */
 	st_dns_free(d);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
