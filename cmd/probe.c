@@ -1206,11 +1206,29 @@ static enum st_exit job_report(struct job *jb)
  * are reported with their error alone.
  */
 static enum st_exit dns_failure(const struct pr_params *p, const char *host, unsigned port,
-                                const char *msg, const struct st_error *e, bool answered, bool mx)
+                                const char *msg, const struct st_error *e, bool answered, bool mx,
+                                bool skipped)
 {
 	char words[600], line[800];
 
 	st_out_error("%s", msg);
+	if (skipped) {
+		/* an MX host without an address while another MX host has one: Postfix skips
+		 * it and judges the others, so it decides nothing (t0305's d3) */
+		const char *why = "Postfix skips an MX host without an address while another "
+		                  "MX host has one";
+		if (p->g->json)
+			st_out_json(json_pack("{s:s, s:i, s:s, s:{s:s, s:n, s:s}}", "host", host,
+			                      "port", (int)port, "error", msg, "level", "name",
+			                      level_names[p->level], "met", "reason", why));
+		else {
+			snprintf(line, sizeof(line), "%s:%u: no address: skipped\n", host, port);
+			st_out_styled(ST_STYLE_BAD, line);
+			snprintf(line, sizeof(line), "%s: not judged: %s", level_names[p->level], why);
+			st_out_field("level", 12, line);
+		}
+		return ST_EXIT_DNS;
+	}
 	/* only "not found" is proven against Postfix's words (t0305) */
 	if (answered)
 		answered = st_relay_name_words(host, mx, e, words, sizeof(words));
@@ -1485,6 +1503,7 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 	struct st_error err = {ST_ERR_NONE, "", 0};
 	enum st_exit status = ST_EXIT_OK;
 	size_t i, k;
+	bool any_addr = false;
 
 	memset(&run, 0, sizeof(run));
 	run.p = p;
@@ -1569,14 +1588,16 @@ static enum st_exit probe_run(struct pr_params *p, const char *dest, unsigned po
 
 	/* the reports, in MX order, after every session has ended */
 	if (run.dns_error[0])
-		status =
-		    dns_failure(p, dest, port, run.dns_error, &run.dns_err, run.dns_answered, true);
+		status = dns_failure(p, dest, port, run.dns_error, &run.dns_err, run.dns_answered,
+		                     true, false);
+	for (i = 0; i < run.n_slots && !any_addr; i++)
+		any_addr = !run.slots[i].dns_error[0];
 	for (i = 0; i < run.n_slots; i++) {
 		struct slot *sl = &run.slots[i];
 		if (sl->dns_error[0]) {
-			status = st_exit_worse(status,
-			                       dns_failure(p, sl->host, port, sl->dns_error,
-			                                   &sl->dns_err, sl->dns_answered, false));
+			status = st_exit_worse(status, dns_failure(p, sl->host, port, sl->dns_error,
+			                                           &sl->dns_err, sl->dns_answered,
+			                                           false, any_addr));
 			continue;
 		}
 		for (k = 0; k < sl->n_jobs; k++)

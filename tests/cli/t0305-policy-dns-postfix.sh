@@ -148,6 +148,14 @@ run "$SMTPTLS" --json policy test --no-postfix-config --dns-server 127.0.0.1:53 
 pt_is d3 "$pf" "d3: MX 10 refuses, MX 20 does not exist: policy test, as Postfix"
 line=$(wait_log "$T/r-d3.log" '"event":"relay"' 60)
 is "$(jq -r '.status + " " + .dsn + " " + .reason' <<<"$line")" "$pf" "d3: serve's relay, as Postfix"
+# probe reports every MX host: the one without an address is skipped, never "bounced"
+run "$SMTPTLS" --json probe --dns-server 127.0.0.1:53 --timeout 5 --level may d3.smtptls.test
+is "$(jq -r 'select(.host == "nx.d3.smtptls.test") | .level.met, .level.dsn, .level.reason' <<<"$out" | paste -sd' ')" \
+	"null null Postfix skips an MX host without an address while another MX host has one" \
+	"d3: probe says the MX host without an address is skipped, not bounced"
+like "$(jq -r 'select(.level.dsn != null) | .level.reason' <<<"$out")" \
+	"^connect to mx1\\.d3\\.smtptls\\.test\\[127\\.0\\.0\\.2\\]:25: Connection refused$" \
+	"d3: probe judges the MX host that has an address, as Postfix"
 
 # a name with no A or AAAA record (NODATA) does not exist: bounced (review item 4)
 pf=$(pf_more nodata)
