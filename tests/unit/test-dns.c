@@ -175,11 +175,31 @@ static void seen_addrs(void *arg, int rc, char (*addrs)[64], size_t n, const str
 	snprintf(s->what[s->n++], sizeof(s->what[0]), "a %d %zu %s", rc, n, rc ? err->msg : addrs[0]);
 }
 
+/* The answering server (in a child) and a silent one, for a test's lookups. */
+struct peers {
+	unsigned port, silent_port;
+	int silent;
+	pid_t pid;
+};
+
+static void peers_start(struct peers *pe)
+{
+	int fd = udp_socket(&pe->port);
+
+	pe->silent = udp_socket(&pe->silent_port);
+	pe->pid = serve_in_child(fd);
+}
+
+static void peers_stop(struct peers *pe)
+{
+	close(pe->silent);
+	kill(pe->pid, SIGKILL);
+	waitpid(pe->pid, NULL, 0);
+}
+
 static void test_on_a_loop(void **state)
 {
-	unsigned port, silent_port;
-	int fd = udp_socket(&port), silent = udp_socket(&silent_port);
-	pid_t pid;
+	struct peers pe;
 	char server[64];
 	struct st_error err;
 	struct st_dns *d, *quiet;
@@ -187,11 +207,11 @@ static void test_on_a_loop(void **state)
 	uv_loop_t loop;
 
 	(void)state;
-	pid = serve_in_child(fd);
+	peers_start(&pe);
 	assert_int_equal(uv_loop_init(&loop), 0);
-	snprintf(server, sizeof(server), "127.0.0.1@%u", silent_port);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", pe.silent_port);
 	quiet = st_dns_new(server, &err);
-	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", pe.port);
 	d = st_dns_new(server, &err);
 	assert_non_null(d);
 	assert_non_null(quiet);
@@ -238,9 +258,7 @@ static void test_on_a_loop(void **state)
 	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
 	st_dns_free(d); /* detached: freed at once */
 	assert_int_equal(uv_loop_close(&loop), 0);
-	close(silent);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	peers_stop(&pe);
 }
 
 /* The addresses st_dns_addrs gives for host:port, joined by commas, or "rc: message". */
@@ -265,9 +283,7 @@ static const char *addrs_of(struct st_dns *d, const char *host, unsigned port)
 /* --resolve: HOST:PORT:ADDR[,ADDR...] answers address lookups of HOST for PORT, asks nobody */
 static void test_resolve(void **state)
 {
-	unsigned port, silent_port;
-	int fd = udp_socket(&port), silent = udp_socket(&silent_port);
-	pid_t pid;
+	struct peers pe;
 	char server[64];
 	struct st_mx mx[ST_DNS_MX_MAX];
 	struct st_error err;
@@ -276,8 +292,8 @@ static void test_resolve(void **state)
 	bool null_mx;
 
 	(void)state;
-	pid = serve_in_child(fd);
-	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
+	peers_start(&pe);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", pe.port);
 	d = st_dns_new(server, &err);
 	assert_non_null(d);
 	st_dns_set_timeout(d, 10000);
@@ -298,7 +314,7 @@ static void test_resolve(void **state)
 	assert_string_equal(mx[0].host, "mail.test");
 	st_dns_free(d);
 	/* nobody is asked: a silent server costs nothing */
-	snprintf(server, sizeof(server), "127.0.0.1@%u", silent_port);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", pe.silent_port);
 	quiet = st_dns_new(server, &err);
 	assert_non_null(quiet);
 	st_dns_set_timeout(quiet, 60000);
@@ -325,17 +341,13 @@ static void test_resolve(void **state)
 		assert_int_equal(st_dns_add_resolve(NULL, "a.test:25:[::1]", &err), 0);
 	}
 	st_dns_free(quiet);
-	close(silent);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	peers_stop(&pe);
 }
 
 /* Host addresses as smtp_host_lookup says: dns, native, dns then native; MX from DNS */
 static void test_host_lookup(void **state)
 {
-	unsigned port, silent_port;
-	int fd = udp_socket(&port), silent = udp_socket(&silent_port);
-	pid_t pid;
+	struct peers pe;
 	char server[64];
 	struct st_mx mx[ST_DNS_MX_MAX];
 	struct st_error err;
@@ -358,8 +370,8 @@ static void test_host_lookup(void **state)
 	assert_string_equal(st_dns_host_lookup_name(ST_HOST_LOOKUP_DNS | ST_HOST_LOOKUP_NATIVE),
 	                    "dns, native");
 
-	pid = serve_in_child(fd);
-	snprintf(server, sizeof(server), "127.0.0.1@%u", port);
+	peers_start(&pe);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", pe.port);
 	d = st_dns_new(server, &err);
 	assert_non_null(d);
 	st_dns_set_timeout(d, 10000);
@@ -383,7 +395,7 @@ static void test_host_lookup(void **state)
 	assert_string_equal(addrs_of(d, "127.0.0.4", 25), "127.0.0.5");
 	st_dns_free(d);
 	/* a DNS failure (no answer) is no reason to ask the system's resolver */
-	snprintf(server, sizeof(server), "127.0.0.1@%u", silent_port);
+	snprintf(server, sizeof(server), "127.0.0.1@%u", pe.silent_port);
 	quiet = st_dns_new(server, &err);
 	assert_non_null(quiet);
 	st_dns_set_timeout(quiet, 300);
@@ -391,9 +403,7 @@ static void test_host_lookup(void **state)
 	assert_string_equal(addrs_of(quiet, "127.0.0.6", 25),
 	                    "-3: no DNS answer for '127.0.0.6' within 300 ms");
 	st_dns_free(quiet);
-	close(silent);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	peers_stop(&pe);
 }
 
 /* A native lookup still at work when the resolver is detached: its callback at once, and
