@@ -369,14 +369,24 @@ void st_tls_output_done(struct st_tls *t, size_t n)
 int st_tls_handshake(struct st_tls *t, struct st_error *err)
 {
 	char why[160];
-	int rc = gnutls_handshake(t->session);
+	size_t left = t->in.len - t->in_off, now;
+	int rc;
 
+	/* GnuTLS says "again" after one record of a flight that spans several (a chain past
+	 * 16 KB) though the rest waits in our input, and no new bytes from the peer may come
+	 * to wake us for it: go on while it takes from the input */
+	for (;;) {
+		rc = gnutls_handshake(t->session);
+		if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED &&
+		    rc != GNUTLS_E_WARNING_ALERT_RECEIVED)
+			break;
+		now = t->in.len - t->in_off;
+		if (now == 0 || now >= left)
+			return 0; /* it waits for the peer */
+		left = now;
+	}
 	if (rc == GNUTLS_E_SUCCESS)
 		return 1;
-	if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
-		return 0;
-	if (rc == GNUTLS_E_WARNING_ALERT_RECEIVED)
-		return 0;
 	if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		st_error_set(err, ST_ERR_TLS, "TLS handshake failed: the peer sent alert '%s'",
 		             gnutls_alert_get_name(gnutls_alert_get(t->session)));

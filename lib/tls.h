@@ -78,7 +78,8 @@ const unsigned char *st_tls_output(const struct st_tls *t, size_t *len);
 void st_tls_output_done(struct st_tls *t, size_t n);
 
 /*
- * Go on with the handshake. Returns 1 when it is done, 0 when it needs
+ * Go on with the handshake, as far as the input given allows (a flight of
+ * several records, all of it). Returns 1 when it is done, 0 when it needs
  * bytes from the peer (send st_tls_output first), or a negative ST_E_*
  * with err (class tls) saying why it failed.
  */
