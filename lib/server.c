@@ -58,6 +58,7 @@ struct st_conn {
 	struct st_tls *tls;
 	bool tls_on, handshaking, closing, asked, close_after_write;
 	bool counted; /* holds a slot in the shared counts */
+	bool tls_bye; /* our close_notify is sent */
 	bool ccert_verified;
 	bool ccert_checking, ccert_revoked; /* ccert_verify not answered yet; its verdict */
 	char ccert_reason[200];
@@ -313,6 +314,13 @@ static void pump(struct st_conn *c)
 		st_smtp_server_state(c->smtp, &st);
 		if (ev == ST_SRV_CLOSE) {
 			flush(c);
+			if (c->tls_on && !c->handshaking && !c->tls_bye && !c->closing) {
+				/* after the last reply (221 to QUIT, as Postfix; or a 421): the
+				 * client tells the end of the session from a cut connection */
+				c->tls_bye = true;
+				st_tls_bye(c->tls);
+				flush_tls(c);
+			}
 			if (!c->reason[0])
 				snprintf(c->reason, sizeof(c->reason), "%.63s",
 				         strncmp(st.last_reply, "221", 3) == 0 ? "quit"

@@ -396,8 +396,13 @@ static void drive(struct run *r)
 				break;
 			return;
 		}
-		if (want == ST_SMTP_WANT_CLOSE)
+		if (want == ST_SMTP_WANT_CLOSE) {
+			/* after QUIT, as Postfix's smtp client: the server tells the end of the
+			 * session from a cut connection */
+			if (r->tls_on && r->res->tls_done && st_tls_bye(r->res->tls) == 0)
+				flush_tls(r);
 			break;
+		}
 		if (want == ST_SMTP_WANT_LINE) {
 			int rc = user_line(r);
 			if (rc > 0)

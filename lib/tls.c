@@ -396,6 +396,15 @@ int st_tls_handshake(struct st_tls *t, struct st_error *err)
 	return ST_E_CRYPTO;
 }
 
+int st_tls_bye(struct st_tls *t)
+{
+	int rc;
+
+	/* one call: the alert lands in the output, which never blocks (push only appends) */
+	rc = gnutls_bye(t->session, GNUTLS_SHUT_WR);
+	return rc == GNUTLS_E_SUCCESS ? ST_OK : ST_E_CRYPTO;
+}
+
 int st_tls_write(struct st_tls *t, const void *data, size_t len, struct st_error *err)
 {
 	const unsigned char *p = data;

@@ -85,6 +85,13 @@ void st_tls_output_done(struct st_tls *t, size_t n);
  */
 int st_tls_handshake(struct st_tls *t, struct st_error *err);
 
+/*
+ * End the session for writing, as an SMTP side does after QUIT and 221: a close_notify
+ * alert lands in the output (send it before closing the connection); nothing is awaited
+ * from the peer. ST_E_CRYPTO when GnuTLS refuses (no session established).
+ */
+int st_tls_bye(struct st_tls *t);
+
 /* Send application data (it lands in the output). */
 int st_tls_write(struct st_tls *t, const void *data, size_t len, struct st_error *err);
 
