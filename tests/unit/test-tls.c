@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -103,6 +104,136 @@ static int shake(struct st_tls *c, struct st_tls *s, struct st_error *ce, struct
 			break;
 	}
 	return rc_c < 0 ? rc_c : rc_s < 0 ? rc_s : rc_c;
+}
+
+/* As shake, but each handshake call must take the whole flight the peer sent, however many
+ * records it spans: it ends the handshake or answers. A call that says "again" with the
+ * flight still unread stalls a real peer, which has nothing more to send. */
+static int shake_whole(struct st_tls *c, struct st_tls *s, struct st_error *ce, struct st_error *se)
+{
+	const unsigned char *o;
+	size_t n;
+	int rc_c = 0, rc_s = 0, rounds;
+
+	for (rounds = 0; rounds < 10 && (rc_c == 0 || rc_s == 0); rounds++) {
+		if (rc_c == 0) {
+			rc_c = st_tls_handshake(c, ce);
+			o = st_tls_output(c, &n);
+			assert_true(rc_c != 0 || n > 0);
+			assert_int_equal(st_tls_input(s, o, n), 0);
+			st_tls_output_done(c, n);
+		}
+		if (rc_s == 0) {
+			rc_s = st_tls_handshake(s, se);
+			o = st_tls_output(s, &n);
+			assert_true(rc_s != 0 || n > 0);
+			assert_int_equal(st_tls_input(c, o, n), 0);
+			st_tls_output_done(s, n);
+		}
+		if (rc_c < 0 || rc_s < 0)
+			break;
+	}
+	return rc_c < 0 ? rc_c : rc_s < 0 ? rc_s : rc_c;
+}
+
+/* A self-signed certificate of about 24 KB (800 names), so that its Certificate message
+ * spans two TLS records at least, and its key, written to certf and keyf (PEM). */
+static void big_cert(char *certf, char *keyf)
+{
+	gnutls_x509_privkey_t k;
+	gnutls_x509_crt_t c;
+	gnutls_datum_t d;
+	char name[64];
+	FILE *f;
+	unsigned i;
+
+	assert_int_equal(gnutls_x509_privkey_init(&k), 0);
+	assert_int_equal(
+	    gnutls_x509_privkey_generate(k, GNUTLS_PK_ECDSA,
+	                                 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+	    0);
+	assert_int_equal(gnutls_x509_crt_init(&c), 0);
+	gnutls_x509_crt_set_version(c, 3);
+	gnutls_x509_crt_set_serial(c, "\x01", 1);
+	gnutls_x509_crt_set_activation_time(c, 1704067200); /* 2024-01-01 */
+	gnutls_x509_crt_set_expiration_time(c, 4102444799); /* 2099-12-31 */
+	gnutls_x509_crt_set_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, "big.smtptls.test", 16);
+	for (i = 0; i < 800; i++) {
+		snprintf(name, sizeof(name), "host%04u.big.smtptls.test", i);
+		assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
+		                     c, GNUTLS_SAN_DNSNAME, name, strlen(name), GNUTLS_FSAN_APPEND),
+		                 0);
+	}
+	assert_int_equal(gnutls_x509_crt_set_key(c, k), 0);
+	assert_int_equal(gnutls_x509_crt_sign2(c, c, k, GNUTLS_DIG_SHA256, 0), 0);
+	assert_int_equal(gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_DER, &d), 0);
+	assert_true(d.size > 16384);
+	gnutls_free(d.data);
+	snprintf(certf, 64, "/tmp/test-tls-cert.XXXXXX");
+	snprintf(keyf, 64, "/tmp/test-tls-key.XXXXXX");
+	assert_true(mkstemp(certf) >= 0 && mkstemp(keyf) >= 0);
+	assert_int_equal(gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_PEM, &d), 0);
+	f = fopen(certf, "w");
+	assert_non_null(f);
+	fwrite(d.data, 1, d.size, f);
+	fclose(f);
+	gnutls_free(d.data);
+	assert_int_equal(gnutls_x509_privkey_export2(k, GNUTLS_X509_FMT_PEM, &d), 0);
+	f = fopen(keyf, "w");
+	assert_non_null(f);
+	fwrite(d.data, 1, d.size, f);
+	fclose(f);
+	gnutls_free(d.data);
+	gnutls_x509_crt_deinit(c);
+	gnutls_x509_privkey_deinit(k);
+}
+
+/* A certificate larger than a TLS record, from the server or from the client, in TLS 1.3
+ * and 1.2: every flight is taken whole by one handshake call (it used to stop after the
+ * first record and wait for bytes that were already there). */
+static void test_big_flight(void **state)
+{
+	char certf[64], keyf[64], prio[256];
+	const char *key = data_file("ec.key"), *cert = data_file("chain.pem");
+	struct st_tls_params sp = {.server = true}, cp = {.server = false};
+	struct st_tls *s, *c;
+	struct st_tls_summary sum;
+	struct st_error ce, se;
+	int v, who;
+
+	(void)state;
+	big_cert(certf, keyf);
+	assert_int_equal(st_tls_priority(st_tls_protocols_parse("<=TLSv1.2", &se), NULL, prio,
+	                                 sizeof(prio), &se),
+	                 0);
+	for (who = 0; who < 2; who++) {
+		for (v = 0; v < 2; v++) {
+			sp.priority = v ? prio : NULL;
+			/* who 0: the server's certificate is big; 1: the client's */
+			sp.cert_file = who ? cert : certf;
+			sp.key_file = who ? key : keyf;
+			sp.request_client_cert = who == 1;
+			cp.cert_file = who ? certf : NULL;
+			cp.key_file = who ? keyf : NULL;
+			s = st_tls_new(&sp, &se);
+			c = st_tls_new(&cp, &ce);
+			assert_non_null(s);
+			assert_non_null(c);
+			assert_int_equal(shake_whole(c, s, &ce, &se), 1);
+			st_tls_summary(c, &sum);
+			assert_string_equal(sum.version, v ? "TLSv1.2" : "TLSv1.3");
+			if (who)
+				assert_true(sum.client_cert_sent);
+			else
+				assert_int_equal(sum.n_peer_certs, 1);
+			st_tls_free(c);
+			st_tls_free(s);
+		}
+	}
+	unlink(certf);
+	unlink(keyf);
+	free((char *)key);
+	free((char *)cert);
 }
 
 static void test_sessions(void **state)
@@ -256,6 +387,7 @@ int main(void)
 	    cmocka_unit_test(test_protocols),
 	    cmocka_unit_test(test_priority),
 	    cmocka_unit_test(test_sessions),
+	    cmocka_unit_test(test_big_flight),
 	};
 	return cmocka_run_group_tests_name("tls", tests, NULL, NULL);
 }
