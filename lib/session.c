@@ -30,6 +30,7 @@ struct run {
 	bool first_tls_read; /* nothing read from the server since STARTTLS yet */
 	bool got_bytes;      /* the server has sent something */
 	bool closing;
+	bool ending; /* the session is over: what is still sent (close_notify) may fail */
 	uint64_t t0;
 	/* interactive: the user's input, read only while the engine wants a line */
 	union {
@@ -131,7 +132,8 @@ static int send_raw(struct run *r, const unsigned char *data, size_t len)
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->buf.base = malloc(len))) {
 		free(w);
-		fail(r, ST_ERR_INTERNAL, "out of memory");
+		if (!r->ending)
+			fail(r, ST_ERR_INTERNAL, "out of memory");
 		return -1;
 	}
 	memcpy(w->buf.base, data, len);
@@ -146,7 +148,8 @@ static int send_raw(struct run *r, const unsigned char *data, size_t len)
 	if (rc < 0) {
 		free(w->buf.base);
 		free(w);
-		fail(r, ST_ERR_CONNECT, "cannot send: %s", uv_strerror(rc));
+		if (!r->ending)
+			fail(r, ST_ERR_CONNECT, "cannot send: %s", uv_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -399,6 +402,7 @@ static void drive(struct run *r)
 		if (want == ST_SMTP_WANT_CLOSE) {
 			/* after QUIT, as Postfix's smtp client: the server tells the end of the
 			 * session from a cut connection */
+			r->ending = true;
 			if (r->tls_on && r->res->tls_done && st_tls_bye(r->res->tls) == 0)
 				flush_tls(r);
 			break;
