@@ -6,6 +6,7 @@
 # stop after the first record of the flight while the rest waited in our own input buffer,
 # and nothing woke it again: most of these runs timed out in the handshake.
 . "$TOP_SRCDIR/tests/lib/tap.sh"
+. "$TOP_SRCDIR/tests/lib/pki.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
 . "$TOP_SRCDIR/tests/lib/serve.sh"
 need certtool openssl jq swaks
@@ -17,32 +18,19 @@ cd "$T" || exit 1
 
 # the chain: a root, 29 intermediates, each signing the next, and a leaf for
 # mx.smtptls.test; RSA 2048 everywhere, for size (about 800 bytes of DER each)
-cert() { # NAME ISSUER(or self) TEMPLATE-LINES...
-	local name=$1 issuer=$2
-	shift 2
-	printf '%s\n' "$@" 'activation_date = "2024-01-01 00:00:00"' \
-		'expiration_date = "2099-12-31 23:59:59"' >"$P/$name.tmpl"
-	certtool --generate-privkey --key-type=rsa --bits=2048 --outfile "$P/$name.key" 2>/dev/null &&
-		if [ "$issuer" = self ]; then
-			certtool --generate-self-signed --load-privkey "$P/$name.key" \
-				--template "$P/$name.tmpl" --outfile "$P/$name.crt" 2>/dev/null
-		else
-			certtool --generate-certificate --load-privkey "$P/$name.key" \
-				--load-ca-certificate "$P/$issuer.pem" --load-ca-privkey "$P/$issuer.key" \
-				--template "$P/$name.tmpl" --outfile "$P/$name.crt" 2>/dev/null
-		fi && sed -n '/^-----BEGIN/,/^-----END/p' "$P/$name.crt" >"$P/$name.pem"
-}
-cert ca self 'cn = "smtptls big chain root"' 'serial = 1' ca cert_signing_key ||
-	{ diag "cannot make the root"; exit 1; }
+valid=('activation_date = "2024-01-01 00:00:00"' 'expiration_date = "2099-12-31 23:59:59"')
+_pki_cert "$P" ca rsa self 'cn = "smtptls big chain root"' 'serial = 1' ca cert_signing_key \
+	"${valid[@]}" || { diag "cannot make the root"; exit 1; }
 issuer=ca
 for i in $(seq 1 29); do
-	cert "i$i" "$issuer" "cn = \"smtptls big chain intermediate $i\"" "serial = $((i + 1))" ca \
-		cert_signing_key || { diag "cannot make intermediate $i"; exit 1; }
+	_pki_cert "$P" "i$i" rsa "$issuer" "cn = \"smtptls big chain intermediate $i\"" \
+		"serial = $((i + 1))" ca cert_signing_key "${valid[@]}" ||
+		{ diag "cannot make intermediate $i"; exit 1; }
 	issuer=i$i
 done
-cert leaf "$issuer" 'cn = "mx.smtptls.test"' 'dns_name = "mx.smtptls.test"' \
+_pki_cert "$P" leaf rsa "$issuer" 'cn = "mx.smtptls.test"' 'dns_name = "mx.smtptls.test"' \
 	'ip_address = "127.0.0.1"' 'serial = 100' tls_www_server tls_www_client signing_key \
-	encryption_key || { diag "cannot make the leaf"; exit 1; }
+	encryption_key "${valid[@]}" || { diag "cannot make the leaf"; exit 1; }
 for i in $(seq 29 -1 1); do cat "$P/i$i.pem"; done >"$P/ints.pem"
 cat "$P/leaf.pem" "$P/ints.pem" >"$P/chain.pem"
 chmod 644 "$P"/*.key

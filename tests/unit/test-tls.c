@@ -106,34 +106,51 @@ static int shake(struct st_tls *c, struct st_tls *s, struct st_error *ce, struct
 	return rc_c < 0 ? rc_c : rc_s < 0 ? rc_s : rc_c;
 }
 
-/* As shake, but each handshake call must take the whole flight the peer sent, however many
- * records it spans: it ends the handshake or answers. A call that says "again" with the
- * flight still unread stalls a real peer, which has nothing more to send. */
-static int shake_whole(struct st_tls *c, struct st_tls *s, struct st_error *ce, struct st_error *se)
+/* One handshake call of a that must take the whole flight b sent, however many records it
+ * spans: it ends the handshake or answers (into b's input). A call that says "again" with
+ * the flight still unread stalls a real peer, which has nothing more to send. */
+static void step_whole(struct st_tls *a, struct st_tls *b, int *rc, struct st_error *err)
 {
 	const unsigned char *o;
 	size_t n;
+
+	if (*rc != 0)
+		return;
+	*rc = st_tls_handshake(a, err);
+	o = st_tls_output(a, &n);
+	assert_true(*rc != 0 || n > 0);
+	assert_int_equal(st_tls_input(b, o, n), 0);
+	st_tls_output_done(a, n);
+}
+
+/* As shake, one step_whole each way a round. */
+static int shake_whole(struct st_tls *c, struct st_tls *s, struct st_error *ce, struct st_error *se)
+{
 	int rc_c = 0, rc_s = 0, rounds;
 
 	for (rounds = 0; rounds < 10 && (rc_c == 0 || rc_s == 0); rounds++) {
-		if (rc_c == 0) {
-			rc_c = st_tls_handshake(c, ce);
-			o = st_tls_output(c, &n);
-			assert_true(rc_c != 0 || n > 0);
-			assert_int_equal(st_tls_input(s, o, n), 0);
-			st_tls_output_done(c, n);
-		}
-		if (rc_s == 0) {
-			rc_s = st_tls_handshake(s, se);
-			o = st_tls_output(s, &n);
-			assert_true(rc_s != 0 || n > 0);
-			assert_int_equal(st_tls_input(c, o, n), 0);
-			st_tls_output_done(s, n);
-		}
+		step_whole(c, s, &rc_c, ce);
+		step_whole(s, c, &rc_s, se);
 		if (rc_c < 0 || rc_s < 0)
 			break;
 	}
 	return rc_c < 0 ? rc_c : rc_s < 0 ? rc_s : rc_c;
+}
+
+/* d into a new file made from pattern (its name into path, 64 bytes); frees d. */
+static void write_temp(char *path, const char *pattern, gnutls_datum_t *d)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(path, 64, "%s", pattern);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(d->data, 1, d->size, f), d->size);
+	assert_int_equal(fclose(f), 0);
+	gnutls_free(d->data);
 }
 
 /* A self-signed certificate of about 24 KB (800 names), so that its Certificate message
@@ -144,7 +161,6 @@ static void big_cert(char *certf, char *keyf)
 	gnutls_x509_crt_t c;
 	gnutls_datum_t d;
 	char name[64];
-	FILE *f;
 	unsigned i;
 
 	assert_int_equal(gnutls_x509_privkey_init(&k), 0);
@@ -169,21 +185,10 @@ static void big_cert(char *certf, char *keyf)
 	assert_int_equal(gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_DER, &d), 0);
 	assert_true(d.size > 16384);
 	gnutls_free(d.data);
-	snprintf(certf, 64, "/tmp/test-tls-cert.XXXXXX");
-	snprintf(keyf, 64, "/tmp/test-tls-key.XXXXXX");
-	assert_true(mkstemp(certf) >= 0 && mkstemp(keyf) >= 0);
 	assert_int_equal(gnutls_x509_crt_export2(c, GNUTLS_X509_FMT_PEM, &d), 0);
-	f = fopen(certf, "w");
-	assert_non_null(f);
-	fwrite(d.data, 1, d.size, f);
-	fclose(f);
-	gnutls_free(d.data);
+	write_temp(certf, "/tmp/test-tls-cert.XXXXXX", &d);
 	assert_int_equal(gnutls_x509_privkey_export2(k, GNUTLS_X509_FMT_PEM, &d), 0);
-	f = fopen(keyf, "w");
-	assert_non_null(f);
-	fwrite(d.data, 1, d.size, f);
-	fclose(f);
-	gnutls_free(d.data);
+	write_temp(keyf, "/tmp/test-tls-key.XXXXXX", &d);
 	gnutls_x509_crt_deinit(c);
 	gnutls_x509_privkey_deinit(k);
 }
