@@ -1052,6 +1052,12 @@ static struct pconf dest_conf(const struct dest *d)
  * master.cf entry and its -o overrides, as postconf -F and -Px print them). Fills d; -1
  * with err when the route cannot be known. tm: transport_maps, loaded.
  */
+/* a boolean of main.cf or master.cf -o, as Postfix reads it */
+static bool yes_word(const char *v)
+{
+	return v && (!strcasecmp(v, "yes") || !strcasecmp(v, "true"));
+}
+
 static int dest_route(struct dest *d, const struct pconf *c, const struct st_policy_tables *tm,
                       struct st_error *err)
 {
@@ -1159,7 +1165,7 @@ static int dest_route(struct dest *d, const struct pconf *c, const struct st_pol
 		else if (!strcmp(name, "smtp_tls_wrappermode"))
 			wrap = eq;
 	}
-	d->wrappermode = wrap && (!strcasecmp(wrap, "yes") || !strcasecmp(wrap, "true"));
+	d->wrappermode = yes_word(wrap);
 	if (maps) {
 		d->own_ts = true;
 		st_policy_tables_init(&d->ts);
@@ -1436,6 +1442,9 @@ static enum st_exit do_test(const struct po_params *p, const struct pconf *c,
 		run.d[i].run = &run;
 		run.d[i].nexthop = names[i];
 		run.d[i].operand = names[i];
+		/* main.cf's smtp_tls_wrappermode, for a next hop as for a recipient (whose
+		 * transport's master.cf entry may override it) */
+		run.d[i].wrappermode = yes_word(c->wrappermode);
 	}
 	/* recipients are routed first, as trivial-rewrite and the transport's master.cf entry
 	 * route them */

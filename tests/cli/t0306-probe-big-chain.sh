@@ -96,6 +96,14 @@ for k in starttls13 starttls12 smtps13 smtps12; do
 	is "$good" "$N" "policy test $k: delivered with TLS $N times in $N" || diag "$why"
 done
 
+# 2b. a next hop given as the operand: main.cf's smtp_tls_wrappermode applies to it too
+# (Postfix's smtp client reads it for every destination), not only to routed recipients
+run timeout 60 "$SMTPTLS" --json policy test --postfix-config "$T/client-smtps13" --timeout 5 \
+	"[127.0.0.1]:${srv[smtps13]}"
+is "$(jq -r '.verdict + " " + .hosts[0].tls_version' <<<"$out" 2>/dev/null)" \
+	"delivered TLSv1.3" "policy test of a next hop: main.cf's smtp_tls_wrappermode gives implicit TLS" ||
+	diag "exit $rc: $out $err"
+
 # 3. serve relays onward through Postfix (STARTTLS, as Postfix's relayhost), N messages each
 for k in starttls13 starttls12; do
 	serve_as "relay$k" --listen 127.0.0.1:0 --maildir "$T/m$k" --queue-dir "$T/q$k" \
