@@ -2425,6 +2425,7 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	st_cmd_parse(&cmd_serve_argp, argc, argv, &p, g);
 	v.p = &p;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file size limit is a write error (EFBIG), a 451 */
 	if (!p.hostname) {
 		if (gethostname(host, sizeof(host)) || !host[0])
 			snprintf(host, sizeof(host), "localhost");
