@@ -3,7 +3,8 @@
 #
 #   big-smtp.py send PORT CLIENTS BYTES MAILDIR
 #       CLIENTS connections at once, each sending one message of about BYTES bytes (its
-#       own text). Prints "K CODE QUEUE-ID" per client (the reply to the end of data),
+#       own text). Prints "K CODE QUEUE-ID" per client (the reply to the end of data, or
+#       the refusal of a command before it; "err" when the connection failed),
 #       then one line per client that got 250: "K whole" when MAILDIR/new holds its file
 #       with the message byte for byte (LF line ends) behind serve's Received header,
 #       "K missing" or "K cut" otherwise.
@@ -77,7 +78,7 @@ def send(k):
             pass
         s.close()
     except OSError as e:
-        r = "error " + str(e)
+        r = str(e) if str(e)[:3].isdigit() else "error " + str(e)  # a refusal, or none
     with lock:
         results[k] = (r, msg)
 
