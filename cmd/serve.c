@@ -2253,10 +2253,14 @@ static enum st_exit revocation_start(struct sv *v)
 		st_out_error("--ocsp: %s", err.msg);
 		return ST_EXIT_INTERNAL;
 	}
-	/* OCSP checks wait on responders in libuv's thread pool, where Maildir writes and
-	 * AUTH checks run too: more threads than libuv's 4, so that slow responders do not
-	 * hold deliveries up (the environment's setting wins) */
-	setenv("UV_THREADPOOL_SIZE", "16", 0);
+	/* OCSP checks wait on responders in the worker pool (lib/pool), where Maildir writes
+	 * and AUTH checks run too: more threads than its 4, so that slow responders do not
+	 * hold deliveries up (UV_THREADPOOL_SIZE, as for libuv's pool before, wins) */
+	{
+		const char *e = getenv("UV_THREADPOOL_SIZE");
+		unsigned long n = e ? strtoul(e, NULL, 10) : 0;
+		st_pool_set_max(n ? (unsigned)(n > 128 ? 128 : n) : 16);
+	}
 	return ST_EXIT_OK;
 }
 

@@ -7,15 +7,15 @@
 #include "pool.h"
 #include "util.h"
 
-#define POOL_MAX   4
-#define POOL_STACK (1u << 20) /* fsync, crypt and chain checks need little */
+#define POOL_MAX_CAP 128
+#define POOL_STACK   (1u << 20) /* fsync, crypt and chain checks need little */
 
 static uv_once_t once = UV_ONCE_INIT;
 static uv_mutex_t mu;
 static uv_cond_t cond;
 static bool ready;
 static struct st_job *head, *tail;
-static unsigned threads, idle;
+static unsigned threads, idle, max_threads = 4;
 
 static void init(void)
 {
@@ -56,6 +56,16 @@ static void finished(uv_async_t *a)
 	uv_close((uv_handle_t *)a, closed);
 }
 
+void st_pool_set_max(unsigned n)
+{
+	uv_once(&once, init);
+	if (!ready)
+		return;
+	uv_mutex_lock(&mu);
+	max_threads = n < 1 ? 1 : n > POOL_MAX_CAP ? POOL_MAX_CAP : n;
+	uv_mutex_unlock(&mu);
+}
+
 int st_pool_submit(uv_loop_t *loop, struct st_job *j, void (*work)(struct st_job *j),
                    void (*done)(struct st_job *j))
 {
@@ -66,7 +76,7 @@ int st_pool_submit(uv_loop_t *loop, struct st_job *j, void (*work)(struct st_job
 	if (!ready)
 		return ST_E_NOMEM;
 	uv_mutex_lock(&mu);
-	if (idle == 0 && threads < POOL_MAX) {
+	if (idle == 0 && threads < max_threads) {
 		if (uv_thread_create_ex(&t, &o, worker, NULL) == 0)
 			threads++;
 		else if (threads == 0) {

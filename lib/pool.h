@@ -29,4 +29,7 @@ struct st_job {
 int st_pool_submit(uv_loop_t *loop, struct st_job *j, void (*work)(struct st_job *j),
                    void (*done)(struct st_job *j));
 
+/* At most n threads (default 4; 1 to 128): more when jobs wait long (OCSP fetches). */
+void st_pool_set_max(unsigned n);
+
 #endif
