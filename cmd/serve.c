@@ -29,6 +29,8 @@
 #include "http.h"
 #include "output.h"
 #include "policy.h"
+#include "pool.h"
+#include "queue.h"
 #include "server.h"
 #include "verify.h"
 #include "x509.h"
@@ -1002,7 +1004,7 @@ static const char *relay_check(struct sv *v, const struct st_conn_info *i, const
  * connection waits for its answer (st_server_ccert_answer).
  */
 struct ccert_check {
-	uv_work_t work;
+	struct st_job job;
 	struct sv *v;
 	struct st_conn *conn;
 	struct st_buf der; /* the bytes of items */
@@ -1086,17 +1088,15 @@ static void ccert_check_free(struct ccert_check *k)
 	free(k);
 }
 
-static void ccert_work(uv_work_t *w)
+static void ccert_work(struct st_job *j)
 {
-	ccert_judge(w->data);
+	ccert_judge(j->data);
 }
 
-static void ccert_done(uv_work_t *w, int status)
+static void ccert_done(struct st_job *j)
 {
-	struct ccert_check *k = w->data;
+	struct ccert_check *k = j->data;
 
-	if (status)
-		k->verdict = ST_CCERT_UNTRUSTED;
 	st_server_ccert_answer(k->conn, k->verdict, k->reason);
 	ccert_check_free(k);
 }
@@ -1113,9 +1113,9 @@ static void ccert_verify(void *arg, struct st_conn *c, const struct st_conn_info
 	k->v = v;
 	k->conn = c;
 	k->n = st_tls_peer_items(i->session, &k->der, k->items, 16);
-	k->work.data = k;
+	k->job.data = k;
 	if (v->p->ocsp && k->n) {
-		if (uv_queue_work(st_conn_loop(c), &k->work, ccert_work, ccert_done) == 0)
+		if (st_pool_submit(st_conn_loop(c), &k->job, ccert_work, ccert_done) == 0)
 			return;
 		k->verdict = ST_CCERT_UNTRUSTED;
 		snprintf(k->reason, sizeof(k->reason), "cannot start the OCSP check");
@@ -1161,25 +1161,43 @@ static void ccert_names(const struct st_conn_info *i, char *subject, char *issue
 	st_x509_reader_free(r);
 }
 
-/* ---- the Maildir, written off the loop thread ---- */
+/* ---- the message, streamed to its files as it comes; synced and renamed off the loop ---- */
 
-struct delivery {
-	uv_work_t work;
+/* Each copy's bytes wait here until the buffer is full: a connection in DATA holds two of
+ * them, whatever the size of its message. */
+#define SPOOL_BUF 32768
+
+struct copy {
+	unsigned char buf[SPOOL_BUF];
+	size_t len;
+	size_t size; /* bytes of the file so far */
+};
+
+struct spool {
+	struct st_job job;
 	struct sv *v;
 	struct st_conn *conn;
 	unsigned long conn_id;
 	char qid[32];
-	struct st_buf msg;       /* the Received header, then the message: for the Maildir (LF) */
-	bool local;              /* some recipients are ours: the Maildir copy */
-	struct st_buf relay_msg; /* the same with CRLF, for the relay queue */
-	char *from;
-	char **relay_rcpt;
+	char file[320];           /* the Maildir file's name, in tmp/ then new/ */
+	int md_fd;                /* tmp/FILE; -1 when no recipient is ours */
+	struct copy md;           /* LF line ends */
+	bool md_cr;               /* a CR held back: a CRLF or a bare CR, not known yet */
+	struct st_queue_file *qf; /* the relay copy (CRLF), NULL when nothing is relayed */
+	struct copy q;
 	size_t n_relay;
-	char file[320];
+	/* the loop count, over the message's header section as it comes */
+	bool in_header, bol;
+	size_t line_len;
+	char pfx[9];
+	unsigned hops;
+	/* the first failure: everything after it is thrown away, the answer is 451 */
 	int err;
 	const char *what;
 	struct st_error qerr;
 };
+
+#define WRITE_ERROR "451 4.3.0 Error: queue file write error"
 
 static int fsync_dir(const char *dir)
 {
@@ -1192,236 +1210,394 @@ static int fsync_dir(const char *dir)
 	return rc;
 }
 
-static void maildir_work(struct delivery *d);
-
-/* Both copies, or neither: the client gets one answer for the message (a 451 after the
- * queue file was written takes it back, or the message would go twice). */
-static void deliver_work(uv_work_t *w)
+static int write_all(int fd, const unsigned char *p, size_t len)
 {
-	struct delivery *d = w->data;
-	struct st_error e;
-
-	if (d->n_relay && st_queue_write(d->v->p->queue_dir, d->qid, time(NULL), d->from,
-	                                 (const char *const *)d->relay_rcpt, d->n_relay,
-	                                 d->relay_msg.data, d->relay_msg.len, &d->qerr) < 0) {
-		d->err = EIO, d->what = "queue";
-		return;
-	}
-	if (!d->local)
-		return;
-	maildir_work(d);
-	if (d->err && d->n_relay)
-		st_queue_remove(d->v->p->queue_dir, d->qid, &e);
-}
-
-static void maildir_work(struct delivery *d)
-{
-	char tmp[4400], dir[4400];
-	const char *md = d->v->p->maildir;
-	size_t off = 0;
-	int fd;
-
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", md, d->file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (fd < 0) {
-		d->err = errno, d->what = "create";
-		return;
-	}
-	while (off < d->msg.len) {
-		ssize_t n = write(fd, d->msg.data + off, d->msg.len - off);
+	while (len) {
+		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			d->err = n < 0 ? errno : EIO, d->what = "write";
-			close(fd);
-			unlink(tmp);
-			return;
+			if (n == 0)
+				errno = EIO;
+			return -1;
 		}
-		off += (size_t)n;
+		p += n, len -= (size_t)n;
 	}
-	if (fsync(fd) || close(fd)) {
-		d->err = errno, d->what = "fsync";
-		unlink(tmp);
-		return;
-	}
-	snprintf(dir, sizeof(dir), "%s/new/%s", md, d->file);
-	if (rename(tmp, dir)) {
-		d->err = errno, d->what = "rename";
-		unlink(tmp);
-		return;
-	}
-	snprintf(dir, sizeof(dir), "%s/new", md);
-	if (fsync_dir(dir))
-		d->err = errno, d->what = "fsync the directory";
+	return 0;
 }
 
-static void sv_stop(struct sv *v);
+/* Write out what waits in a copy; the first failure is kept. */
+static void copy_flush(struct spool *s, struct copy *c)
+{
+	if (!c->len || s->err)
+		return;
+	if (c == &s->md) {
+		if (write_all(s->md_fd, c->buf, c->len))
+			s->err = errno, s->what = "write";
+	} else if (st_queue_append(s->qf, c->buf, c->len, &s->qerr)) {
+		s->err = EIO, s->what = "queue";
+	}
+	c->len = 0;
+}
 
-static void delivery_free(struct delivery *d)
+static void copy_put(struct spool *s, struct copy *c, unsigned char ch)
+{
+	if (c->len == sizeof(c->buf))
+		copy_flush(s, c);
+	c->buf[c->len++] = ch;
+	c->size++;
+}
+
+/* Bytes of the message as it came (CRLF): the Maildir's copy with LF, the queue's as is. */
+static void spool_put(struct spool *s, const unsigned char *d, size_t n)
 {
 	size_t k;
 
-	st_buf_release(&d->msg);
-	st_buf_release(&d->relay_msg);
-	for (k = 0; k < d->n_relay; k++)
-		free(d->relay_rcpt[k]);
-	free(d->relay_rcpt);
-	free(d->from);
-	free(d);
-}
-
-static void deliver_done(uv_work_t *w, int status)
-{
-	struct delivery *d = w->data;
-	struct sv *v = d->v;
-
-	if (status == 0 && !d->err) {
-		json_t *o =
-		    json_pack("{s:s, s:I, s:s, s:I, s:s, s:I}", "event", "data", "conn",
-		              (json_int_t)d->conn_id, "queue_id", d->qid, "size",
-		              (json_int_t)(d->local ? d->msg.len : d->relay_msg.len), "file",
-		              d->local ? d->file : "", "relayed", (json_int_t)d->n_relay);
-		log_event(v, o);
-		st_server_answer(d->conn, true, d->qid);
-		/* the relay queue and a stop belong to the main loop: asked for through wake */
-		uv_mutex_lock(&v->mu);
-		if (d->n_relay) {
-			char **x = realloc(v->to_relay, (v->n_to_relay + 1) * sizeof(*x));
-			if (x && (x[v->n_to_relay] = strdup(d->qid)) != NULL)
-				v->n_to_relay++;
-			if (x)
-				v->to_relay = x;
-			/* (out of memory: the queue file is picked up at the next start) */
+	if (s->md_fd >= 0)
+		for (k = 0; k < n && !s->err; k++) {
+			if (s->md_cr && d[k] != '\n')
+				copy_put(s, &s->md, '\r'); /* a bare CR stays as it came */
+			s->md_cr = d[k] == '\r';
+			if (!s->md_cr)
+				copy_put(s, &s->md, d[k]);
 		}
-		v->messages++;
-		if (v->p->exit_after && v->messages >= v->p->exit_after)
-			v->stop_asked = true;
-		uv_mutex_unlock(&v->mu);
-		uv_async_send(&v->wake);
-	} else {
-		char why[600];
-		if (d->what && !strcmp(d->what, "queue"))
-			snprintf(why, sizeof(why), "%s", d->qerr.msg);
-		else
-			snprintf(why, sizeof(why), "cannot %s in the Maildir '%s': %s",
-			         d->what ? d->what : "write", v->p->maildir,
-			         strerror(d->err ? d->err : EIO));
-		st_out_error("%s", why);
-		log_event(v, json_pack("{s:s, s:s}", "event", "error", "error", why));
-		st_server_answer(d->conn, false, "451 4.3.0 Error: queue file write error");
-	}
-	delivery_free(d);
+	if (s->qf)
+		for (k = 0; k < n && !s->err; k++)
+			copy_put(s, &s->q, d[k]);
 }
 
-static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *i)
+/* The Received headers of the message's header section (up to its first empty line), as
+ * Postfix's hopcount_limit counts them. */
+static void count_hops(struct spool *s, const unsigned char *d, size_t n)
 {
-	struct delivery *d = calloc(1, sizeof(*d));
-	char date[64], host[256];
+	size_t k;
+
+	for (k = 0; k < n && s->in_header; k++) {
+		if (s->bol)
+			s->line_len = 0, s->bol = false;
+		if (d[k] == '\n') {
+			if (s->line_len == 0 || (s->line_len == 1 && s->pfx[0] == '\r'))
+				s->in_header = false;
+			s->bol = true;
+			continue;
+		}
+		if (s->line_len < sizeof(s->pfx)) {
+			s->pfx[s->line_len] = (char)d[k];
+			if (s->line_len + 1 == sizeof(s->pfx) &&
+			    !strncasecmp(s->pfx, "Received:", sizeof(s->pfx)))
+				s->hops++;
+		}
+		s->line_len++;
+	}
+}
+
+/* Throw a message away (on the loop: no fsync): its files in tmp/ go. NULL is a no-op. */
+static void spool_discard(struct spool *s)
+{
+	char tmp[4400];
+
+	if (!s)
+		return;
+	if (s->md_fd >= 0) {
+		close(s->md_fd);
+		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", s->v->p->maildir, s->file);
+		unlink(tmp);
+	}
+	st_queue_abort(s->qf);
+	free(s);
+}
+
+static void spool_release(void *arg, struct st_conn *c, void *user)
+{
+	(void)arg;
+	(void)c;
+	spool_discard(user);
+}
+
+static void spool_body(void *arg, struct st_conn *c, const unsigned char *d, size_t n)
+{
+	struct spool *s = st_conn_user(c);
+
+	(void)arg;
+	if (!s || s->err)
+		return;
+	count_hops(s, d, n);
+	spool_put(s, d, n);
+}
+
+/* The Maildir's copy: synced, renamed into new/, new/ synced. If that last sync fails the
+ * message is taken out of new/ again: the client gets 451 and sends it again, which must
+ * not give a second copy, and a 250 would acknowledge what a crash may lose. */
+static void maildir_commit(struct spool *s)
+{
+	char tmp[4400], path[4400];
+	const char *md = s->v->p->maildir;
+	int fd = s->md_fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", md, s->file);
+	if (s->md_cr)
+		copy_put(s, &s->md, '\r');
+	copy_flush(s, &s->md);
+	s->md_fd = -1;
+	if (!s->err && fsync(fd))
+		s->err = errno, s->what = "fsync";
+	if (close(fd) && !s->err)
+		s->err = errno, s->what = "fsync";
+	if (s->err) {
+		unlink(tmp);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/new/%s", md, s->file);
+	if (rename(tmp, path)) {
+		s->err = errno, s->what = "rename";
+		unlink(tmp);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/new", md);
+	if (fsync_dir(tmp)) {
+		s->err = errno, s->what = "fsync the directory";
+		unlink(path);
+		fsync_dir(tmp);
+	}
+}
+
+/* Both copies, or neither: the client gets one answer for the message (a 451 after the
+ * queue file was written takes it back, or the message would go twice). */
+static void spool_commit(struct st_job *j)
+{
+	struct spool *s = j->data;
+	struct st_error e;
+	bool queued = false;
+
+	if (s->qf) {
+		struct st_queue_file *qf = s->qf;
+		copy_flush(s, &s->q);
+		s->qf = NULL;
+		if (s->err)
+			st_queue_abort(qf);
+		else if (st_queue_commit(qf, &s->qerr))
+			s->err = EIO, s->what = "queue";
+		else
+			queued = true;
+	}
+	if (s->md_fd >= 0)
+		maildir_commit(s);
+	if (s->err && queued)
+		st_queue_remove(s->v->p->queue_dir, s->qid, &e);
+}
+
+static void spool_fail(struct sv *v, struct spool *s)
+{
+	char why[600];
+
+	if (s->what && !strcmp(s->what, "queue"))
+		snprintf(why, sizeof(why), "%s", s->qerr.msg);
+	else
+		snprintf(why, sizeof(why), "cannot %s in the Maildir '%s': %s",
+		         s->what ? s->what : "write", v->p->maildir,
+		         strerror(s->err ? s->err : EIO));
+	st_out_error("%s", why);
+	log_event(v, json_pack("{s:s, s:I, s:s}", "event", "error", "conn", (json_int_t)s->conn_id,
+	                       "error", why));
+}
+
+static void spool_done(struct st_job *j)
+{
+	struct spool *s = j->data;
+	struct sv *v = s->v;
+
+	if (s->err) {
+		spool_fail(v, s);
+		st_server_answer(s->conn, false, WRITE_ERROR);
+		free(s);
+		return;
+	}
+	log_event(v, json_pack("{s:s, s:I, s:s, s:I, s:s, s:I}", "event", "data", "conn",
+	                       (json_int_t)s->conn_id, "queue_id", s->qid, "size",
+	                       (json_int_t)(s->md.size ? s->md.size : s->q.size), "file",
+	                       s->md.size ? s->file : "", "relayed", (json_int_t)s->n_relay));
+	st_server_answer(s->conn, true, s->qid);
+	/* the relay queue and a stop belong to the main loop: asked for through wake */
+	uv_mutex_lock(&v->mu);
+	if (s->n_relay) {
+		char **x = realloc(v->to_relay, (v->n_to_relay + 1) * sizeof(*x));
+		if (x && (x[v->n_to_relay] = strdup(s->qid)) != NULL)
+			v->n_to_relay++;
+		if (x)
+			v->to_relay = x;
+		/* (out of memory: the queue file is picked up at the next start) */
+	}
+	v->messages++;
+	if (v->p->exit_after && v->messages >= v->p->exit_after)
+		v->stop_asked = true;
+	uv_mutex_unlock(&v->mu);
+	uv_async_send(&v->wake);
+	free(s);
+}
+
+/* The Received header, as Postfix's smtpd_tls_received_header writes it (LF line ends). */
+static int received(struct sv *v, const struct st_conn_info *i, const char *qid, struct st_buf *hdr)
+{
+	char date[64];
 	time_t now = time(NULL);
 	struct tm tm;
+	int rc;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	rc = st_buf_addf(hdr, "Received: from %s (%s [%s])\n",
+	                 i->smtp.helo[0] ? i->smtp.helo : "unknown", "unknown", i->peer);
+	if (!rc && i->tls) {
+		rc = st_buf_addf(hdr, "\t(using %s with cipher %s)\n", i->tls_summary.version,
+		                 i->tls_summary.cipher);
+		if (rc)
+			;
+		else if (!v->p->ask_ccert)
+			rc = st_buf_addf(hdr, "\t(No client certificate requested)\n");
+		else if (!i->ccert)
+			rc = st_buf_addf(hdr, "\t(No client certificate presented)\n");
+		else {
+			char subject[256], issuer[256];
+			ccert_names(i, subject, issuer, sizeof(subject));
+			rc =
+			    st_buf_addf(hdr, "\t(Client CN \"%s\", Issuer \"%s\" (%s))\n", subject,
+			                issuer, i->ccert_verified ? "verified OK" : "not verified");
+		}
+	}
+	if (!rc)
+		rc = st_buf_addf(hdr, "\tby %s (smtptls) with %s id %s\n", v->p->hostname,
+		                 i->tls ? (i->smtp.auth_user[0] ? "ESMTPSA" : "ESMTPS")
+		                        : (i->smtp.esmtp ? "ESMTP" : "SMTP"),
+		                 qid);
+	if (!rc && i->smtp.n_rcpt == 1)
+		rc = st_buf_addf(hdr, "\tfor <%s>; %s\n", i->smtp.rcpt[0], date);
+	else if (!rc)
+		rc = st_buf_addf(hdr, "\t; %s\n", date);
+	return rc;
+}
+
+/*
+ * DATA is accepted: everything the Received header needs is known, so the files are made
+ * now and the header written; the body follows into them as it comes (spool_body). NULL
+ * when a file cannot be made (the client gets 451).
+ */
+static struct spool *spool_open(struct sv *v, struct st_conn *c, const struct st_conn_info *i)
+{
+	struct spool *s = calloc(1, sizeof(*s));
+	char host[256], tmp[4400];
+	const char **relay = NULL;
 	unsigned char rnd[6];
 	struct st_buf hdr;
 	size_t k;
-	bool nomem = false;
 
-	if (!d) {
-		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
-		return;
-	}
-	d->v = v;
-	d->conn = c;
-	d->conn_id = i->id;
+	if (!s)
+		return NULL;
+	s->v = v;
+	s->conn = c;
+	s->conn_id = i->id;
+	s->md_fd = -1;
+	s->in_header = s->bol = true;
+	s->job.data = s;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd)); /* the sequence number still makes it unique */
-	snprintf(d->qid, sizeof(d->qid), "%02X%02X%02X%02X%02X%02X%lX", rnd[0], rnd[1], rnd[2],
+	snprintf(s->qid, sizeof(s->qid), "%02X%02X%02X%02X%02X%02X%lX", rnd[0], rnd[1], rnd[2],
 	         rnd[3], rnd[4], rnd[5], __atomic_add_fetch(&v->seq, 1, __ATOMIC_RELAXED));
 	snprintf(host, sizeof(host), "%s", v->p->hostname);
 	for (k = 0; host[k]; k++)
 		if (host[k] == '/' || host[k] == ':')
 			host[k] = '_';
-	snprintf(d->file, sizeof(d->file), "%ld.%s.%s", (long)now, d->qid, host);
+	snprintf(s->file, sizeof(s->file), "%ld.%s.%s", (long)time(NULL), s->qid, host);
 	/* recipients of our domains go to the Maildir; with onward relay, the others to the
 	 * queue */
-	for (k = 0; k < i->smtp.n_rcpt; k++) {
+	if (v->outq && i->smtp.n_rcpt && !(relay = calloc(i->smtp.n_rcpt, sizeof(*relay)))) {
+		free(s);
+		return NULL;
+	}
+	st_buf_init(&hdr, 8192);
+	if (received(v, i, s->qid, &hdr))
+		s->err = ENOMEM, s->what = "write";
+	for (k = 0; k < i->smtp.n_rcpt && !s->err; k++) {
 		if (!v->outq || final_destination(v->p, i->smtp.rcpt[k])) {
-			d->local = true;
+			if (s->md_fd >= 0)
+				continue;
+			snprintf(tmp, sizeof(tmp), "%s/tmp/%s", v->p->maildir, s->file);
+			s->md_fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (s->md_fd < 0)
+				s->err = errno, s->what = "create";
 			continue;
 		}
-		if (!d->relay_rcpt && !(d->relay_rcpt = calloc(i->smtp.n_rcpt, sizeof(char *))))
-			nomem = true;
-		else if (!(d->relay_rcpt[d->n_relay++] = strdup(i->smtp.rcpt[k])))
-			nomem = true;
+		relay[s->n_relay++] = i->smtp.rcpt[k];
 	}
-	if (d->n_relay && !(d->from = strdup(i->smtp.sender)))
-		nomem = true;
-	if (nomem) {
-		delivery_free(d);
-		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
-		return;
-	}
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	st_buf_init(&hdr, 8192);
-	/* the Received header, as Postfix's smtpd_tls_received_header writes it */
-	st_buf_addf(&hdr, "Received: from %s (%s [%s])\n",
-	            i->smtp.helo[0] ? i->smtp.helo : "unknown", "unknown", i->peer);
-	if (i->tls) {
-		st_buf_addf(&hdr, "\t(using %s with cipher %s)\n", i->tls_summary.version,
-		            i->tls_summary.cipher);
-		if (!v->p->ask_ccert)
-			st_buf_addf(&hdr, "\t(No client certificate requested)\n");
-		else if (!i->ccert)
-			st_buf_addf(&hdr, "\t(No client certificate presented)\n");
-		else {
-			char subject[256], issuer[256];
-			ccert_names(i, subject, issuer, sizeof(subject));
-			st_buf_addf(&hdr, "\t(Client CN \"%s\", Issuer \"%s\" (%s))\n", subject,
-			            issuer, i->ccert_verified ? "verified OK" : "not verified");
+	if (!s->err && s->n_relay &&
+	    st_queue_create(v->p->queue_dir, s->qid, time(NULL), i->smtp.sender, relay, s->n_relay,
+	                    &s->qf, &s->qerr))
+		s->err = EIO, s->what = "queue";
+	free(relay);
+	if (!s->err) {
+		/* the header: LF for the Maildir, CRLF for the queue */
+		for (k = 0; k < hdr.len; k++) {
+			if (s->md_fd >= 0)
+				copy_put(s, &s->md, (unsigned char)hdr.data[k]);
+			if (s->qf && hdr.data[k] == '\n')
+				copy_put(s, &s->q, '\r');
+			if (s->qf)
+				copy_put(s, &s->q, (unsigned char)hdr.data[k]);
 		}
 	}
-	st_buf_addf(&hdr, "\tby %s (smtptls) with %s id %s\n", v->p->hostname,
-	            i->tls ? (i->smtp.auth_user[0] ? "ESMTPSA" : "ESMTPS")
-	                   : (i->smtp.esmtp ? "ESMTP" : "SMTP"),
-	            d->qid);
-	if (i->smtp.n_rcpt == 1)
-		st_buf_addf(&hdr, "\tfor <%s>; %s\n", i->smtp.rcpt[0], date);
-	else
-		st_buf_addf(&hdr, "\t; %s\n", date);
-	if (d->local) {
-		/* a Maildir holds Unix line ends: CRLF becomes LF; anything else, a bare CR too,
-		 * stays as it came */
-		size_t start = 0;
-		st_buf_init(&d->msg, i->message_len + 4096);
-		st_buf_add(&d->msg, hdr.data, hdr.len);
-		for (k = 0; k + 1 < i->message_len; k++)
-			if (i->message[k] == '\r' && i->message[k + 1] == '\n') {
-				st_buf_add(&d->msg, i->message + start, k - start);
-				start = k + 1;
-			}
-		st_buf_add(&d->msg, i->message + start, i->message_len - start);
-	}
-	if (d->n_relay) {
-		/* the queue keeps the message as it came, CRLF, behind the same header */
-		st_buf_init(&d->relay_msg, i->message_len + 8192);
-		for (k = 0; k < hdr.len; k++)
-			if (hdr.data[k] == '\n')
-				st_buf_add(&d->relay_msg, "\r\n", 2);
-			else
-				st_buf_add(&d->relay_msg, &hdr.data[k], 1);
-		st_buf_add(&d->relay_msg, i->message, i->message_len);
-	}
 	st_buf_release(&hdr);
-	d->work.data = d;
-	if (uv_queue_work(st_conn_loop(c), &d->work, deliver_work, deliver_done) < 0) {
-		delivery_free(d);
-		st_server_answer(c, false, "451 4.3.0 Error: queue file write error");
+	if (s->err) {
+		spool_fail(v, s);
+		spool_discard(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* DATA: the files are made, or 451. A message given up before (too big) goes first. */
+static void data_begin(struct sv *v, struct st_conn *c, const struct st_conn_info *i)
+{
+	struct spool *s;
+
+	spool_discard(st_conn_user(c));
+	st_conn_set_user(c, NULL);
+	s = spool_open(v, c, i);
+	if (!s) {
+		st_server_answer(c, false, WRITE_ERROR);
+		return;
+	}
+	st_conn_set_user(c, s);
+	st_server_answer(c, true, NULL);
+}
+
+/* The end of data: sync and rename off the loop, then the answer. */
+static void data_end(struct sv *v, struct st_conn *c)
+{
+	struct spool *s = st_conn_user(c);
+
+	st_conn_set_user(c, NULL);
+	if (!s) {
+		st_server_answer(c, false, WRITE_ERROR);
+		return;
+	}
+	if (s->err) {
+		spool_fail(v, s);
+		spool_discard(s);
+		st_server_answer(c, false, WRITE_ERROR);
+		return;
+	}
+	if (st_pool_submit(st_conn_loop(c), &s->job, spool_commit, spool_done)) {
+		s->err = EAGAIN, s->what = "start a thread to write";
+		spool_fail(v, s);
+		spool_discard(s);
+		st_server_answer(c, false, WRITE_ERROR);
 	}
 }
 
 /* ---- AUTH: the hash is checked off the loop's thread, a failure answered after 1 s ---- */
 
 struct auth_check {
-	uv_work_t work;
+	struct st_job job;
+	uv_loop_t *loop;
 	uv_timer_t delay;
 	struct sv *v;
 	struct st_conn *conn;
@@ -1431,9 +1607,9 @@ struct auth_check {
 	bool ok;
 };
 
-static void auth_work(uv_work_t *w)
+static void auth_work(struct st_job *j)
 {
-	struct auth_check *a = w->data;
+	struct auth_check *a = j->data;
 
 	a->ok = st_auth_db_check(a->v->auth, a->user, a->pass);
 	explicit_bzero(a->pass, sizeof(a->pass));
@@ -1452,10 +1628,10 @@ static void auth_refuse(uv_timer_t *t)
 	uv_close((uv_handle_t *)&a->delay, auth_free);
 }
 
-static void auth_done(uv_work_t *w, int status)
+static void auth_done(struct st_job *j)
 {
-	struct auth_check *a = w->data;
-	bool ok = status == 0 && a->ok;
+	struct auth_check *a = j->data;
+	bool ok = a->ok;
 
 	log_event(a->v, json_pack("{s:s, s:I, s:s, s:s, s:b}", "event", "auth", "conn",
 	                          (json_int_t)a->conn_id, "user", a->user, "mechanism", a->mech,
@@ -1466,7 +1642,7 @@ static void auth_done(uv_work_t *w, int status)
 		return;
 	}
 	/* a wrong password costs the client a second, as Postfix's error sleep */
-	uv_timer_init(w->loop, &a->delay);
+	uv_timer_init(a->loop, &a->delay);
 	a->delay.data = a;
 	uv_timer_start(&a->delay, auth_refuse, 1000, 0);
 }
@@ -1487,8 +1663,9 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 	snprintf(a->user, sizeof(a->user), "%s", req->user);
 	snprintf(a->mech, sizeof(a->mech), "%s", req->mech);
 	snprintf(a->pass, sizeof(a->pass), "%s", req->pass);
-	a->work.data = a;
-	if (uv_queue_work(st_conn_loop(c), &a->work, auth_work, auth_done) < 0) {
+	a->job.data = a;
+	a->loop = st_conn_loop(c);
+	if (st_pool_submit(a->loop, &a->job, auth_work, auth_done) < 0) {
 		explicit_bzero(a->pass, sizeof(a->pass));
 		free(a);
 		st_server_answer(c, false, NULL);
@@ -1525,25 +1702,6 @@ static const char *fault_at(void *arg, const char *stage)
 
 #define HOPCOUNT_LIMIT 50
 
-/* The Received headers of a message's header (up to its first empty line). */
-static unsigned hops(const unsigned char *m, size_t len)
-{
-	unsigned n = 0;
-	size_t k = 0;
-
-	while (k < len) {
-		size_t e = k;
-		while (e < len && m[e] != '\n')
-			e++;
-		if (e == k || (e == k + 1 && m[k] == '\r'))
-			break; /* the empty line: the body follows */
-		if (e - k >= 9 && !strncasecmp((const char *)m + k, "Received:", 9))
-			n++;
-		k = e + 1;
-	}
-	return n;
-}
-
 static void decide(void *arg, struct st_conn *c, const struct st_srv_request *req,
                    const struct st_conn_info *i)
 {
@@ -1559,6 +1717,10 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 		                                                : NULL;
 		const char *f = stage ? fault_at(v, stage) : NULL;
 		if (f) {
+			if (req->event == ST_SRV_END) {
+				spool_discard(st_conn_user(c));
+				st_conn_set_user(c, NULL);
+			}
 			st_server_answer(c, false, f);
 			return;
 		}
@@ -1579,18 +1741,20 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 		st_server_answer(c, refused == NULL, refused);
 		break;
 	case ST_SRV_DATA:
-		st_server_answer(c, true, NULL);
+		data_begin(v, c, i);
 		break;
 	case ST_SRV_END:
 		/* a mail loop ends here, as Postfix's hopcount_limit (50 Received headers) */
-		if (hops(i->message, i->message_len) >= HOPCOUNT_LIMIT) {
+		if (st_conn_user(c) && ((struct spool *)st_conn_user(c))->hops >= HOPCOUNT_LIMIT) {
+			spool_discard(st_conn_user(c));
+			st_conn_set_user(c, NULL);
 			snprintf(buf, sizeof(buf), "554 5.4.0 Error: too many hops");
 			log_event(v, json_pack("{s:s, s:I, s:s}", "event", "reject", "conn",
 			                       (json_int_t)i->id, "reply", buf));
 			st_server_answer(c, false, buf);
 			break;
 		}
-		deliver(v, c, i);
+		data_end(v, c);
 		break;
 	case ST_SRV_AUTH:
 		if (v->auth) {
@@ -2089,10 +2253,14 @@ static enum st_exit revocation_start(struct sv *v)
 		st_out_error("--ocsp: %s", err.msg);
 		return ST_EXIT_INTERNAL;
 	}
-	/* OCSP checks wait on responders in libuv's thread pool, where Maildir writes and
-	 * AUTH checks run too: more threads than libuv's 4, so that slow responders do not
-	 * hold deliveries up (the environment's setting wins) */
-	setenv("UV_THREADPOOL_SIZE", "16", 0);
+	/* OCSP checks wait on responders in the worker pool (lib/pool), where Maildir writes
+	 * and AUTH checks run too: more threads than its 4, so that slow responders do not
+	 * hold deliveries up (UV_THREADPOOL_SIZE, as for libuv's pool before, wins) */
+	{
+		const char *e = getenv("UV_THREADPOOL_SIZE");
+		unsigned long n = e ? strtoul(e, NULL, 10) : 0;
+		st_pool_set_max(n ? (unsigned)(n > 128 ? 128 : n) : 16);
+	}
 	return ST_EXIT_OK;
 }
 
@@ -2261,6 +2429,7 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	st_cmd_parse(&cmd_serve_argp, argc, argv, &p, g);
 	v.p = &p;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file size limit is a write error (EFBIG), a 451 */
 	if (!p.hostname) {
 		if (gethostname(host, sizeof(host)) || !host[0])
 			snprintf(host, sizeof(host), "localhost");
@@ -2356,6 +2525,8 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	sp.ccert_verify = ccert_verify;
 	sp.tls_verdict = tls_verdict;
 	sp.decide = decide;
+	sp.body = spool_body;
+	sp.release = spool_release;
 	sp.fault = p.n_faults ? fault_at : NULL;
 	sp.event = on_event;
 	sp.arg = &v;

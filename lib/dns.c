@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "dns.h"
+#include "pool.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -272,11 +273,15 @@ static const struct pinned *pinned_find(const struct st_dns *d, const char *host
 struct dq;
 typedef void (*dq_cb)(struct dq *q, int rc, struct ub_result *res, const struct st_error *err);
 
-/* The system's resolver library at work on the thread pool: it may outlive its query (a
- * timeout, a detach), and then frees itself when it is done. */
+/* The system's resolver library at work on a worker thread (lib/pool: libuv's own pool
+ * aborts the process when it cannot start a thread): it may outlive its query (a timeout,
+ * a detach), and then frees itself when it is done. */
 struct gai {
-	uv_getaddrinfo_t req;
+	struct st_job job;
 	struct dq *q; /* NULL once the query has ended */
+	char name[256];
+	int eai, sys_errno; /* getaddrinfo's return, errno for EAI_SYSTEM */
+	struct addrinfo *res;
 };
 
 struct dq {
@@ -331,7 +336,6 @@ static void dq_end(struct dq *q, int rc, struct ub_result *res, const struct st_
 	if (q->gai) {
 		/* a lookup still at work ends on its own, and frees itself */
 		q->gai->q = NULL;
-		uv_cancel((uv_req_t *)&q->gai->req);
 		q->gai = NULL;
 	}
 	q->cb(q, rc, res, err);
@@ -397,7 +401,8 @@ static void dq_local(uv_timer_t *t)
 	dq_end(q, ST_OK, NULL, &err);
 }
 
-static void gai_answered(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+static void gai_work(struct st_job *j);
+static void gai_answered(struct st_job *j);
 
 /*
  * Start one query on the attached loop: a DNS question (cb gets the checked
@@ -422,22 +427,18 @@ static int dq_start(struct st_dns *d, const char *name, int type, dq_cb cb, void
 	snprintf(q->name, sizeof(q->name), "%s", name);
 	st_sanitize(q->name);
 	if (type == TYPE_NATIVE) {
-		/* no AI_ADDRCONFIG: it counts no loopback address, and hosts on loopback are
-		 * real next hops (tests, a local relay) */
-		struct addrinfo hints;
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
 		if (!(q->gai = calloc(1, sizeof(*q->gai)))) {
 			free(q);
 			st_error_set(err, ST_ERR_INTERNAL, "out of memory");
 			return ST_E_NOMEM;
 		}
 		q->gai->q = q;
-		rc = uv_getaddrinfo(d->loop, &q->gai->req, gai_answered, name, NULL, &hints);
+		q->gai->job.data = q->gai;
+		snprintf(q->gai->name, sizeof(q->gai->name), "%s", name);
+		rc = st_pool_submit(d->loop, &q->gai->job, gai_work, gai_answered);
 		if (rc < 0) {
 			st_error_set(err, ST_ERR_DNS, "cannot look up '%s': %s", q->name,
-			             uv_strerror(rc));
+			             "cannot start a thread");
 			free(q->gai);
 			free(q);
 			return ST_E_IO;
@@ -641,46 +642,47 @@ static void addr_keep(struct addr_req *a, int fam, const char *text)
 		snprintf(out[(*n)++], 64, "%s", text);
 }
 
-/* getaddrinfo's own words (Postfix logs them), not libuv's for its codes. */
-static const char *gai_words(int status)
+static void gai_work(struct st_job *j)
 {
-	static const struct {
-		int uv, eai;
-	} map[] = {
-	    {UV_EAI_NONAME, EAI_NONAME}, {UV_EAI_AGAIN, EAI_AGAIN},   {UV_EAI_FAIL, EAI_FAIL},
-	    {UV_EAI_NODATA, EAI_NODATA}, {UV_EAI_MEMORY, EAI_MEMORY}, {UV_EAI_FAMILY, EAI_FAMILY},
-	};
-	size_t i;
+	struct gai *g = j->data;
+	struct addrinfo hints;
 
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (map[i].uv == status)
-			return gai_strerror(map[i].eai);
-	return uv_strerror(status);
+	/* no AI_ADDRCONFIG: it counts no loopback address, and hosts on loopback are real
+	 * next hops (tests, a local relay) */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	g->eai = getaddrinfo(g->name, NULL, &hints, &g->res);
+	g->sys_errno = errno;
 }
 
-static void gai_answered(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+static void gai_answered(struct st_job *j)
 {
-	struct gai *g = (struct gai *)req;
+	struct gai *g = j->data;
 	struct dq *q = g->q;
+	struct addrinfo *res = g->res;
+	int status = g->eai;
 	struct st_error err = {ST_ERR_NONE, "", 0};
 	struct addrinfo *ai;
 	int rc = ST_OK;
 
 	if (!q) { /* timed out or cancelled: nobody waits */
 		if (res)
-			uv_freeaddrinfo(res);
+			freeaddrinfo(res);
 		free(g);
 		return;
 	}
 	q->gai = NULL;
-	if (status < 0) {
-		/* a name it does not know is "not found", anything else a failure to retry */
-		rc = status == UV_EAI_NONAME || status == UV_EAI_NODATA ? ST_E_PARSE : ST_E_IO;
+	if (status != 0) {
+		/* a name it does not know is "not found", anything else a failure to retry;
+		 * getaddrinfo's own words (Postfix logs them) */
+		rc = status == EAI_NONAME || status == EAI_NODATA ? ST_E_PARSE : ST_E_IO;
 		st_error_set(&err, ST_ERR_DNS, "cannot look up '%s' with the system's resolver: %s",
-		             q->name, gai_words(status));
-		err.sub = status == UV_EAI_NONAME   ? ST_DNS_EAI_NONAME
-		          : status == UV_EAI_NODATA ? ST_DNS_EAI_NODATA
-		                                    : ST_DNS_TRY_AGAIN;
+		             q->name,
+		             status == EAI_SYSTEM ? strerror(g->sys_errno) : gai_strerror(status));
+		err.sub = status == EAI_NONAME   ? ST_DNS_EAI_NONAME
+		          : status == EAI_NODATA ? ST_DNS_EAI_NODATA
+		                                 : ST_DNS_TRY_AGAIN;
 	} else {
 		struct addr_req *a = q->arg;
 		for (ai = res; ai; ai = ai->ai_next) {
@@ -694,7 +696,7 @@ static void gai_answered(uv_getaddrinfo_t *req, int status, struct addrinfo *res
 		}
 	}
 	if (res)
-		uv_freeaddrinfo(res);
+		freeaddrinfo(res);
 	free(g);
 	dq_end(q, rc, NULL, &err);
 }

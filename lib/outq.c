@@ -8,13 +8,14 @@
 #include <time.h>
 
 #include "outq.h"
+#include "pool.h"
 
 struct qmsg;
 
 /* The recipients of one message that go to one next-hop. */
 struct group {
 	struct qmsg *qm;
-	uv_work_t mark; /* this group's outcomes written as soon as it ends */
+	struct st_job mark; /* this group's outcomes written as soon as it ends */
 	int mark_rc;
 	struct st_error mark_err;
 	char nexthop[320];
@@ -38,7 +39,7 @@ struct qmsg {
 	unsigned attempts;
 	bool busy, gone, unreadable;
 	/* an attempt */
-	uv_work_t work;
+	struct st_job work;
 	struct st_queue_msg m;
 	int rc;
 	struct st_error err;
@@ -131,7 +132,7 @@ static void stop_check(struct st_outq *q)
 
 /* ---- the end of an attempt: states written back off the loop ---- */
 
-static void write_work(uv_work_t *w)
+static void write_work(struct st_job *w)
 {
 	struct qmsg *m = w->data;
 	const char *dir = m->q->p.dir;
@@ -150,12 +151,11 @@ static void write_work(uv_work_t *w)
 		m->rc = st_queue_set_next(dir, m->id, m->next_write, &m->err);
 }
 
-static void write_done(uv_work_t *w, int status)
+static void write_done(struct st_job *w)
 {
 	struct qmsg *m = w->data;
 	struct st_outq *q = m->q;
 
-	(void)status;
 	if (m->rc < 0)
 		report_error(q, m->err.msg);
 	m->next = m->next_write;
@@ -191,13 +191,13 @@ static void attempt_end(struct qmsg *m)
 	m->remove = !waiting;
 	m->next_write = now + backoff(q, m->attempts);
 	m->work.data = m;
-	if (uv_queue_work(q->loop, &m->work, write_work, write_done) < 0) {
+	if (st_pool_submit(q->loop, &m->work, write_work, write_done) < 0) {
 		m->rc = 0;
-		write_done(&m->work, 0);
+		write_done(&m->work);
 	}
 }
 
-static void mark_work(uv_work_t *w)
+static void mark_work(struct st_job *w)
 {
 	struct group *g = w->data;
 	struct qmsg *m = g->qm;
@@ -214,12 +214,11 @@ static void mark_work(uv_work_t *w)
 
 static void attempt_end(struct qmsg *m);
 
-static void mark_done(uv_work_t *w, int status)
+static void mark_done(struct st_job *w)
 {
 	struct group *g = w->data;
 	struct qmsg *m = g->qm;
 
-	(void)status;
 	if (g->mark_rc < 0)
 		report_error(m->q, g->mark_err.msg);
 	if (--m->marks_pending == 0 && m->pending == 0)
@@ -276,7 +275,7 @@ static void relay_done(struct st_relay_result *r, void *arg)
 	/* what this group settled goes to the file now, not when the slowest group ends: a
 	 * crash meanwhile must not send again what was delivered */
 	g->mark.data = g;
-	if (uv_queue_work(q->loop, &g->mark, mark_work, mark_done) == 0)
+	if (st_pool_submit(q->loop, &g->mark, mark_work, mark_done) == 0)
 		m->marks_pending++;
 	if (--m->pending == 0 && m->marks_pending == 0)
 		attempt_end(m);
@@ -284,7 +283,7 @@ static void relay_done(struct st_relay_result *r, void *arg)
 
 /* ---- the start of an attempt: the file read off the loop ---- */
 
-static void read_work(uv_work_t *w)
+static void read_work(struct st_job *w)
 {
 	struct qmsg *m = w->data;
 
@@ -353,13 +352,12 @@ static void policy_for(struct st_outq *q, struct group *g)
 	}
 }
 
-static void read_done(uv_work_t *w, int status)
+static void read_done(struct st_job *w)
 {
 	struct qmsg *m = w->data;
 	struct st_outq *q = m->q;
 	size_t i, g;
 
-	(void)status;
 	if (q->stopping)
 		goto end; /* no new attempt after stop: the file is still due at the next start */
 	if (m->rc < 0) {
@@ -476,7 +474,7 @@ static void schedule(struct st_outq *q)
 			m->busy = true;
 			q->busy++;
 			m->work.data = m;
-			if (uv_queue_work(q->loop, &m->work, read_work, read_done) < 0) {
+			if (st_pool_submit(q->loop, &m->work, read_work, read_done) < 0) {
 				m->busy = false;
 				q->busy--;
 				m->next = now + 1;

@@ -67,16 +67,22 @@ static int write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
-int st_queue_write(const char *dir, const char *id, time_t arrival, const char *sender,
-                   const char *const *rcpt, size_t n_rcpt, const void *msg, size_t len,
-                   struct st_error *err)
-{
-	char tmp[4300], path[4300];
-	struct st_buf h;
-	const char *what = "create";
-	int fd = -1, rc = ST_E_IO;
-	size_t i;
+/* A queue file being written: DIR/tmp/ID, renamed to DIR/ID by st_queue_commit. */
+struct st_queue_file {
+	int fd;
+	char tmp[4300], path[4300], dir[4200];
+};
 
+int st_queue_create(const char *dir, const char *id, time_t arrival, const char *sender,
+                    const char *const *rcpt, size_t n_rcpt, struct st_queue_file **out,
+                    struct st_error *err)
+{
+	struct st_queue_file *f;
+	struct st_buf h;
+	size_t i;
+	int rc;
+
+	*out = NULL;
 	if (!st_queue_id_is_valid(id)) {
 		st_error_set(err, ST_ERR_INTERNAL, "'%s' is not a queue id", id);
 		return ST_E_INVALID;
@@ -92,53 +98,112 @@ int st_queue_write(const char *dir, const char *id, time_t arrival, const char *
 	}
 	if (make_dirs(dir, err))
 		return ST_E_IO;
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, id);
-	snprintf(path, sizeof(path), "%s/%s", dir, id);
+	if (!(f = calloc(1, sizeof(*f)))) {
+		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
+		return ST_E_NOMEM;
+	}
+	snprintf(f->dir, sizeof(f->dir), "%s", dir);
+	snprintf(f->tmp, sizeof(f->tmp), "%s/tmp/%s", dir, id);
+	snprintf(f->path, sizeof(f->path), "%s/%s", dir, id);
 	st_buf_init(&h, HEADER_MAX);
 	st_buf_addf(&h, "smtptls-queue 1\narrival %lld\nfrom %s\n", (long long)arrival, sender);
 	for (i = 0; i < n_rcpt; i++)
 		if (st_buf_addf(&h, "rcpt W %s\n", rcpt[i]) < 0) {
 			st_error_set(err, ST_ERR_INTERNAL, "the envelope is too big");
 			st_buf_release(&h);
+			free(f);
 			return ST_E_TOOBIG;
 		}
 	if (st_buf_add(&h, "\n", 1) < 0) {
 		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
 		st_buf_release(&h);
+		free(f);
 		return ST_E_NOMEM;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto fail;
-	what = "write";
-	if (write_all(fd, h.data, h.len) || write_all(fd, msg, len))
-		goto fail;
-	what = "fsync";
-	if (fsync(fd))
-		goto fail;
-	if (close(fd)) {
-		fd = -1;
+	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (f->fd < 0) {
+		st_error_set(err, ST_ERR_OUTPUT, "cannot create the queue file '%s': %s", f->tmp,
+		             strerror(errno));
+		st_buf_release(&h);
+		free(f);
+		return ST_E_IO;
+	}
+	rc = st_queue_append(f, h.data, h.len, err);
+	st_buf_release(&h);
+	if (rc) {
+		st_queue_abort(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+int st_queue_append(struct st_queue_file *f, const void *p, size_t len, struct st_error *err)
+{
+	if (write_all(f->fd, p, len)) {
+		st_error_set(err, ST_ERR_OUTPUT, "cannot write the queue file '%s': %s", f->tmp,
+		             strerror(errno ? errno : EIO));
+		return ST_E_IO;
+	}
+	return 0;
+}
+
+int st_queue_commit(struct st_queue_file *f, struct st_error *err)
+{
+	const char *what = "fsync";
+	int fd = f->fd;
+
+	f->fd = -1;
+	if (fsync(fd)) {
+		close(fd);
 		goto fail;
 	}
-	fd = -1;
+	if (close(fd))
+		goto fail;
 	what = "rename";
-	if (rename(tmp, path))
+	if (rename(f->tmp, f->path))
 		goto fail;
 	what = "fsync the directory of";
-	if (sync_dir(dir)) {
-		unlink(path);
+	if (sync_dir(f->dir)) {
+		/* a retry must not find it twice: taken back, as any failure */
+		int e = errno;
+		unlink(f->path);
+		errno = e;
 		goto fail;
 	}
-	st_buf_release(&h);
+	free(f);
 	return 0;
 fail:
-	st_error_set(err, ST_ERR_OUTPUT, "cannot %s the queue file '%s': %s", what, tmp,
+	st_error_set(err, ST_ERR_OUTPUT, "cannot %s the queue file '%s': %s", what, f->tmp,
 	             strerror(errno ? errno : EIO));
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	st_buf_release(&h);
-	return rc;
+	st_queue_abort(f);
+	return ST_E_IO;
+}
+
+void st_queue_abort(struct st_queue_file *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	unlink(f->tmp);
+	free(f);
+}
+
+int st_queue_write(const char *dir, const char *id, time_t arrival, const char *sender,
+                   const char *const *rcpt, size_t n_rcpt, const void *msg, size_t len,
+                   struct st_error *err)
+{
+	struct st_queue_file *f;
+	int rc = st_queue_create(dir, id, arrival, sender, rcpt, n_rcpt, &f, err);
+
+	if (rc)
+		return rc;
+	if ((rc = st_queue_append(f, msg, len, err)) != 0) {
+		st_queue_abort(f);
+		return rc;
+	}
+	return st_queue_commit(f, err);
 }
 
 void st_queue_msg_release(struct st_queue_msg *m)

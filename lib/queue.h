@@ -55,6 +55,19 @@ int st_queue_write(const char *dir, const char *id, time_t arrival, const char *
                    const char *const *rcpt, size_t n_rcpt, const void *msg, size_t len,
                    struct st_error *err);
 
+/* The same, in steps: st_queue_create writes the envelope to DIR/tmp/ID (DIR/tmp made
+ * when missing), st_queue_append the message as it comes, st_queue_commit does the rest
+ * (fsync, rename, fsync DIR; a failure of the last takes DIR/ID back) and frees f;
+ * st_queue_abort (NULL: a no-op) removes DIR/tmp/ID and frees f. Any failure leaves f to
+ * abort, except commit's, which has freed it. err (class output) names file and reason. */
+struct st_queue_file;
+int st_queue_create(const char *dir, const char *id, time_t arrival, const char *sender,
+                    const char *const *rcpt, size_t n_rcpt, struct st_queue_file **f,
+                    struct st_error *err);
+int st_queue_append(struct st_queue_file *f, const void *p, size_t len, struct st_error *err);
+int st_queue_commit(struct st_queue_file *f, struct st_error *err);
+void st_queue_abort(struct st_queue_file *f);
+
 /*
  * Read DIR/ID into m (release with st_queue_msg_release, also after a
  * failure); the message too when with_body (capped at max bytes). A file

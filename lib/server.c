@@ -64,7 +64,7 @@ struct st_conn {
 	char ccert_reason[200];
 	int writes;            /* writes in flight */
 	struct st_buf held;    /* client bytes the engine could not take yet */
-	struct st_buf message; /* the message being received */
+	void *user;            /* the caller's (st_conn_set_user) */
 	char reason[64];
 };
 
@@ -96,8 +96,6 @@ static void info_of(struct st_conn *c, struct st_conn_info *i)
 	i->ccert_verified = c->ccert_verified;
 	i->ccert_revoked = c->ccert_revoked;
 	i->ccert_reason = c->ccert_reason;
-	i->message = c->message.data;
-	i->message_len = c->message.len;
 	i->reason = c->reason;
 }
 
@@ -182,7 +180,8 @@ static void conn_free(struct st_conn *c)
 	st_smtp_server_free(c->smtp);
 	st_tls_free(c->tls);
 	st_buf_release(&c->held);
-	st_buf_release(&c->message);
+	if (c->user && s->p.release)
+		s->p.release(s->p.arg, c, c->user);
 	slot_release(c);
 	free(c);
 	s->open_handles--;
@@ -376,19 +375,12 @@ static bool gone_meanwhile(struct st_conn *c)
 
 void st_server_answer(struct st_conn *c, bool ok, const char *text)
 {
-	struct st_srv_request req;
-	enum st_srv_event ev = st_smtp_server_next(c->smtp, &req);
-
 	if (!c->asked)
 		return;
 	c->asked = false;
 	if (gone_meanwhile(c))
 		return;
-	if (ev == ST_SRV_DATA)
-		st_buf_reset(&c->message); /* a message refused for its size left a part */
 	st_smtp_server_answer(c->smtp, ok, text);
-	if (ev == ST_SRV_END)
-		st_buf_reset(&c->message);
 	if (!ok)
 		event(c, "reject");
 	pump(c);
@@ -410,7 +402,8 @@ static void on_body(void *arg, const unsigned char *d, size_t n)
 {
 	struct st_conn *c = arg;
 
-	st_buf_add(&c->message, d, n); /* the engine keeps to max_size */
+	if (c->srv->p.body)
+		c->srv->p.body(c->srv->p.arg, c, d, n); /* the engine keeps to max_size */
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -574,7 +567,6 @@ static void accept_cb(uv_stream_t *ls, int status)
 		c->next->prev = c;
 	s->all = c;
 	st_buf_init(&c->held, 4 * ST_SRV_IN_MAX);
-	st_buf_init(&c->message, s->p.max_size ? s->p.max_size : 10240000);
 	memset(&sp, 0, sizeof(sp));
 	sp.hostname = s->p.hostname;
 	sp.implicit_tls = l->l->mode == ST_LISTEN_SMTPS;
@@ -816,4 +808,14 @@ unsigned st_server_connections(const struct st_server *s)
 uv_loop_t *st_conn_loop(const struct st_conn *c)
 {
 	return c->srv->loop;
+}
+
+void st_conn_set_user(struct st_conn *c, void *user)
+{
+	c->user = user;
+}
+
+void *st_conn_user(const struct st_conn *c)
+{
+	return c->user;
 }

@@ -44,8 +44,6 @@ struct st_conn_info {
 	bool ccert_revoked;           /* ccert_verify said revoked (then not verified either) */
 	const char *ccert_reason;     /* what ccert_verify said with its verdict, "" when nothing */
 	const struct st_tls *session; /* TLS: st_tls_peer_cert gives the whole chain; or NULL */
-	const unsigned char *message; /* at the end of DATA: the message as received */
-	size_t message_len;
 	const char *reason; /* disconnect: why ("quit", "timeout", "closed by the client"...) */
 };
 
@@ -65,6 +63,12 @@ struct st_server_params {
 	 * st_server_answer, at once or later; the connection waits for it. */
 	void (*decide)(void *arg, struct st_conn *c, const struct st_srv_request *req,
 	               const struct st_conn_info *info);
+	/* The message of an accepted DATA as it comes (dot-unstuffed, CRLF line ends, at most
+	 * max_size bytes), in pieces borrowed for the call; the server keeps none of it. The
+	 * piece never ends in a CR that begins a CRLF. NULL: the message is thrown away. */
+	void (*body)(void *arg, struct st_conn *c, const unsigned char *d, size_t n);
+	/* The connection is freed with st_conn_user(c) still set: release it. */
+	void (*release)(void *arg, struct st_conn *c, void *user);
 	/* After a handshake with a client certificate: is it trusted? Once per connection;
 	 * answer with st_server_ccert_answer, at once or later (a check that fetches runs
 	 * off the loop); until then the connection waits and what the client sends is held
@@ -103,6 +107,11 @@ struct st_server *st_server_start_shared(uv_loop_t *loop, const struct st_server
 
 /* The loop a connection lives on (for work and timers of its own). */
 uv_loop_t *st_conn_loop(const struct st_conn *c);
+
+/* A pointer of the caller's for the connection (e.g. the message being stored), NULL at
+ * first; handed to release when the connection is freed with it set. */
+void st_conn_set_user(struct st_conn *c, void *user);
+void *st_conn_user(const struct st_conn *c);
 
 /* The answer to a decision (see st_smtp_server_answer). Every decision must be answered,
  * also when the client has gone meanwhile (the connection is freed then). */

@@ -119,11 +119,45 @@ static void test_bad(void **state)
 	st_queue_msg_release(&m);
 }
 
+/* A queue file written in pieces: only commit makes it a queue file; abort leaves nothing. */
+static void test_stream(void **state)
+{
+	const char *rcpt[] = {"a@example.com"};
+	struct st_queue_file *f;
+	struct st_queue_msg m;
+	struct st_error err;
+	char path[128];
+
+	(void)state;
+	assert_int_equal(st_queue_create(dir, "S1", 1764355200, "s@example.org", rcpt, 1, &f, &err),
+	                 0);
+	assert_int_equal(st_queue_append(f, "Subject: x\r\n\r\n", 14, &err), 0);
+	assert_int_equal(st_queue_append(f, "body\r\n", 6, &err), 0);
+	snprintf(path, sizeof(path), "%s/S1", dir);
+	assert_int_not_equal(access(path, F_OK), 0); /* not queued before the commit */
+	assert_int_equal(st_queue_commit(f, &err), 0);
+	assert_int_equal(st_queue_read(dir, "S1", true, 1 << 20, &m, &err), 0);
+	assert_int_equal(m.body.len, 20);
+	assert_memory_equal(m.body.data, "Subject: x\r\n\r\nbody\r\n", 20);
+	st_queue_msg_release(&m);
+	/* given up: the file in tmp/ goes, nothing is queued */
+	assert_int_equal(st_queue_create(dir, "S2", 1764355200, "", rcpt, 1, &f, &err), 0);
+	assert_int_equal(st_queue_append(f, "x", 1, &err), 0);
+	snprintf(path, sizeof(path), "%s/tmp/S2", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	st_queue_abort(f);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/S2", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	st_queue_abort(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
