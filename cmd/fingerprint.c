@@ -396,7 +396,7 @@ static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
 		         hl && hosts[i][hl - 1] == '.' ? "" : ".", p->usage, p->selector, p->mtype);
 		if (arr) {
 			struct st_buf rec;
-			st_buf_init(&rec, ST_X509_FILE_MAX);
+			st_buf_init(&rec, ST_INPUT_MAX);
 			if (st_buf_add(&rec, line, strlen(line)) == 0 &&
 			    st_buf_add(&rec, run->tlsa.data, run->tlsa.len) == 0)
 				json_array_append_new(arr, json_string(st_buf_str(&rec)));
@@ -722,8 +722,8 @@ int cmd_fingerprint(int argc, char **argv, struct st_global *g)
 
 	memset(&run, 0, sizeof(run));
 	run.p = &p;
-	st_buf_init(&run.tlsa, ST_X509_FILE_MAX);
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&run.tlsa, ST_INPUT_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	for (i = 0; i < p.n_files && !st_out_failed(); i++)
 		status = st_exit_worse(status, one_file(&run, p.files[i], &data));
 	st_buf_release(&data);

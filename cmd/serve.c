@@ -2026,40 +2026,53 @@ out:
 	return rc;
 }
 
-/* relay_clientcerts: "fingerprint value" lines, # comments, blank lines */
+/* relay_clientcerts: "fingerprint value" lines, # comments, blank lines; the file read
+ * whole under the input cap */
 static int load_fps(struct sv *v, const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char line[1024];
+	struct st_buf b;
+	struct st_error err;
+	char *line, *next;
 	unsigned lineno = 0;
+	int rc = -1;
 
-	if (!f) {
-		st_out_error("--relay-clientcerts: cannot read '%s': %s", path, strerror(errno));
-		return -1;
+	st_buf_init(&b, ST_INPUT_MAX);
+	if (st_read_file(path, &b, &err)) {
+		st_out_error("--relay-clientcerts: %s", err.msg);
+		goto out;
 	}
-	while (fgets(line, sizeof(line), f)) {
+	if (b.len && memchr(b.data, '\0', b.len)) {
+		st_out_error("--relay-clientcerts: '%s': a NUL byte: not a text file", path);
+		goto out;
+	}
+	for (line = b.len ? (char *)b.data : NULL; line; line = next) {
 		char *w = line + strspn(line, " \t"), **grown;
-		size_t n = strcspn(w, " \t\r\n");
+		size_t n;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		lineno++;
+		n = strcspn(w, " \t\r");
 		if (!n || *w == '#')
 			continue;
 		if (n >= ST_FINGERPRINT_MAX) {
-			st_out_error("%s:%u: '%.*s' is not a fingerprint", path, lineno, (int)n, w);
-			fclose(f);
-			return -1;
+			st_out_error("%s:%u: '%.*s' is not a fingerprint", path, lineno,
+			             (int)(n > 256 ? 256 : n), w);
+			goto out;
 		}
 		w[n] = '\0';
 		grown = realloc(v->fps, (v->n_fps + 1) * sizeof(*grown));
 		if (!grown || !(grown[v->n_fps] = strdup(w))) {
 			v->fps = grown ? grown : v->fps;
-			fclose(f);
-			return -1;
+			goto out;
 		}
 		v->fps = grown;
 		v->n_fps++;
 	}
-	fclose(f);
-	return 0;
+	rc = 0;
+out:
+	st_buf_release(&b);
+	return rc;
 }
 
 /* ---- revocation and privileges, set up at start ---- */

@@ -356,7 +356,7 @@ static enum st_exit read_certs(const char *path, const char *shown, enum st_x509
 	size_t found = 0;
 	int rc;
 
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	if (why && whysize)
 		why[0] = '\0';
 	if (st_read_file(path, &data, &err)) {

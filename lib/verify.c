@@ -365,7 +365,7 @@ int st_trust_add_file(struct st_trust *t, const char *path, struct st_error *err
 	struct st_buf data;
 	int rc;
 
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	rc = st_read_file(path, &data, err);
 	if (rc == 0)
 		rc = trust_add_whole(t, path, &data, err);
@@ -511,7 +511,7 @@ int st_trust_add_dir(struct st_trust *t, const char *dir, struct st_error *err)
 		             strerror(errno));
 		return ST_E_IO;
 	}
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	/* the hash names, which are all OpenSSL reads */
 	while ((e = readdir(d)) != NULL && n_hs < ANCHORS_MAX) {
 		struct hash_entry *v;
@@ -808,7 +808,7 @@ int st_trust_add_system(struct st_trust *t, struct st_error *err)
 
 	/* the bundle GnuTLS's system trust is (configure --with-system-ca-file),
 	 * indexed; when it is not there, whatever GnuTLS loads, whole */
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	if (ST_SYSTEM_CA_FILE[0] && st_read_file(ST_SYSTEM_CA_FILE, &data, &e) == 0) {
 		pthread_mutex_lock(&t->lock);
 		rc = trust_index_pem(t, &data, &indexed, &seen);
@@ -870,7 +870,7 @@ int st_trust_index_file(struct st_trust *t, const char *path, struct st_error *e
 	size_t before = t->n_lazy, indexed = 0, seen = 0;
 	int rc;
 
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	rc = st_read_file(path, &data, err);
 	if (rc) {
 		st_buf_release(&data);

@@ -8,9 +8,6 @@
 
 #include "util.h"
 
-/* Largest file the loaders accept: big CA bundles are well under 1 MiB. */
-#define ST_X509_FILE_MAX (64u * 1024 * 1024)
-
 /* Digests Postfix accepts for fingerprints (smtp[d]_tls_fingerprint_digest). */
 enum st_digest {
 	ST_DIGEST_MD5,
