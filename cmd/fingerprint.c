@@ -641,6 +641,7 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	struct st_error err = {ST_ERR_NONE, "", 0};
 	struct st_x509_reader *r;
 	struct st_x509_item *item;
+	struct st_x509_bad bad = {{ST_ERR_NONE, "", 0}, 0};
 	enum st_exit status = ST_EXIT_OK;
 	unsigned index = 0;
 	int rc;
@@ -672,13 +673,16 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	while (!st_out_failed() && (rc = st_x509_reader_next(r, &item, &err)) != 0) {
 		index++; /* a bad block still takes its place */
 		if (rc < 0) {
-			status = st_exit_worse(status, file_error(run, file, &err));
+			st_x509_bad_add(&bad, &err);
 			continue;
 		}
 		status = st_exit_worse(status, one_item(run, item, file, index));
 		st_x509_item_free(item);
 	}
 	st_x509_reader_free(r);
+	/* one line for all the bad blocks of a file, after its items */
+	if (!st_out_failed() && st_x509_bad_report(&bad, &err))
+		status = st_exit_worse(status, file_error(run, file, &err));
 	st_out_note(1, "'%s': %u item%s", file, index, index == 1 ? "" : "s");
 	if (run->p->tlsa && status == ST_EXIT_OK && run->tlsa_items == 0) {
 		if (run->p->usage == 0 || run->p->usage == 2)

@@ -1,9 +1,10 @@
 #!/bin/bash
 # t0006: input files of every command: one input cap (64 MiB) for every file read, an endless
-# source read up to the cap and refused, a bigger regular file refused unread, memory near the cap
+# source read up to the cap and refused, a bigger regular file refused unread, memory near the
+# cap; a file of many bad PEM blocks reported in one line
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/pki.sh"
-need certtool truncate timeout mkfifo
+need certtool truncate timeout mkfifo jq openssl
 pki_make "$T/pki" || { diag "pki_make failed"; exit 1; }
 P=$T/pki
 CAP=$((64 * 1024 * 1024))
@@ -143,5 +144,64 @@ is "$rc/$err" "3/smtptls: cannot read '$T/cap.pem': larger than 64 MiB" "one byt
 st policy check --no-postfix-config "texthash:$T/under.tbl"
 is "$rc" 0 "a policy table just under 64 MiB: exit 0"
 like "$err" "1 table, no findings" "a policy table just under 64 MiB: read and checked"
+
+# A PEM file of 100000 bad blocks between good certificates: one line for the file, the first
+# bad block's reason and how many more, in text and in JSON; the exit status as before
+bad_block=$'-----BEGIN CERTIFICATE-----\n!!!! not base64 !!!!\n-----END CERTIFICATE-----'
+{
+	cat "$P/server.pem"
+	yes -- "$bad_block" | head -n 300000
+	cat "$P/int.pem"
+} >"$T/bad.pem"
+first=$(($(wc -l <"$P/server.pem") + 1))
+is "$(grep -c BEGIN "$T/bad.pem")" 100002 "the file holds 100000 bad blocks and two certificates"
+why="'$T/bad.pem' line $first: cannot decode CERTIFICATE: base64 decoding error"
+more="(and 99999 more bad blocks)"
+
+st fingerprint -b "$T/bad.pem"
+is "$rc" 3 "fingerprint, 100000 bad blocks: exit 3"
+is "$err" "smtptls: $why $more" "fingerprint: one line, the first reason and the count"
+is "$(grep -c . <<<"$out")" 2 "fingerprint: both good certificates still given"
+
+st --json fingerprint "$T/bad.pem"
+is "$rc" 3 "fingerprint --json, 100000 bad blocks: exit 3"
+is "$(grep -c . <<<"$err")" 1 "fingerprint --json: one line on standard error"
+is "$(grep -c . <<<"$out")" 3 "fingerprint --json: two items and one error object"
+is "$(tail -n 1 <<<"$out" | jq -r '.file + " " + .error.class + " " + .error.message')" \
+	"$T/bad.pem input $why $more" "fingerprint --json: the error object, after the items, counts them"
+
+st verify --no-system-ca --ca-file "$P/ca.pem" "$T/bad.pem"
+is "$rc" 3 "verify, 100000 bad blocks: exit 3"
+is "$err" "smtptls: $why $more" "verify: one line, the first reason and the count"
+
+st --json verify --no-system-ca --ca-file "$P/ca.pem" "$T/bad.pem"
+is "$rc/$(grep -c . <<<"$err")/$(grep -c . <<<"$out")" "3/1/1" "verify --json: one error line, one result"
+
+st verify --no-system-ca --ca-file "$P/ca.pem" --untrusted "$T/bad.pem" "$P/server.pem"
+is "$rc" 3 "verify --untrusted, 100000 bad blocks: exit 3"
+is "$err" "smtptls: $why $more" "verify --untrusted: one line"
+
+st verify --no-system-ca --ca-file "$P/ca.pem" --ca-file "$T/bad.pem" "$P/server-chain.pem"
+is "$rc" 0 "verify --ca-file, 100000 bad blocks: the chain still verifies, exit 0"
+is "$(grep -c 'bad block' <<<"$err")/$(grep -c . <<<"$err")" "1/2" \
+	"verify --ca-file: one warning for the bad blocks (and one for the leaf in the CA file)"
+grep -Fqx "smtptls: warning: $why $more" <<<"$err"
+ok "$?" "verify --ca-file: the first reason and the count"
+
+mkdir "$T/capath"
+hashed=$T/capath/$(openssl x509 -hash -noout -in "$P/ca.pem").0
+{
+	cat "$P/ca.pem"
+	yes -- "$bad_block" | head -n 300000
+} >"$hashed"
+st verify --no-system-ca --ca-path "$T/capath" "$P/server-chain.pem"
+is "$rc" 0 "verify --ca-path, a hashed file of 100000 bad blocks: exit 0"
+is "$err" "smtptls: warning: '$hashed' line $(($(wc -l <"$P/ca.pem") + 1)): cannot decode CERTIFICATE: base64 decoding error $more" \
+	"verify --ca-path: one warning, the first reason and the count"
+
+{ echo "$bad_block"; cat "$P/server.pem"; echo "$bad_block"; } >"$T/two.pem"
+st fingerprint -b "$T/two.pem"
+is "$rc/$err" "3/smtptls: '$T/two.pem' line 1: cannot decode CERTIFICATE: base64 decoding error (and 1 more bad block)" \
+	"two bad blocks: one line, 'and 1 more bad block'"
 
 done_testing
