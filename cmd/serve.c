@@ -1009,7 +1009,7 @@ struct ccert_check {
 	struct st_x509_item *items[16];
 	size_t n;
 	enum st_ccert_verdict verdict;
-	char reason[200];
+	char reason[ST_ERROR_MAX]; /* for the log: whole, or cut at a character */
 };
 
 static const char *rev_source(const char *source)
@@ -1043,14 +1043,14 @@ static void ccert_judge(struct ccert_check *k)
 	vp.fetch.timeout_ms = p->fetch_timeout_ms;
 	vp.fetch.ocsp_cache = k->v->ocsp_cache;
 	if (st_verify_chain(&vp, k->items, k->n, NULL, 0, &vr, &e)) {
-		snprintf(k->reason, sizeof(k->reason), "cannot verify: %.180s", e.msg);
+		st_cut_printf(k->reason, sizeof(k->reason), "cannot verify: %s", e.msg);
 		return;
 	}
 	k->reason[0] = '\0';
 	if (vr.trusted)
 		k->verdict = ST_CCERT_TRUSTED;
 	else if (vr.n_errors)
-		snprintf(k->reason, sizeof(k->reason), "%.190s", vr.errors[0].message);
+		st_cut_printf(k->reason, sizeof(k->reason), "%s", vr.errors[0].message);
 	for (d = 0; d < vr.n_chain; d++) {
 		const struct st_rev_result *r = &vr.chain[d].revocation;
 		char where[32] = "";
@@ -1067,9 +1067,9 @@ static void ccert_judge(struct ccert_check *k)
 		if ((r->status == ST_REV_UNAVAILABLE || r->status == ST_REV_UNKNOWN) && !noted &&
 		    (k->verdict == ST_CCERT_TRUSTED ||
 		     (vr.n_errors && vr.errors[0].code == ST_V_REVOCATION_UNAVAILABLE))) {
-			snprintf(k->reason, sizeof(k->reason), "revocation %s (%s%s): %.120s",
-			         r->status == ST_REV_UNKNOWN ? "unknown" : "unavailable",
-			         rev_source(r->source), where, r->detail);
+			st_cut_printf(k->reason, sizeof(k->reason), "revocation %s (%s%s): %s",
+			              r->status == ST_REV_UNKNOWN ? "unknown" : "unavailable",
+			              rev_source(r->source), where, r->detail);
 			noted = true;
 		}
 	}

@@ -230,6 +230,28 @@ int st_file_check(const char *path, struct st_error *err)
 	return ST_OK;
 }
 
+void st_cut_printf(char *out, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	size_t end;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		out[0] = '\0';
+		return;
+	}
+	if ((size_t)n < size)
+		return;
+	/* out[end] is the first byte dropped: back to the start of its character */
+	end = size - 4;
+	while (end > 0 && ((unsigned char)out[end] & 0xc0) == 0x80)
+		end--;
+	memcpy(out + end, "...", 4);
+}
+
 void st_hex(const unsigned char *p, size_t n, bool upper, char sep, char *out)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";

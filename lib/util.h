@@ -125,6 +125,13 @@ void st_hex(const unsigned char *p, size_t n, bool upper, char sep, char *out);
  */
 void st_sanitize(char *s);
 
+/*
+ * snprintf into out (size >= 4) that never cuts a UTF-8 character in two: text
+ * that does not fit is cut at a character boundary and ends with "..." to say so.
+ */
+void st_cut_printf(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Format t as ISO 8601 UTC ("2026-11-28T13:23:26Z") into out (>= 21 bytes). */
 int st_time_iso(time_t t, char *out, size_t size);
 
