@@ -396,7 +396,7 @@ static int tlsa_records(struct fp_run *run, const struct st_x509_item *item,
 		         hl && hosts[i][hl - 1] == '.' ? "" : ".", p->usage, p->selector, p->mtype);
 		if (arr) {
 			struct st_buf rec;
-			st_buf_init(&rec, ST_X509_FILE_MAX);
+			st_buf_init(&rec, ST_INPUT_MAX);
 			if (st_buf_add(&rec, line, strlen(line)) == 0 &&
 			    st_buf_add(&rec, run->tlsa.data, run->tlsa.len) == 0)
 				json_array_append_new(arr, json_string(st_buf_str(&rec)));
@@ -641,6 +641,7 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	struct st_error err = {ST_ERR_NONE, "", 0};
 	struct st_x509_reader *r;
 	struct st_x509_item *item;
+	struct st_x509_bad bad = {{ST_ERR_NONE, "", 0}, 0};
 	enum st_exit status = ST_EXIT_OK;
 	unsigned index = 0;
 	int rc;
@@ -672,13 +673,16 @@ static enum st_exit one_file(struct fp_run *run, const char *path, struct st_buf
 	while (!st_out_failed() && (rc = st_x509_reader_next(r, &item, &err)) != 0) {
 		index++; /* a bad block still takes its place */
 		if (rc < 0) {
-			status = st_exit_worse(status, file_error(run, file, &err));
+			st_x509_bad_add(&bad, &err);
 			continue;
 		}
 		status = st_exit_worse(status, one_item(run, item, file, index));
 		st_x509_item_free(item);
 	}
 	st_x509_reader_free(r);
+	/* one line for all the bad blocks of a file, after its items */
+	if (!st_out_failed() && st_x509_bad_report(&bad, &err))
+		status = st_exit_worse(status, file_error(run, file, &err));
 	st_out_note(1, "'%s': %u item%s", file, index, index == 1 ? "" : "s");
 	if (run->p->tlsa && status == ST_EXIT_OK && run->tlsa_items == 0) {
 		if (run->p->usage == 0 || run->p->usage == 2)
@@ -722,8 +726,8 @@ int cmd_fingerprint(int argc, char **argv, struct st_global *g)
 
 	memset(&run, 0, sizeof(run));
 	run.p = &p;
-	st_buf_init(&run.tlsa, ST_X509_FILE_MAX);
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&run.tlsa, ST_INPUT_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	for (i = 0; i < p.n_files && !st_out_failed(); i++)
 		status = st_exit_worse(status, one_file(&run, p.files[i], &data));
 	st_buf_release(&data);

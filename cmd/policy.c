@@ -527,7 +527,7 @@ static int conf_file(const struct po_params *p, const char *dir, struct pconf *c
 	size_t i;
 
 	snprintf(path, sizeof(path), "%s/main.cf", dir);
-	st_buf_init(&b, 1 << 22);
+	st_buf_init(&b, ST_INPUT_MAX);
 	if (st_read_file(path, &b, err) < 0) {
 		st_buf_release(&b);
 		json_decref(vals);
@@ -653,7 +653,15 @@ static int conf_load(const struct po_params *p, struct pconf *c, struct st_error
 	c->dir = dir;
 	postconf = find_postconf(pc, sizeof(pc));
 	if (postconf) {
-		char from[4400];
+		char from[4400], master[4200];
+		struct st_error e;
+		/* postconf reads main.cf and master.cf to their end: not an endless one */
+		snprintf(master, sizeof(master), "%s/master.cf", dir);
+		if (st_file_check(mc, &e) ||
+		    (access(master, F_OK) == 0 && st_file_check(master, &e))) {
+			st_error_set(err, e.cls, "--postfix-config: %s", e.msg);
+			return -1;
+		}
 		snprintf(from, sizeof(from), "postconf -c %s", dir);
 		c->from = strdup(from);
 		return conf_postconf(p, postconf, dir, c, err);

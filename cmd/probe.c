@@ -1683,7 +1683,7 @@ int cmd_probe(int argc, char **argv, struct st_global *g)
 		}
 	}
 	if (p.send_file) {
-		st_buf_init(&p.message, 64 << 20);
+		st_buf_init(&p.message, ST_INPUT_MAX);
 		if (st_read_file(p.send_file, &p.message, &err)) {
 			st_out_error("--send: %s", err.msg);
 			return ST_EXIT_INPUT;

@@ -1011,7 +1011,7 @@ struct ccert_check {
 	struct st_x509_item *items[16];
 	size_t n;
 	enum st_ccert_verdict verdict;
-	char reason[200];
+	char reason[ST_ERROR_MAX]; /* for the log: whole, or cut at a character */
 };
 
 static const char *rev_source(const char *source)
@@ -1045,14 +1045,14 @@ static void ccert_judge(struct ccert_check *k)
 	vp.fetch.timeout_ms = p->fetch_timeout_ms;
 	vp.fetch.ocsp_cache = k->v->ocsp_cache;
 	if (st_verify_chain(&vp, k->items, k->n, NULL, 0, &vr, &e)) {
-		snprintf(k->reason, sizeof(k->reason), "cannot verify: %.180s", e.msg);
+		st_cut_printf(k->reason, sizeof(k->reason), "cannot verify: %s", e.msg);
 		return;
 	}
 	k->reason[0] = '\0';
 	if (vr.trusted)
 		k->verdict = ST_CCERT_TRUSTED;
 	else if (vr.n_errors)
-		snprintf(k->reason, sizeof(k->reason), "%.190s", vr.errors[0].message);
+		st_cut_printf(k->reason, sizeof(k->reason), "%s", vr.errors[0].message);
 	for (d = 0; d < vr.n_chain; d++) {
 		const struct st_rev_result *r = &vr.chain[d].revocation;
 		char where[32] = "";
@@ -1069,9 +1069,9 @@ static void ccert_judge(struct ccert_check *k)
 		if ((r->status == ST_REV_UNAVAILABLE || r->status == ST_REV_UNKNOWN) && !noted &&
 		    (k->verdict == ST_CCERT_TRUSTED ||
 		     (vr.n_errors && vr.errors[0].code == ST_V_REVOCATION_UNAVAILABLE))) {
-			snprintf(k->reason, sizeof(k->reason), "revocation %s (%s%s): %.120s",
-			         r->status == ST_REV_UNKNOWN ? "unknown" : "unavailable",
-			         rev_source(r->source), where, r->detail);
+			st_cut_printf(k->reason, sizeof(k->reason), "revocation %s (%s%s): %s",
+			              r->status == ST_REV_UNKNOWN ? "unknown" : "unavailable",
+			              rev_source(r->source), where, r->detail);
 			noted = true;
 		}
 	}
@@ -2190,40 +2190,53 @@ out:
 	return rc;
 }
 
-/* relay_clientcerts: "fingerprint value" lines, # comments, blank lines */
+/* relay_clientcerts: "fingerprint value" lines, # comments, blank lines; the file read
+ * whole under the input cap */
 static int load_fps(struct sv *v, const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char line[1024];
+	struct st_buf b;
+	struct st_error err;
+	char *line, *next;
 	unsigned lineno = 0;
+	int rc = -1;
 
-	if (!f) {
-		st_out_error("--relay-clientcerts: cannot read '%s': %s", path, strerror(errno));
-		return -1;
+	st_buf_init(&b, ST_INPUT_MAX);
+	if (st_read_file(path, &b, &err)) {
+		st_out_error("--relay-clientcerts: %s", err.msg);
+		goto out;
 	}
-	while (fgets(line, sizeof(line), f)) {
+	if (b.len && memchr(b.data, '\0', b.len)) {
+		st_out_error("--relay-clientcerts: '%s': a NUL byte: not a text file", path);
+		goto out;
+	}
+	for (line = b.len ? (char *)b.data : NULL; line; line = next) {
 		char *w = line + strspn(line, " \t"), **grown;
-		size_t n = strcspn(w, " \t\r\n");
+		size_t n;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
 		lineno++;
+		n = strcspn(w, " \t\r");
 		if (!n || *w == '#')
 			continue;
 		if (n >= ST_FINGERPRINT_MAX) {
-			st_out_error("%s:%u: '%.*s' is not a fingerprint", path, lineno, (int)n, w);
-			fclose(f);
-			return -1;
+			st_out_error("%s:%u: '%.*s' is not a fingerprint", path, lineno,
+			             (int)(n > 256 ? 256 : n), w);
+			goto out;
 		}
 		w[n] = '\0';
 		grown = realloc(v->fps, (v->n_fps + 1) * sizeof(*grown));
 		if (!grown || !(grown[v->n_fps] = strdup(w))) {
 			v->fps = grown ? grown : v->fps;
-			fclose(f);
-			return -1;
+			goto out;
 		}
 		v->fps = grown;
 		v->n_fps++;
 	}
-	fclose(f);
-	return 0;
+	rc = 0;
+out:
+	st_buf_release(&b);
+	return rc;
 }
 
 /* ---- revocation and privileges, set up at start ---- */

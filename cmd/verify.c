@@ -352,11 +352,13 @@ static enum st_exit read_certs(const char *path, const char *shown, enum st_x509
 	struct st_x509_reader *r;
 	struct st_x509_item *item;
 	struct st_buf data;
+	struct st_x509_bad bad = {{ST_ERR_NONE, "", 0}, 0};
 	enum st_exit status = ST_EXIT_OK;
+	bool warned_max = false;
 	size_t found = 0;
 	int rc;
 
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	if (why && whysize)
 		why[0] = '\0';
 	if (st_read_file(path, &data, &err)) {
@@ -374,27 +376,23 @@ static enum st_exit read_certs(const char *path, const char *shown, enum st_x509
 	}
 	while ((rc = st_x509_reader_next(r, &item, &err)) != 0) {
 		if (rc < 0) {
-			st_out_error("%s", err.msg);
-			if (why && !why[0])
-				snprintf(why, whysize, "%s", err.msg);
-			status = st_exit_worse(status, st_exit_for(err.cls));
+			st_x509_bad_add(&bad, &err);
 			continue;
 		}
 		if (st_x509_item_kind(item) != kind || it->n >= max) {
-			if (it->n >= max && kind == ST_X509_CERT)
+			if (it->n >= max && kind == ST_X509_CERT && !warned_max)
 				st_out_warn(
 				    "'%s': more than %zu certificates: the rest are ignored", shown,
 				    max);
+			warned_max |= it->n >= max && kind == ST_X509_CERT;
 			st_x509_item_free(item);
 			continue;
 		}
 		if (st_x509_item_parse_problem(item)) {
-			st_out_error("'%s' line %u: cannot parse certificate: %s", shown,
+			st_error_set(&err, ST_ERR_INPUT,
+			             "'%s' line %u: cannot parse certificate: %s", shown,
 			             st_x509_item_line(item), st_x509_item_parse_problem(item));
-			if (why && !why[0])
-				snprintf(why, whysize, "'%s' line %u: cannot parse certificate: %s", shown,
-				         st_x509_item_line(item), st_x509_item_parse_problem(item));
-			status = st_exit_worse(status, ST_EXIT_INPUT);
+			st_x509_bad_add(&bad, &err);
 			st_x509_item_free(item);
 			continue;
 		}
@@ -403,6 +401,13 @@ static enum st_exit read_certs(const char *path, const char *shown, enum st_x509
 	}
 	st_x509_reader_free(r);
 	st_buf_release(&data);
+	/* one line for all the bad blocks of a file */
+	if (st_x509_bad_report(&bad, &err)) {
+		st_out_error("%s", err.msg);
+		if (why)
+			snprintf(why, whysize, "%s", err.msg);
+		status = st_exit_worse(status, st_exit_for(err.cls));
+	}
 	if (found == 0 && status == ST_EXIT_OK) {
 		st_out_error("'%s': no %s found", shown, st_x509_kind_name(kind));
 		if (why)

@@ -64,7 +64,7 @@ struct st_auth_db *st_auth_db_load(const char *path, struct st_error *err)
 		st_error_set(err, ST_ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
-	st_buf_init(&b, 64 << 20);
+	st_buf_init(&b, ST_INPUT_MAX);
 	if (st_read_file(path, &b, err)) {
 		st_buf_release(&b);
 		free(db);

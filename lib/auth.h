@@ -12,7 +12,7 @@ struct st_auth_db;
  * Read FILE: "user:hash" lines (hash from crypt(3): yescrypt "$y$", sha512-crypt "$6$",
  * sha256-crypt "$5$", bcrypt "$2b$"...), "#" comments and blank lines. Each line is
  * checked: a line without a colon, an empty user, a hash libcrypt does not know, a user
- * given twice is an error naming FILE:LINE (class input). At most 64 MiB, 100000 users.
+ * given twice is an error naming FILE:LINE (class input). At most ST_INPUT_MAX, 100000 users.
  */
 struct st_auth_db *st_auth_db_load(const char *path, struct st_error *err);
 

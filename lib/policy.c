@@ -11,9 +11,6 @@
 
 #include "policy.h"
 
-/* A table source may be big (a million entries is a real case), not unbounded. */
-#define TABLE_MAX ((size_t)1 << 30)
-
 static const char *const level_names[] = {"none", "may",       "encrypt", "fingerprint",
                                           "dane", "dane-only", "verify",  "secure"};
 
@@ -367,7 +364,7 @@ struct st_policy_table *st_policy_table_load(const char *spec, struct st_error *
 		rc = parse_inline(t, err);
 	} else {
 		struct st_buf b;
-		st_buf_init(&b, TABLE_MAX);
+		st_buf_init(&b, ST_INPUT_MAX);
 		if (st_read_file(t->file, &b, err) < 0) {
 			st_buf_release(&b);
 			st_policy_table_free(t);

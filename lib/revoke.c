@@ -22,7 +22,6 @@
 
 #include "http.h"
 
-#define CRL_FILE_MAX      (64u * 1024 * 1024) /* a CRL file given on the command line */
 #define CRL_FETCH_MAX     (10u * 1024 * 1024) /* default cap of a fetched CRL */
 #define OCSP_FETCH_MAX    (64u * 1024)        /* default cap of an OCSP response */
 #define FETCH_TIMEOUT_MS  10000L
@@ -516,7 +515,7 @@ int st_crl_set_add_file(struct st_crl_set *s, const char *path, struct st_error 
 	unsigned n = 0, i = 0;
 	int rc;
 
-	st_buf_init(&b, CRL_FILE_MAX);
+	st_buf_init(&b, ST_INPUT_MAX);
 	snprintf(shown, sizeof(shown), "%s", path);
 	st_sanitize(shown);
 	rc = st_read_file(path, &b, err);

@@ -82,7 +82,7 @@ void st_crl_set_free(struct st_crl_set *s);
 
 /*
  * Add every CRL in a file (PEM with any number of X509 CRL blocks and text
- * between them, or one DER CRL; at most 64 MiB). Errors name the file and
+ * between them, or one DER CRL; at most ST_INPUT_MAX). Errors name the file and
  * the reason (class ST_ERR_INPUT): "cannot read CRL 'F': not a DER or PEM
  * CRL: ...", "...: malformed PEM CRL: ...", "...: no X509 CRL block found",
  * "...: empty, no CRL found", or st_read_file's message.

@@ -61,11 +61,11 @@ struct st_conn {
 	bool tls_bye; /* our close_notify is sent */
 	bool ccert_verified;
 	bool ccert_checking, ccert_revoked; /* ccert_verify not answered yet; its verdict */
-	char ccert_reason[200];
+	char ccert_reason[ST_ERROR_MAX];
 	int writes;            /* writes in flight */
 	struct st_buf held;    /* client bytes the engine could not take yet */
 	void *user;            /* the caller's (st_conn_set_user) */
-	char reason[64];
+	char reason[ST_ERROR_MAX]; /* why it ends, for the log: whole, or cut at a character */
 };
 
 struct wreq {
@@ -206,7 +206,7 @@ static void conn_close(struct st_conn *c, const char *reason)
 	c->closing = true;
 	slot_release(c); /* a closing connection no longer counts against the limits */
 	if (!c->reason[0])
-		snprintf(c->reason, sizeof(c->reason), "%s", reason);
+		st_cut_printf(c->reason, sizeof(c->reason), "%s", reason);
 	event(c, "disconnect");
 	uv_timer_stop(&c->idle);
 	uv_close((uv_handle_t *)&c->idle, conn_closed);
@@ -321,9 +321,9 @@ static void pump(struct st_conn *c)
 				flush_tls(c);
 			}
 			if (!c->reason[0])
-				snprintf(c->reason, sizeof(c->reason), "%.63s",
-				         strncmp(st.last_reply, "221", 3) == 0 ? "quit"
-				                                               : st.last_reply);
+				st_cut_printf(
+				    c->reason, sizeof(c->reason), "%s",
+				    strncmp(st.last_reply, "221", 3) == 0 ? "quit" : st.last_reply);
 			c->close_after_write = true;
 			if (c->writes == 0)
 				conn_close(c, c->reason);
@@ -455,7 +455,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		int rc = st_tls_handshake(c->tls, &err);
 		flush_tls(c);
 		if (rc < 0) {
-			snprintf(c->reason, sizeof(c->reason), "%.63s", err.msg);
+			st_cut_printf(c->reason, sizeof(c->reason), "%s", err.msg);
 			st_smtp_server_tls_up(c->smtp, false, NULL);
 			conn_close(c, c->reason);
 			return;
@@ -489,7 +489,7 @@ void st_server_ccert_answer(struct st_conn *c, enum st_ccert_verdict v, const ch
 		return;
 	c->ccert_verified = v == ST_CCERT_TRUSTED;
 	c->ccert_revoked = v == ST_CCERT_REVOKED;
-	snprintf(c->ccert_reason, sizeof(c->ccert_reason), "%s", reason ? reason : "");
+	st_cut_printf(c->ccert_reason, sizeof(c->ccert_reason), "%s", reason ? reason : "");
 	tls_ready(c);
 	if (!c->closing)
 		tls_drain(c);
@@ -626,7 +626,7 @@ static void accept_cb(uv_stream_t *ls, int status)
 			snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n", s->p.hostname,
 			         refuse);
 			send_raw(c, (const unsigned char *)line, strlen(line));
-			snprintf(c->reason, sizeof(c->reason), "%s", refuse);
+			st_cut_printf(c->reason, sizeof(c->reason), "%s", refuse);
 			c->close_after_write = true;
 			return;
 		}

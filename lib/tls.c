@@ -243,6 +243,9 @@ static int load_cred(const struct st_tls_params *p, gnutls_certificate_credentia
                      struct st_error *err)
 {
 	char why[160];
+	struct st_buf cb, kb;
+	struct st_error e;
+	gnutls_datum_t cd, kd;
 	int rc;
 
 	if (gnutls_certificate_allocate_credentials(cred) < 0) {
@@ -251,13 +254,33 @@ static int load_cred(const struct st_tls_params *p, gnutls_certificate_credentia
 		return ST_E_NOMEM;
 	}
 	if (p->cert_file && p->key_file) {
-		rc = gnutls_certificate_set_x509_key_file(*cred, p->cert_file, p->key_file,
-		                                          GNUTLS_X509_FMT_PEM);
-		if (rc < 0) {
-			st_error_set(err, ST_ERR_INPUT, "cannot use '%s' with '%s': %s", p->cert_file,
-			             p->key_file, st_gnutls_reason(rc, why, sizeof(why)));
-			goto fail;
+		/* read here under the input cap: GnuTLS's own file loader reads to the end */
+		st_buf_init(&cb, ST_INPUT_MAX);
+		st_buf_init(&kb, ST_INPUT_MAX);
+		rc = st_read_file(p->cert_file, &cb, &e);
+		if (rc == 0)
+			rc = st_read_file(p->key_file, &kb, &e);
+		if (rc < 0)
+			st_error_set(err, e.cls, "cannot use '%s' with '%s': %s", p->cert_file,
+			             p->key_file, e.msg);
+		else {
+			cd.data = cb.data;
+			cd.size = (unsigned)cb.len;
+			kd.data = kb.data;
+			kd.size = (unsigned)kb.len;
+			rc = gnutls_certificate_set_x509_key_mem(*cred, &cd, &kd,
+			                                         GNUTLS_X509_FMT_PEM);
+			if (rc < 0)
+				st_error_set(err, ST_ERR_INPUT, "cannot use '%s' with '%s': %s",
+				             p->cert_file, p->key_file,
+				             st_gnutls_reason(rc, why, sizeof(why)));
 		}
+		if (kb.data)
+			explicit_bzero(kb.data, kb.cap);
+		st_buf_release(&cb);
+		st_buf_release(&kb);
+		if (rc < 0)
+			goto fail;
 	} else if (p->server) {
 		st_error_set(err, ST_ERR_USAGE, "a TLS server needs a certificate and a key");
 		goto fail;

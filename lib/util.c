@@ -137,6 +137,17 @@ const char *st_buf_str(const struct st_buf *b)
 	return b->data ? (const char *)b->data : "";
 }
 
+/* "larger than 64 MiB" for the input cap, "larger than N bytes" for a smaller one. */
+static void too_big(struct st_error *err, const char *shown, size_t max)
+{
+	if (max == ST_INPUT_MAX)
+		st_error_set(err, ST_ERR_INPUT, "cannot read '%s': larger than %s", shown,
+		             ST_INPUT_MAX_TEXT);
+	else
+		st_error_set(err, ST_ERR_INPUT, "cannot read '%s': larger than %zu bytes", shown,
+		             max);
+}
+
 int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
 {
 	const char *shown = strcmp(path, "-") == 0 ? "standard input" : path;
@@ -146,6 +157,8 @@ int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
 	ssize_t n;
 
 	st_buf_reset(out);
+	if (out->max > ST_INPUT_MAX)
+		out->max = ST_INPUT_MAX;
 	if (strcmp(path, "-") == 0) {
 		fd = STDIN_FILENO;
 	} else {
@@ -163,8 +176,7 @@ int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
 			goto out;
 		}
 		if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > out->max) {
-			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': larger than %zu bytes",
-			             shown, out->max);
+			too_big(err, shown, out->max);
 			rc = ST_E_TOOBIG;
 			goto out;
 		}
@@ -183,8 +195,7 @@ int st_read_file(const char *path, struct st_buf *out, struct st_error *err)
 			break;
 		rc = st_buf_add(out, chunk, (size_t)n);
 		if (rc == ST_E_TOOBIG) {
-			st_error_set(err, ST_ERR_INPUT, "cannot read '%s': larger than %zu bytes",
-			             shown, out->max);
+			too_big(err, shown, out->max);
 			goto out;
 		}
 		if (rc) {
@@ -197,6 +208,48 @@ out:
 	if (fd != STDIN_FILENO)
 		close(fd);
 	return rc;
+}
+
+int st_file_check(const char *path, struct st_error *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		st_error_set(err, ST_ERR_INPUT, "cannot read '%s': %s", path, strerror(errno));
+		return ST_E_IO;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		st_error_set(err, ST_ERR_INPUT, "cannot read '%s': %s", path,
+		             S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		return ST_E_IO;
+	}
+	if ((uintmax_t)st.st_size > ST_INPUT_MAX) {
+		too_big(err, path, ST_INPUT_MAX);
+		return ST_E_TOOBIG;
+	}
+	return ST_OK;
+}
+
+void st_cut_printf(char *out, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	size_t end;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, size, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		out[0] = '\0';
+		return;
+	}
+	if ((size_t)n < size)
+		return;
+	/* out[end] is the first byte dropped: back to the start of its character */
+	end = size - 4;
+	while (end > 0 && ((unsigned char)out[end] & 0xc0) == 0x80)
+		end--;
+	memcpy(out + end, "...", 4);
 }
 
 void st_hex(const unsigned char *p, size_t n, bool upper, char sep, char *out)

@@ -87,11 +87,29 @@ void st_buf_release(struct st_buf *b);
 const char *st_buf_str(const struct st_buf *b);
 
 /*
- * Read a whole file ("-" is standard input) into out, which is reset first.
- * Fails with ST_E_TOOBIG past out->max, and with a message naming the file
- * and the reason (a directory, permission denied, ...) in err.
+ * The most any input file may hold (certificates, keys, CRLs, policy tables, main.cf,
+ * user tables, messages to send): the one input cap, in bytes and in words.
+ */
+#define ST_INPUT_MAX      ((size_t)64 << 20)
+#define ST_INPUT_MAX_TEXT "64 MiB"
+
+/*
+ * Read a whole file ("-" is standard input) into out, which is reset first, in
+ * chunks, never more than the smaller of out->max and ST_INPUT_MAX: an endless
+ * source (/dev/zero, a FIFO) is read up to the cap, a regular file over it not at
+ * all. Fails with ST_E_TOOBIG past the cap ("cannot read 'X': larger than 64 MiB"),
+ * and with a message naming the file and the reason (a directory, permission
+ * denied, ...) in err, class input.
  */
 int st_read_file(const char *path, struct st_buf *out, struct st_error *err);
+
+/*
+ * Check a file another program will read (Postfix's postconf reads main.cf and
+ * master.cf): 0 when it is a regular file within ST_INPUT_MAX, else ST_E_TOOBIG
+ * ("cannot read 'X': larger than 64 MiB") or ST_E_IO ("...: not a regular file",
+ * or why it cannot be looked at) with err, class input. Nothing is read.
+ */
+int st_file_check(const char *path, struct st_error *err);
 
 /*
  * Write n bytes as hex into out (size >= 3*n+1 with a separator, 2*n+1
@@ -106,6 +124,13 @@ void st_hex(const unsigned char *p, size_t n, bool upper, char sep, char *out);
  * printable UTF-8 (such as 'Müller') is kept.
  */
 void st_sanitize(char *s);
+
+/*
+ * snprintf into out (size >= 4) that never cuts a UTF-8 character in two: text
+ * that does not fit is cut at a character boundary and ends with "..." to say so.
+ */
+void st_cut_printf(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Format t as ISO 8601 UTC ("2026-11-28T13:23:26Z") into out (>= 21 bytes). */
 int st_time_iso(time_t t, char *out, size_t size);

@@ -287,6 +287,7 @@ static int trust_add_buffer(struct st_trust *t, const char *name, const struct s
 {
 	struct st_x509_reader *r = st_x509_reader_new(name, data->data, data->len);
 	struct st_x509_item *item;
+	struct st_x509_bad bad = {{ST_ERR_NONE, "", 0}, 0};
 	struct st_error e;
 	int rc, n;
 
@@ -298,13 +299,15 @@ static int trust_add_buffer(struct st_trust *t, const char *name, const struct s
 	while ((rc = st_x509_reader_next(r, &item, &e)) != 0) {
 		gnutls_x509_crt_t c;
 		if (rc < 0) {
-			trust_note(t, "%s", e.msg);
+			st_x509_bad_add(&bad, &e);
 			continue;
 		}
 		if (st_x509_item_parse_problem(item)) {
-			trust_note(t,
-			           "'%s' line %u: cannot parse certificate: %s; it is not trusted",
-			           name, st_x509_item_line(item), st_x509_item_parse_problem(item));
+			st_error_set(
+			    &e, ST_ERR_INPUT,
+			    "'%s' line %u: cannot parse certificate: %s; it is not trusted", name,
+			    st_x509_item_line(item), st_x509_item_parse_problem(item));
+			st_x509_bad_add(&bad, &e);
 			st_x509_item_free(item);
 			continue;
 		}
@@ -342,6 +345,8 @@ static int trust_add_buffer(struct st_trust *t, const char *name, const struct s
 		*added += (unsigned)n;
 	}
 	st_x509_reader_free(r);
+	if (st_x509_bad_report(&bad, &e)) /* one note for all the bad blocks of the file */
+		trust_note(t, "%s", e.msg);
 	return ST_OK;
 }
 
@@ -365,7 +370,7 @@ int st_trust_add_file(struct st_trust *t, const char *path, struct st_error *err
 	struct st_buf data;
 	int rc;
 
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	rc = st_read_file(path, &data, err);
 	if (rc == 0)
 		rc = trust_add_whole(t, path, &data, err);
@@ -445,6 +450,7 @@ static int dir_load(struct st_trust *t, const char *dir, const struct hash_entry
 {
 	struct st_x509_reader *r;
 	struct st_x509_item *item;
+	struct st_x509_bad bad = {{ST_ERR_NONE, "", 0}, 0};
 	struct st_error e;
 	int rc;
 
@@ -461,7 +467,7 @@ static int dir_load(struct st_trust *t, const char *dir, const struct hash_entry
 		gnutls_x509_crt_t c;
 		long sh;
 		if (rc < 0) {
-			trust_note(t, "%s", e.msg);
+			st_x509_bad_add(&bad, &e);
 			continue;
 		}
 		c = st_x509_item_kind(item) == ST_X509_CERT ? st_x509_item_crt_copy(item) : NULL;
@@ -489,6 +495,8 @@ static int dir_load(struct st_trust *t, const char *dir, const struct hash_entry
 		}
 	}
 	st_x509_reader_free(r);
+	if (st_x509_bad_report(&bad, &e)) /* one note for all the bad blocks of the file */
+		trust_note(t, "%s", e.msg);
 	return ST_OK;
 }
 
@@ -511,7 +519,7 @@ int st_trust_add_dir(struct st_trust *t, const char *dir, struct st_error *err)
 		             strerror(errno));
 		return ST_E_IO;
 	}
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	/* the hash names, which are all OpenSSL reads */
 	while ((e = readdir(d)) != NULL && n_hs < ANCHORS_MAX) {
 		struct hash_entry *v;
@@ -808,7 +816,7 @@ int st_trust_add_system(struct st_trust *t, struct st_error *err)
 
 	/* the bundle GnuTLS's system trust is (configure --with-system-ca-file),
 	 * indexed; when it is not there, whatever GnuTLS loads, whole */
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	if (ST_SYSTEM_CA_FILE[0] && st_read_file(ST_SYSTEM_CA_FILE, &data, &e) == 0) {
 		pthread_mutex_lock(&t->lock);
 		rc = trust_index_pem(t, &data, &indexed, &seen);
@@ -870,7 +878,7 @@ int st_trust_index_file(struct st_trust *t, const char *path, struct st_error *e
 	size_t before = t->n_lazy, indexed = 0, seen = 0;
 	int rc;
 
-	st_buf_init(&data, ST_X509_FILE_MAX);
+	st_buf_init(&data, ST_INPUT_MAX);
 	rc = st_read_file(path, &data, err);
 	if (rc) {
 		st_buf_release(&data);

@@ -448,6 +448,28 @@ void st_x509_reader_free(struct st_x509_reader *r)
 	free(r);
 }
 
+void st_x509_bad_add(struct st_x509_bad *b, const struct st_error *e)
+{
+	if (b->n++ == 0)
+		b->first = *e;
+}
+
+bool st_x509_bad_report(const struct st_x509_bad *b, struct st_error *out)
+{
+	char tail[64];
+	int room;
+
+	if (b->n == 0)
+		return false;
+	*out = b->first;
+	if (b->n == 1)
+		return true;
+	snprintf(tail, sizeof(tail), " (and %lu more bad block%s)", b->n - 1, b->n == 2 ? "" : "s");
+	room = (int)(sizeof(out->msg) - strlen(tail) - 1);
+	snprintf(out->msg, sizeof(out->msg), "%.*s%s", room, b->first.msg, tail);
+	return true;
+}
+
 static bool all_blank(const unsigned char *p, size_t n)
 {
 	size_t i;

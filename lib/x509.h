@@ -8,9 +8,6 @@
 
 #include "util.h"
 
-/* Largest file the loaders accept: big CA bundles are well under 1 MiB. */
-#define ST_X509_FILE_MAX (64u * 1024 * 1024)
-
 /* Digests Postfix accepts for fingerprints (smtp[d]_tls_fingerprint_digest). */
 enum st_digest {
 	ST_DIGEST_MD5,
@@ -73,6 +70,25 @@ int st_x509_reader_next(struct st_x509_reader *r, struct st_x509_item **item, st
 
 /* Free a reader. NULL is a no-op. */
 void st_x509_reader_free(struct st_x509_reader *r);
+
+/*
+ * The errors of one file's reader folded into one report, so that a file of
+ * 100000 bad blocks gives one line, not 100000: the first error and how many
+ * more there were. Zero-initialise, add each error, then report.
+ */
+struct st_x509_bad {
+	struct st_error first;
+	unsigned long n; /* errors added */
+};
+
+/* Note one error of st_x509_reader_next. */
+void st_x509_bad_add(struct st_x509_bad *b, const struct st_error *e);
+
+/*
+ * false when nothing was added; else true with *out the first error, its message
+ * followed by " (and N more bad blocks)" when there were more.
+ */
+bool st_x509_bad_report(const struct st_x509_bad *b, struct st_error *out);
 
 /* Free an item. NULL is a no-op. */
 void st_x509_item_free(struct st_x509_item *item);

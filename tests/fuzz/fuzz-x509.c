@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!r)
 		return 0;
-	st_buf_init(&tlsa, ST_X509_FILE_MAX);
+	st_buf_init(&tlsa, ST_INPUT_MAX);
 	while ((rc = st_x509_reader_next(r, &item, &err)) != 0) {
 		if (rc < 0)
 			continue;

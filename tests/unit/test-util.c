@@ -727,6 +727,27 @@ static const struct {
     {253402300799LL, "9999-12-31T23:59:59Z"},
 };
 
+/* st_cut_printf: whole when it fits, else cut at a UTF-8 character with "..." */
+static void test_cut_printf(void **state)
+{
+	char out[12], small[4];
+
+	(void)state;
+	st_cut_printf(out, sizeof(out), "%s", "short");
+	assert_string_equal(out, "short");
+	st_cut_printf(out, sizeof(out), "%s %d", "eleven", 1234);
+	assert_string_equal(out, "eleven 1234");
+	st_cut_printf(out, sizeof(out), "%s", "twelve bytes");
+	assert_string_equal(out, "twelve b...");
+	/* the cut would fall inside the "ü" (bytes 7-8): it goes before it */
+	st_cut_printf(out, sizeof(out), "%s", "abcdefg\xc3\xbc-xy");
+	assert_string_equal(out, "abcdefg...");
+	st_cut_printf(out, sizeof(out), "%s", "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac");
+	assert_string_equal(out, "\xe2\x82\xac\xe2\x82\xac...");
+	st_cut_printf(small, sizeof(small), "%s", "\xe2\x82\xacx");
+	assert_string_equal(small, "...");
+}
+
 static void test_time_iso(void **state)
 {
 	size_t i;
@@ -824,6 +845,7 @@ int main(void)
 	    cmocka_unit_test(test_read_file_stdin),
 	    cmocka_unit_test(test_hex),
 	    cmocka_unit_test(test_sanitize),
+	    cmocka_unit_test(test_cut_printf),
 	    cmocka_unit_test(test_time_iso),
 	    cmocka_unit_test(test_time_iso_small),
 	    cmocka_unit_test(test_edit_distance),

@@ -123,7 +123,7 @@ static void load(const char *name, struct fixture *f)
 	struct st_error err;
 
 	snprintf(path, sizeof(path), "%s/tests/unit/data/%s", top ? top : ".", name);
-	st_buf_init(&f->data, ST_X509_FILE_MAX);
+	st_buf_init(&f->data, ST_INPUT_MAX);
 	f->n = 0;
 	assert_int_equal(st_read_file(path, &f->data, &err), 0);
 	r = st_x509_reader_new(name, f->data.data, f->data.len);

@@ -217,7 +217,7 @@ static void load_fixture(const char *name, struct st_buf *b)
 
 	fixture_path(name, path, sizeof(path));
 	st_error_clear(&err);
-	st_buf_init(b, ST_X509_FILE_MAX);
+	st_buf_init(b, ST_INPUT_MAX);
 	if (st_read_file(path, b, &err) != ST_OK)
 		fail_msg("cannot load fixture %s: %s", name, err.msg);
 	assert_true(b->len > 0);
@@ -339,7 +339,7 @@ static void check_item_tlsa(const struct st_x509_item *item, const struct item_e
 	char expect[2 * ST_DIGEST_MAX + 1], fp[ST_FINGERPRINT_MAX];
 	const struct fp_set *k = &spki_fps[e->key];
 
-	st_buf_init(&out, ST_X509_FILE_MAX);
+	st_buf_init(&out, ST_INPUT_MAX);
 
 	/* 3 1 1 and 3 1 2: the SPKI digests, lower-case hex without separators */
 	assert_int_equal(st_x509_item_tlsa_data(item, ST_TLSA_SEL_SPKI, ST_TLSA_SHA256, &out),
@@ -525,7 +525,7 @@ static void test_combined(void **state)
 		struct st_error err;
 		char fp[ST_FINGERPRINT_MAX];
 
-		st_buf_init(&all, ST_X509_FILE_MAX);
+		st_buf_init(&all, ST_INPUT_MAX);
 		for (i = 0; i < 4 && cases[c].parts[i]; i++) {
 			load_fixture(cases[c].parts[i], &part);
 			assert_int_equal(st_buf_add(&all, part.data, part.len), ST_OK);
@@ -889,7 +889,7 @@ static void build_input(const struct err_case *c, struct st_buf *b)
 {
 	size_t i;
 
-	st_buf_init(b, ST_X509_FILE_MAX);
+	st_buf_init(b, ST_INPUT_MAX);
 	for (i = 0; i < N_ELEMS(c->parts); i++) {
 		const struct part *p = &c->parts[i];
 		if (p->fixture) {
