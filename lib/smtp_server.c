@@ -758,6 +758,11 @@ size_t st_smtp_server_input(struct st_smtp_server *s, const unsigned char *data,
 	return take;
 }
 
+size_t st_smtp_server_buffered(const struct st_smtp_server *s)
+{
+	return s->in.len - s->in_off;
+}
+
 void st_smtp_server_eof(struct st_smtp_server *s)
 {
 	close_session(s);

@@ -85,6 +85,10 @@ void st_smtp_server_greet(struct st_smtp_server *s, const char *refuse);
  */
 size_t st_smtp_server_input(struct st_smtp_server *s, const unsigned char *data, size_t len);
 
+/* Client bytes taken and not processed yet (a partial line, or waiting behind a decision
+ * or unsent output). */
+size_t st_smtp_server_buffered(const struct st_smtp_server *s);
+
 /* The client closed its side: the session ends (a message being sent is abandoned). */
 void st_smtp_server_eof(struct st_smtp_server *s);
 
