@@ -74,25 +74,10 @@ flood() {
 	[ "$(($(kb VmHWM) - base))" -lt 30000 ]
 	ok "$?" "$kind flood: serve's peak memory grew by less than 30 MB"
 	# another client meanwhile
-	other=$(python3 - "$smtp" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
-f = s.makefile("rb")
-def reply():
-    while True:
-        l = f.readline()
-        if not l or l[3:4] != b"-":
-            return l.decode().strip()
-reply()
-for c in [b"EHLO other.smtptls.test", b"MAIL FROM:<o@client.smtptls.test>",
-          b"RCPT TO:<o@example.smtptls.test>", b"DATA"]:
-    s.sendall(c + b"\r\n"); reply()
-s.sendall(b"Subject: meanwhile\r\n\r\nserved\r\n.\r\n")
-print(reply())
-s.sendall(b"QUIT\r\n"); reply()
-EOF
-)
-	like "$other" "^250 2\\.0\\.0 Ok: queued as " "$kind flood: another client is served meanwhile"
+	other=$(python3 "$TOP_SRCDIR/tests/lib/smtp-dialog.py" "$smtp" "EHLO other.smtptls.test" \
+		"MAIL FROM:<o@client.smtptls.test>" "RCPT TO:<o@example.smtptls.test>" DATA \
+		'Subject: meanwhile\r\n\r\nserved\r\n.' QUIT)
+	like "$other" "-> 250 2\\.0\\.0 Ok: queued as " "$kind flood: another client is served meanwhile"
 	wait "$fp"
 	is "$(sed -n 2p "$T/flood.$kind")" "closed" "$kind flood: serve ends the connection after the timeout"
 	is "$(jq -c 'select(.event == "disconnect" and
