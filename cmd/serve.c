@@ -81,6 +81,7 @@ struct sv_params {
 	enum restriction restrictions[16];
 	size_t n_restrictions;
 	long idle_timeout;
+	long min_data_rate;
 	const char *auth_file;
 	bool auth_plaintext;
 	bool req_ccert;
@@ -141,6 +142,7 @@ enum {
 	OPT_MYNETWORKS,
 	OPT_RESTRICTIONS,
 	OPT_IDLE_TIMEOUT,
+	OPT_MIN_DATA_RATE,
 	OPT_AUTH_FILE,
 	OPT_AUTH_PLAINTEXT,
 	OPT_REQ_CCERT,
@@ -228,7 +230,14 @@ static const struct argp_option sv_options[] = {
     {"ready-file", OPT_READY_FILE, "FILE", 0, "Write the ready line there too", 3},
     {"max-size", OPT_MAX_SIZE, "BYTES", 0, "The message size limit (default 10240000)", 3},
     {"exit-after", OPT_EXIT_AFTER, "N", 0, "Stop after N messages", 3},
-    {"idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", 0, "Idle client timeout (default 300)", 3},
+    {"idle-timeout", OPT_IDLE_TIMEOUT, "SECONDS", 0,
+     "Time limit for each command line, the TLS handshake and the last replies; DATA's "
+     "first deadline (default 300, Postfix's smtpd_timeout)",
+     3},
+    {"min-data-rate", OPT_MIN_DATA_RATE, "BYTES", 0,
+     "DATA's deadline grows by one second per BYTES received, at most to --idle-timeout "
+     "(default 500, Postfix's smtpd_min_data_rate)",
+     3},
     {"workers", OPT_WORKERS, "N", 0,
      "Event loops, each on a thread of its own, taking connections from the same listeners "
      "(default: one per CPU, at most 64)",
@@ -526,6 +535,13 @@ static error_t sv_parse(int key, char *arg, struct argp_state *state)
 		if (!*arg || *end || v < 1 || v > 86400)
 			st_usage_error(state, "--idle-timeout: '%s' is not 1-86400 seconds", arg);
 		p->idle_timeout = (long)v;
+		break;
+	case OPT_MIN_DATA_RATE:
+		v = strtoll(arg, &end, 10);
+		if (!*arg || *end || v < 1 || v > 1000000000)
+			st_usage_error(state, "--min-data-rate: '%s' is not 1-1000000000 bytes",
+			               arg);
+		p->min_data_rate = (long)v;
 		break;
 	case OPT_ASK_CCERT:
 		p->ask_ccert = true;
@@ -2535,6 +2551,7 @@ int cmd_serve(int argc, char **argv, struct st_global *g)
 	sp.auth_plaintext = p.auth_plaintext;
 	sp.max_size = p.max_size;
 	sp.idle_timeout_ms = p.idle_timeout * 1000;
+	sp.min_data_rate = (unsigned)p.min_data_rate;
 	sp.ccert_verify = ccert_verify;
 	sp.tls_verdict = tls_verdict;
 	sp.decide = decide;

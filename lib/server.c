@@ -63,6 +63,9 @@ struct st_conn {
 	bool ccert_checking, ccert_revoked; /* ccert_verify not answered yet; its verdict */
 	char ccert_reason[ST_ERROR_MAX];
 	int writes;            /* writes in flight */
+	bool paused;           /* reading stopped: the engine takes no more until it drains */
+	uint64_t armed;        /* when the timer is set to fire (0: not set) */
+	uint64_t linger;       /* the last replies must be gone by then */
 	struct st_buf held;    /* client bytes the engine could not take yet */
 	void *user;            /* the caller's (st_conn_set_user) */
 	char reason[ST_ERROR_MAX]; /* why it ends, for the log: whole, or cut at a character */
@@ -72,6 +75,10 @@ struct wreq {
 	uv_write_t req;
 	char *data;
 };
+
+static void pump(struct st_conn *c);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 const char *st_listen_mode_name(enum st_listen_mode m)
 {
@@ -227,6 +234,13 @@ static void write_cb(uv_write_t *req, int status)
 		conn_close(c, "write failed");
 	else if (c->close_after_write && c->writes == 0)
 		conn_close(c, c->reason[0] ? c->reason : "quit");
+	else if (!c->close_after_write && c->tcp.write_queue_size < ST_SRV_OUT_MAX &&
+	         st_smtp_server_next(c->smtp, NULL) == ST_SRV_NONE) {
+		/* replies drained: the engine may go on with what the client sent (a decision
+		 * or a handshake under way goes on by itself) */
+		st_smtp_server_clock(c->smtp, uv_now(c->srv->loop));
+		pump(c);
+	}
 }
 
 static int send_raw(struct st_conn *c, const unsigned char *d, size_t n)
@@ -264,25 +278,33 @@ static void flush_tls(struct st_conn *c)
 		st_tls_output_done(c->tls, n);
 }
 
-/* The engine's replies to the client, through TLS when it is on. */
-static void flush(struct st_conn *c)
+/*
+ * The engine's replies to the client, through TLS when it is on. While more than
+ * ST_SRV_OUT_MAX bytes wait for the socket (a client that does not read), they stay in
+ * the engine, which then stops reading commands: backpressure, memory bounded.
+ */
+/* The engine's output to the socket while less than ST_SRV_OUT_MAX waits there (all of it
+ * with all: the last replies, bounded by the engine's own cap, go before close_notify). */
+static void flush(struct st_conn *c, bool all)
 {
-	size_t n;
-	const unsigned char *o = st_smtp_server_output(c->smtp, &n);
-	struct st_error err;
+	for (;;) {
+		size_t n;
+		const unsigned char *o = st_smtp_server_output(c->smtp, &n);
+		struct st_error err;
 
-	if (!n || c->closing)
-		return;
-	if (c->tls_on) {
-		if (st_tls_write(c->tls, o, n, &err)) {
-			conn_close(c, "TLS write failed");
+		if (!n || c->closing || (!all && c->tcp.write_queue_size >= ST_SRV_OUT_MAX))
+			return;
+		if (c->tls_on) {
+			if (st_tls_write(c->tls, o, n, &err)) {
+				conn_close(c, "TLS write failed");
+				return;
+			}
+			flush_tls(c);
+		} else if (send_raw(c, o, n)) {
 			return;
 		}
-		flush_tls(c);
-	} else if (send_raw(c, o, n)) {
-		return;
+		st_smtp_server_sent(c->smtp, n); /* may read on, and reply more */
 	}
-	st_smtp_server_sent(c->smtp, n);
 }
 
 static void start_tls(struct st_conn *c)
@@ -301,9 +323,48 @@ static void start_tls(struct st_conn *c)
 }
 
 static void feed(struct st_conn *c, const unsigned char *d, size_t n);
+static void idle_cb(uv_timer_t *t);
+static void tls_drain(struct st_conn *c);
+static void pump_(struct st_conn *c);
+
+/* The timer at the engine's deadline, or at the end of the time the last replies have. */
+static void arm(struct st_conn *c)
+{
+	uint64_t now = uv_now(c->srv->loop), at;
+
+	if (c->closing)
+		return;
+	if (c->close_after_write) {
+		if (!c->linger)
+			c->linger = now + (uint64_t)c->srv->p.idle_timeout_ms;
+		at = c->linger;
+	} else
+		at = st_smtp_server_deadline(c->smtp);
+	if (!at || at == c->armed)
+		return;
+	c->armed = at;
+	uv_timer_start(&c->idle, idle_cb, at > now ? at - now : 0, 0);
+}
+
+/* Read from the client again once the engine took all it held. */
+static void resume(struct st_conn *c)
+{
+	if (!c->paused || c->closing)
+		return;
+	c->paused = false;
+	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+	if (c->tls_on && !c->handshaking && !c->ccert_checking)
+		tls_drain(c); /* what TLS had decrypted or buffered meanwhile */
+}
 
 /* Do what the engine wants until it waits for the client or for a decision. */
 static void pump(struct st_conn *c)
+{
+	pump_(c);
+	arm(c);
+}
+
+static void pump_(struct st_conn *c)
 {
 	while (!c->closing) {
 		struct st_srv_request req;
@@ -312,7 +373,7 @@ static void pump(struct st_conn *c)
 
 		st_smtp_server_state(c->smtp, &st);
 		if (ev == ST_SRV_CLOSE) {
-			flush(c);
+			flush(c, true);
 			if (c->tls_on && !c->handshaking && !c->tls_bye && !c->closing) {
 				/* after the last reply (221 to QUIT, as Postfix; or a 421): the
 				 * client tells the end of the session from a cut connection */
@@ -330,29 +391,32 @@ static void pump(struct st_conn *c)
 			return;
 		}
 		if (ev == ST_SRV_TLS) {
-			flush(c); /* the 220, in plaintext */
+			flush(c, true); /* the 220, in plaintext */
 			start_tls(c);
 			return;
 		}
 		if (ev == ST_SRV_NONE) {
-			flush(c);
+			flush(c, false);
+			if (c->closing || st_smtp_server_next(c->smtp, NULL) != ST_SRV_NONE)
+				continue; /* the output drained and the engine read on */
 			if (c->held.len) {
-				/* the engine has room again */
-				struct st_buf h = c->held;
-				st_buf_init(&c->held, h.max);
-				feed(c, h.data, h.len);
-				st_buf_release(&h);
-				if (c->held.len)
+				/* the engine may have room again */
+				size_t took =
+				    st_smtp_server_input(c->smtp, c->held.data, c->held.len);
+				if (!took)
 					return;
+				memmove(c->held.data, c->held.data + took, c->held.len - took);
+				c->held.len -= took;
 				continue;
 			}
+			resume(c);
 			return;
 		}
 		/* a decision: asked once, answered by st_server_answer */
 		if (c->asked)
 			return;
 		c->asked = true;
-		flush(c);
+		flush(c, false);
 		{
 			struct st_conn_info i;
 			info_of(c, &i);
@@ -380,6 +444,7 @@ void st_server_answer(struct st_conn *c, bool ok, const char *text)
 	c->asked = false;
 	if (gone_meanwhile(c))
 		return;
+	st_smtp_server_clock(c->smtp, uv_now(c->srv->loop));
 	st_smtp_server_answer(c->smtp, ok, text);
 	if (!ok)
 		event(c, "reject");
@@ -391,9 +456,16 @@ static void feed(struct st_conn *c, const unsigned char *d, size_t n)
 {
 	size_t took = st_smtp_server_input(c->smtp, d, n);
 
-	if (took < n && st_buf_add(&c->held, d + took, n - took)) {
-		conn_close(c, "the client sent too much without reading replies");
-		return;
+	if (took < n) {
+		if (st_buf_add(&c->held, d + took, n - took)) {
+			conn_close(c, "the client sent too much without reading replies");
+			return;
+		}
+		if (!c->paused) {
+			/* read no more until the engine has taken this */
+			c->paused = true;
+			uv_read_stop((uv_stream_t *)&c->tcp);
+		}
 	}
 	pump(c);
 }
@@ -419,14 +491,34 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void idle_cb(uv_timer_t *t)
 {
 	struct st_conn *c = t->data;
+	uint64_t now = uv_now(c->srv->loop), dl;
 
+	c->armed = 0;
+	if (c->closing)
+		return;
+	if (c->close_after_write) {
+		/* the last replies never left: the client does not read */
+		conn_close(c, c->reason[0] ? c->reason : "timeout");
+		return;
+	}
+	st_smtp_server_clock(c->smtp, now);
+	dl = st_smtp_server_deadline(c->smtp);
+	if (dl > now) {
+		arm(c); /* the deadline moved meanwhile */
+		return;
+	}
+	if (c->tcp.write_queue_size > 0) {
+		/* replies wait for the socket since the last command: no 421 can get through */
+		st_smtp_server_eof(c->smtp);
+		conn_close(c, "timeout: the client does not read its replies");
+		return;
+	}
 	snprintf(c->reason, sizeof(c->reason), "timeout");
 	st_smtp_server_timeout(c->smtp);
 	pump(c);
 }
 
 static void tls_ready(struct st_conn *c);
-static void tls_drain(struct st_conn *c);
 
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
@@ -442,7 +534,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	uv_timer_again(&c->idle);
+	st_smtp_server_clock(c->smtp, uv_now(c->srv->loop));
 	if (!c->tls_on) {
 		feed(c, (const unsigned char *)buf->base, (size_t)nread);
 		return;
@@ -487,6 +579,7 @@ void st_server_ccert_answer(struct st_conn *c, enum st_ccert_verdict v, const ch
 	c->ccert_checking = false;
 	if (gone_meanwhile(c))
 		return;
+	st_smtp_server_clock(c->smtp, uv_now(c->srv->loop));
 	c->ccert_verified = v == ST_CCERT_TRUSTED;
 	c->ccert_revoked = v == ST_CCERT_REVOKED;
 	st_cut_printf(c->ccert_reason, sizeof(c->ccert_reason), "%s", reason ? reason : "");
@@ -532,6 +625,8 @@ static void tls_drain(struct st_conn *c)
 		feed(c, plain, (size_t)n);
 		if (c->closing)
 			return;
+		if (c->paused)
+			break; /* the rest waits in TLS until the engine drains */
 	}
 	flush_tls(c); /* session tickets, alerts */
 }
@@ -576,6 +671,8 @@ static void accept_cb(uv_stream_t *ls, int status)
 	sp.auth_plaintext = s->p.auth_plaintext;
 	sp.max_size = s->p.max_size;
 	sp.max_rcpt = s->p.max_rcpt;
+	sp.timeout_ms = (unsigned long)s->p.idle_timeout_ms;
+	sp.min_data_rate = s->p.min_data_rate;
 	sp.body = on_body;
 	sp.body_arg = c;
 	sp.fault = s->p.fault;
@@ -599,8 +696,8 @@ static void accept_cb(uv_stream_t *ls, int status)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	event(c, "connect");
-	uv_timer_start(&c->idle, idle_cb, (uint64_t)s->p.idle_timeout_ms,
-	               (uint64_t)s->p.idle_timeout_ms);
+	st_smtp_server_clock(c->smtp, uv_now(s->loop)); /* the first deadline: the greeting, TLS */
+	arm(c);
 	uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 	slot_take(c, &total, &from_peer);
 	if (total > s->p.max_conns)
@@ -616,6 +713,7 @@ static void accept_cb(uv_stream_t *ls, int status)
 			send_raw(c, (const unsigned char *)line, strlen(line));
 			snprintf(c->reason, sizeof(c->reason), "fault injected at connect");
 			c->close_after_write = true;
+			arm(c);
 			return;
 		}
 	}
@@ -628,6 +726,7 @@ static void accept_cb(uv_stream_t *ls, int status)
 			send_raw(c, (const unsigned char *)line, strlen(line));
 			st_cut_printf(c->reason, sizeof(c->reason), "%s", refuse);
 			c->close_after_write = true;
+			arm(c);
 			return;
 		}
 		st_smtp_server_greet(c->smtp, NULL);

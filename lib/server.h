@@ -56,7 +56,10 @@ struct st_server_params {
 	bool tls_required; /* every listener requires STARTTLS (security level encrypt) */
 	bool auth, auth_plaintext;
 	size_t max_size, max_rcpt;
-	long idle_timeout_ms;    /* default 300000 (Postfix's smtpd_timeout) */
+	/* the time limit of each command line, of the TLS handshake and of the last replies,
+	 * and DATA's first deadline: default 300000 (Postfix's smtpd_timeout) */
+	long idle_timeout_ms;
+	unsigned min_data_rate;  /* DATA's deadline grows 1 s per this many bytes; default 500 */
 	unsigned max_conns;      /* default 1000 */
 	unsigned max_per_client; /* default 50 (smtpd_client_connection_count_limit) */
 	/* A request of the engine (MAIL, RCPT, DATA, END, AUTH): answer with

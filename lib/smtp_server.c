@@ -57,6 +57,10 @@ struct st_smtp_server {
 	unsigned errors, messages;
 	size_t discarded;
 	char last[600];
+	/* time (ms): now, the deadline, and what DATA bytes earned short of a millisecond */
+	unsigned long long now, deadline;
+	bool clocked;
+	unsigned long long credit;
 };
 
 static size_t max_size(const struct st_smtp_server *s)
@@ -77,6 +81,10 @@ struct st_smtp_server *st_smtp_server_new(const struct st_smtp_server_params *p)
 		s->p.max_rcpt = 1000;
 	if (!s->p.max_errors)
 		s->p.max_errors = 20;
+	if (!s->p.timeout_ms)
+		s->p.timeout_ms = 300000;
+	if (!s->p.min_data_rate)
+		s->p.min_data_rate = 500;
 	s->tls = p->implicit_tls;
 	st_buf_init(&s->in, ST_SRV_IN_MAX);
 	st_buf_init(&s->out, 4 * ST_SRV_IN_MAX);
@@ -113,6 +121,31 @@ void st_smtp_server_free(struct st_smtp_server *s)
 	st_buf_release(&s->in);
 	st_buf_release(&s->out);
 	free(s);
+}
+
+/* A new request begins: it has the whole timeout. */
+static void restart_deadline(struct st_smtp_server *s)
+{
+	s->deadline = s->now + s->p.timeout_ms;
+	s->credit = 0;
+}
+
+/* DATA: n more bytes came; the deadline grows by n / min_data_rate seconds, never
+ * beyond the timeout from now (Postfix's smtpd_min_data_rate). */
+static void extend_deadline(struct st_smtp_server *s, size_t n)
+{
+	unsigned long long cap = s->now + s->p.timeout_ms;
+
+	s->credit += (unsigned long long)n * 1000;
+	s->deadline += s->credit / s->p.min_data_rate;
+	s->credit %= s->p.min_data_rate;
+	if (s->deadline > cap)
+		s->deadline = cap;
+}
+
+static size_t unsent(const struct st_smtp_server *s)
+{
+	return s->out.len - s->out_off;
 }
 
 static void close_session(struct st_smtp_server *s)
@@ -156,6 +189,7 @@ void st_smtp_server_greet(struct st_smtp_server *s, const char *refuse)
 	if (s->phase != P_NEW)
 		return;
 	s->phase = P_CMD;
+	restart_deadline(s);
 	if (refuse)
 		reply(s, "421 4.7.1 %s Error: %s", s->p.hostname, refuse);
 	else
@@ -655,8 +689,12 @@ static void process(struct st_smtp_server *s)
 		size_t max = s->phase == P_CMD ? ST_SRV_CMD_MAX : 2048;
 		char line[2048 + 1];
 
+		if (unsent(s) > ST_SRV_OUT_MAX)
+			break; /* the client does not read its replies: wait until it does */
 		if (s->phase == P_DATA) {
+			size_t before = s->in_off;
 			data(s);
+			extend_deadline(s, s->in_off - before);
 			if (s->phase == P_DATA)
 				break;
 			continue;
@@ -677,6 +715,7 @@ static void process(struct st_smtp_server *s)
 		}
 		n = (size_t)(nl - d);
 		s->in_off += n + 1;
+		restart_deadline(s); /* a whole line came: the next one has its own time */
 		if (s->skipping) {
 			s->skipping = false; /* the end of the line that was too long */
 			continue;
@@ -719,6 +758,11 @@ size_t st_smtp_server_input(struct st_smtp_server *s, const unsigned char *data,
 	return take;
 }
 
+size_t st_smtp_server_buffered(const struct st_smtp_server *s)
+{
+	return s->in.len - s->in_off;
+}
+
 void st_smtp_server_eof(struct st_smtp_server *s)
 {
 	close_session(s);
@@ -746,6 +790,7 @@ void st_smtp_server_answer(struct st_smtp_server *s, bool ok, const char *text)
 		return;
 	s->pending = ST_SRV_NONE;
 	s->phase = P_CMD;
+	restart_deadline(s); /* the client waited for us, not we for it */
 	switch (ev) {
 	case ST_SRV_MAIL:
 		if (ok) {
@@ -828,6 +873,7 @@ void st_smtp_server_tls_up(struct st_smtp_server *s, bool ok, const char *refuse
 	}
 	s->tls = true;
 	s->phase = P_CMD;
+	restart_deadline(s);
 	s->helo[0] = '\0';
 	s->esmtp = false;
 	s->auth_user[0] = '\0';
@@ -838,6 +884,20 @@ void st_smtp_server_tls_up(struct st_smtp_server *s, bool ok, const char *refuse
 		st_sanitize(s->refuse);
 	}
 	s->in.len = s->in_off = 0;
+}
+
+void st_smtp_server_clock(struct st_smtp_server *s, unsigned long long now_ms)
+{
+	s->now = now_ms;
+	if (!s->clocked) {
+		s->clocked = true;
+		restart_deadline(s);
+	}
+}
+
+unsigned long long st_smtp_server_deadline(const struct st_smtp_server *s)
+{
+	return s->clocked && s->phase != P_CLOSED ? s->deadline : 0;
 }
 
 void st_smtp_server_timeout(struct st_smtp_server *s)
@@ -856,11 +916,20 @@ const unsigned char *st_smtp_server_output(const struct st_smtp_server *s, size_
 
 void st_smtp_server_sent(struct st_smtp_server *s, size_t n)
 {
+	bool held = unsent(s) > ST_SRV_OUT_MAX;
+
 	s->out_off += n;
 	if (s->out_off >= s->out.len) {
 		st_buf_reset(&s->out);
 		s->out_off = 0;
+	} else if (s->out_off > ST_SRV_OUT_MAX) {
+		memmove(s->out.data, s->out.data + s->out_off, s->out.len - s->out_off);
+		s->out.len -= s->out_off;
+		s->out_off = 0;
 	}
+	if (held && unsent(s) <= ST_SRV_OUT_MAX && s->phase != P_CLOSED && s->phase != P_WAIT &&
+	    s->phase != P_TLS && s->phase != P_NEW)
+		process(s); /* the replies drain: what the client sent behind them is read now */
 }
 
 void st_smtp_server_state(const struct st_smtp_server *s, struct st_srv_state *st)

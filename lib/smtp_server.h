@@ -13,6 +13,11 @@
 #define ST_SRV_TEXT_MAX 1000
 /* Client bytes held while a decision is pending (pipelining): past this, input waits. */
 #define ST_SRV_IN_MAX 65536
+/* Unsent output past which no more input is processed until it drains (backpressure: a
+ * client that pipelines and never reads its replies); one step adds at most
+ * ST_SRV_REPLY_MAX past it (a reply, and the 421 that may end the session). */
+#define ST_SRV_OUT_MAX   16384
+#define ST_SRV_REPLY_MAX 2048
 
 struct st_smtp_server_params {
 	const char *hostname; /* the banner, the reply to HELO, 421 texts */
@@ -24,6 +29,12 @@ struct st_smtp_server_params {
 	size_t max_size;     /* the SIZE limit; 0: 10240000 (Postfix's message_size_limit) */
 	size_t max_rcpt;     /* recipients per message; 0: 1000 (smtpd_recipient_limit) */
 	unsigned max_errors; /* errors before 421 and the end; 0: 20 (smtpd_hard_error_limit) */
+	/* deadlines, as Postfix's smtpd_per_request_deadline: a command line must be complete
+	 * within timeout_ms of the previous one (or of the banner, the answer, STARTTLS); a
+	 * message's deadline starts at timeout_ms and grows by 1 s per min_data_rate bytes
+	 * received, never beyond timeout_ms from now */
+	unsigned long timeout_ms; /* 0: 300000 (smtpd_timeout) */
+	unsigned min_data_rate;   /* bytes per second; 0: 500 (smtpd_min_data_rate) */
 	/* the message as it comes, dot-unstuffed, CRLF line ends, at most max_size bytes */
 	void (*body)(void *arg, const unsigned char *data, size_t len);
 	void *body_arg;
@@ -69,10 +80,14 @@ void st_smtp_server_greet(struct st_smtp_server *s, const char *refuse);
 
 /*
  * Client bytes (plaintext: after TLS, what the TLS layer decrypted). Returns how many
- * were taken: fewer than len when ST_SRV_IN_MAX bytes wait behind a pending decision
- * (read no more until then). Commands are answered as far as no decision is pending.
+ * were taken: fewer than len when ST_SRV_IN_MAX bytes wait behind a pending decision or
+ * unsent output (read no more until then). Commands are answered as far as no decision is pending.
  */
 size_t st_smtp_server_input(struct st_smtp_server *s, const unsigned char *data, size_t len);
+
+/* Client bytes taken and not processed yet (a partial line, or waiting behind a decision
+ * or unsent output). */
+size_t st_smtp_server_buffered(const struct st_smtp_server *s);
 
 /* The client closed its side: the session ends (a message being sent is abandoned). */
 void st_smtp_server_eof(struct st_smtp_server *s);
@@ -98,10 +113,23 @@ void st_smtp_server_answer(struct st_smtp_server *s, bool ok, const char *text);
  */
 void st_smtp_server_tls_up(struct st_smtp_server *s, bool ok, const char *refuse);
 
-/* The idle timeout passed: "421 4.4.2 HOST Error: timeout exceeded" and the end. */
+/*
+ * The time, in milliseconds of a monotonic clock (the event loop's): tell it before the
+ * calls that feed the engine (input, sent, answer, tls_up, greet). The first call starts
+ * the first deadline.
+ */
+void st_smtp_server_clock(struct st_smtp_server *s, unsigned long long now_ms);
+
+/* When the session's deadline passes, on that clock (0: none, before the first clock or
+ * after the end): call st_smtp_server_timeout then. */
+unsigned long long st_smtp_server_deadline(const struct st_smtp_server *s);
+
+/* The deadline passed: "421 4.4.2 HOST Error: timeout exceeded" (as Postfix says for its
+ * timeouts and deadlines) and the end. */
 void st_smtp_server_timeout(struct st_smtp_server *s);
 
-/* Bytes to send (borrowed until the next call), and how many went. */
+/* Bytes to send (borrowed until the next call), and how many went. While more than
+ * ST_SRV_OUT_MAX wait unsent, no more input is processed; sent goes on with it. */
 const unsigned char *st_smtp_server_output(const struct st_smtp_server *s, size_t *len);
 void st_smtp_server_sent(struct st_smtp_server *s, size_t n);
 
