@@ -58,6 +58,7 @@ struct st_conn {
 	struct st_tls *tls;
 	bool tls_on, handshaking, closing, asked, close_after_write;
 	bool counted; /* holds a slot in the shared counts */
+	bool deciding; /* inside the caller's decide: an answer given there is taken by pump */
 	bool tls_bye; /* our close_notify is sent */
 	bool ccert_verified;
 	bool ccert_checking, ccert_revoked; /* ccert_verify not answered yet; its verdict */
@@ -420,9 +421,14 @@ static void pump_(struct st_conn *c)
 		{
 			struct st_conn_info i;
 			info_of(c, &i);
+			c->deciding = true;
 			c->srv->p.decide(c->srv->p.arg, c, &req, &i);
+			c->deciding = false;
 		}
-		return;
+		if (c->asked)
+			return; /* answered later: st_server_answer goes on from there */
+		/* answered at once: go on here, not by a call from the answer (a thousand
+		 * pipelined RCPTs would be a thousand frames deep) */
 	}
 }
 
@@ -448,7 +454,8 @@ void st_server_answer(struct st_conn *c, bool ok, const char *text)
 	st_smtp_server_answer(c->smtp, ok, text);
 	if (!ok)
 		event(c, "reject");
-	pump(c);
+	if (!c->deciding)
+		pump(c);
 }
 
 /* Client plaintext to the engine; what it cannot take yet is held. */
