@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "address.h"
 #include "auth.h"
 #include "cmd.h"
 #include "dns.h"
@@ -903,23 +904,51 @@ static bool in_nets(const struct sv_params *p, const char *peer)
 	return false;
 }
 
-static bool final_destination(const struct sv_params *p, const char *rcpt)
+/* One of our --domains ("example.test." is example.test, as Postfix takes it). */
+static bool our_domain(void *arg, const char *d, size_t len)
 {
-	const char *at = strrchr(rcpt, '@');
+	const struct sv_params *p = arg;
 	size_t i;
 
-	size_t len;
-
-	if (!at)
-		return true; /* a local part alone is ours, as Postfix's local domain */
-	/* "example.test." is example.test, as Postfix takes it */
-	len = strlen(at + 1);
-	if (len && at[len] == '.')
+	if (len && d[len - 1] == '.')
 		len--;
 	for (i = 0; i < p->n_domains; i++)
-		if (strlen(p->domains[i]) == len && !strncasecmp(at + 1, p->domains[i], len))
+		if (strlen(p->domains[i]) == len && !strncasecmp(d, p->domains[i], len))
 			return true;
 	return false;
+}
+
+/*
+ * rcpt as Postfix's trivial-rewrite resolves it: while its domain is ours, what the
+ * local part says (user%host, host!user, user@host) is the address; a local part
+ * alone is ours, as Postfix's local domain. Into out, and whether it is ours; -1
+ * when the address it comes to has a bad domain ("Bad ... address syntax").
+ */
+static int resolve_rcpt(const struct sv_params *p, const char *rcpt, bool utf8, char *out,
+                        size_t size, bool *ours)
+{
+	return st_addr_resolve(rcpt, our_domain, (void *)p, utf8, out, size, ours);
+}
+
+static bool final_destination(const struct sv_params *p, const char *rcpt)
+{
+	char fin[ST_ADDR_MAX];
+	bool ours;
+
+	return resolve_rcpt(p, rcpt, true, fin, sizeof(fin), &ours) == 0 && ours;
+}
+
+/* The address a recipient that is not ours is relayed to (resolved, quoted as on the
+ * wire): allocated, NULL when out of memory. */
+static char *relay_address(const struct sv_params *p, const char *rcpt)
+{
+	char fin[ST_ADDR_MAX], wire[ST_ADDR_MAX * 2];
+	bool ours;
+
+	if (resolve_rcpt(p, rcpt, true, fin, sizeof(fin), &ours) ||
+	    st_addr_quote(fin, wire, sizeof(wire)))
+		return strdup(rcpt);
+	return strdup(wire);
 }
 
 /* The client certificate's public-key, then certificate, fingerprint in the table. */
@@ -1349,7 +1378,7 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 		}
 		if (!d->relay_rcpt && !(d->relay_rcpt = calloc(i->smtp.n_rcpt, sizeof(char *))))
 			nomem = true;
-		else if (!(d->relay_rcpt[d->n_relay++] = strdup(i->smtp.rcpt[k])))
+		else if (!(d->relay_rcpt[d->n_relay++] = relay_address(v->p, i->smtp.rcpt[k])))
 			nomem = true;
 	}
 	if (d->n_relay && !(d->from = strdup(i->smtp.sender)))
@@ -1550,6 +1579,7 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 	struct sv *v = arg;
 	char buf[600];
 	const char *refused;
+	bool ours;
 
 	{
 		const char *stage = req->event == ST_SRV_MAIL   ? "mail"
@@ -1565,13 +1595,23 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 	}
 	switch (req->event) {
 	case ST_SRV_MAIL:
+		/* the sender resolved as Postfix's smtpd checks it: a bad domain it comes to
+		 * ("a%@ours") is bad syntax */
+		if (req->arg[0] &&
+		    resolve_rcpt(v->p, req->arg, req->smtputf8, buf, sizeof(buf), &ours)) {
+			st_server_answer(c, false, "501 5.1.7 Bad sender address syntax");
+			break;
+		}
 		log_event(v, json_pack("{s:s, s:I, s:s, s:s, s:I}", "event", "mail", "conn",
 		                       (json_int_t)i->id, "helo", i->smtp.helo, "from", req->arg,
 		                       "size", (json_int_t)req->size));
 		st_server_answer(c, true, NULL);
 		break;
 	case ST_SRV_RCPT:
-		refused = relay_check(v, i, req->arg, buf, sizeof(buf));
+		if (resolve_rcpt(v->p, req->arg, req->smtputf8, buf, sizeof(buf), &ours))
+			refused = "501 5.1.3 Bad recipient address syntax";
+		else
+			refused = relay_check(v, i, req->arg, buf, sizeof(buf));
 		log_event(v,
 		          json_pack("{s:s, s:I, s:s, s:b, s:s}", "event", "rcpt", "conn",
 		                    (json_int_t)i->id, "to", req->arg, "accepted", refused == NULL,

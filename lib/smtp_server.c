@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "address.h"
 #include "tls.h"
 
 /* Reply texts are Postfix's (3.7 smtpd), checked against a real smtpd in tests/cli. */
@@ -44,6 +45,7 @@ struct st_smtp_server {
 	char auth_mech[8];
 	/* the transaction */
 	bool in_tx;
+	bool smtputf8; /* MAIL FROM had SMTPUTF8 */
 	char sender[ST_SRV_CMD_MAX];
 	char cur[ST_SRV_CMD_MAX]; /* the address being decided */
 	char **rcpt;
@@ -94,6 +96,7 @@ static void reset_tx(struct st_smtp_server *s)
 	s->rcpt = NULL;
 	s->n_rcpt = 0;
 	s->in_tx = false;
+	s->smtputf8 = false;
 	s->sender[0] = '\0';
 }
 
@@ -203,45 +206,35 @@ static void ehlo(struct st_smtp_server *s, const char *arg, bool esmtp)
 	reply(s, "250 SMTPUTF8");
 }
 
-/* An address after "FROM:" or "TO:": "<a@b>", "<>", or a bare a@b as Postfix takes it;
- * rest points after it (the parameters). NULL when it is not one. */
-static const char *address(const char *p, char *out, size_t size, const char **rest)
+/* Where the address after "FROM:" or "TO:" is: "<a@b>" (*len bytes inside the brackets
+ * from *start), "<>", or a bare a@b as Postfix takes it; rest points after it (the
+ * parameters). false when there is none. */
+static bool address(const char *p, const char **start, size_t *len, const char **rest)
 {
-	size_t n;
-
 	while (*p == ' ')
 		p++;
 	if (*p == '<') {
-		const char *e = strchr(p, '>');
-		if (!e)
-			return NULL;
-		n = (size_t)(e - p - 1);
-		if (n >= size)
-			return NULL;
-		memcpy(out, p + 1, n);
-		out[n] = '\0';
+		const char *e;
+		bool quoted = false;
+		for (e = p + 1; *e && (quoted || *e != '>'); e++) {
+			if (quoted && *e == '\\' && e[1])
+				e++;
+			else if (*e == '"')
+				quoted = !quoted;
+		}
+		if (!*e)
+			return false;
+		*start = p + 1;
+		*len = (size_t)(e - p - 1);
 		*rest = e + 1;
 	} else {
-		n = strcspn(p, " ");
-		if (n == 0 || n >= size)
-			return NULL;
-		memcpy(out, p, n);
-		out[n] = '\0';
-		*rest = p + n;
+		*start = p;
+		*len = strcspn(p, " ");
+		*rest = p + *len;
+		if (!*len)
+			return false;
 	}
-	for (n = 0; out[n]; n++)
-		if ((unsigned char)out[n] < 0x21 || out[n] == 0x7f || out[n] == '<' ||
-		    out[n] == '>')
-			return NULL;
-	/* the domain: a name, or an address literal "[...]" that ends it (Postfix: "a@[ip]:25"
-	 * is "Bad ... address syntax"; a port is no part of an address) */
-	{
-		const char *at = strrchr(out, '@'), *d = at ? at + 1 : NULL;
-		if (d && *d == '[' ? (strchr(d, ']') != d + strlen(d) - 1 || strchr(d + 1, '['))
-		                   : d && strpbrk(d, ":[]"))
-			return NULL;
-	}
-	return out;
+	return true;
 }
 
 /* The next space-separated parameter of MAIL or RCPT into buf; false at the end. */
@@ -268,9 +261,10 @@ static void ask(struct st_smtp_server *s, enum st_srv_event ev)
 
 static void mail(struct st_smtp_server *s, const char *args)
 {
-	const char *rest;
+	const char *rest, *a;
 	char param[ST_SRV_CMD_MAX];
-	size_t size = 0;
+	size_t size = 0, alen;
+	bool utf8 = false;
 
 	if (s->in_tx) {
 		reply(s, "503 5.5.1 Error: nested MAIL command");
@@ -280,7 +274,7 @@ static void mail(struct st_smtp_server *s, const char *args)
 		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
-	if (!address(args + 5, s->cur, sizeof(s->cur), &rest)) {
+	if (!address(args + 5, &a, &alen, &rest)) {
 		reply(s, "501 5.1.7 Bad sender address syntax");
 		return;
 	}
@@ -298,6 +292,8 @@ static void mail(struct st_smtp_server *s, const char *args)
 				return;
 			}
 			size = (size_t)v;
+		} else if (!strcasecmp(param, "SMTPUTF8")) {
+			utf8 = true;
 		} else if (strcasecmp(param, "BODY=8BITMIME") && strcasecmp(param, "BODY=7BIT") &&
 		           strcasecmp(param, "SMTPUTF8") && strncasecmp(param, "RET=", 4) &&
 		           strncasecmp(param, "ENVID=", 6)) {
@@ -306,15 +302,23 @@ static void mail(struct st_smtp_server *s, const char *args)
 			return;
 		}
 	}
+	/* the address is read once SMTPUTF8 is known: it allows UTF-8 domains */
+	if (st_addr_parse(a, alen, utf8, s->cur, sizeof(s->cur))) {
+		reply(s, "501 5.1.7 Bad sender address syntax");
+		return;
+	}
+	s->smtputf8 = utf8;
 	s->req.arg = s->cur;
 	s->req.size = size;
+	s->req.smtputf8 = utf8;
 	ask(s, ST_SRV_MAIL);
 }
 
 static void rcpt(struct st_smtp_server *s, const char *args)
 {
-	const char *rest;
+	const char *rest, *a;
 	char param[ST_SRV_CMD_MAX];
+	size_t alen;
 
 	if (!s->in_tx) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -324,7 +328,8 @@ static void rcpt(struct st_smtp_server *s, const char *args)
 		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
-	if (!address(args + 3, s->cur, sizeof(s->cur), &rest) || !s->cur[0]) {
+	if (!address(args + 3, &a, &alen, &rest) ||
+	    st_addr_parse(a, alen, s->smtputf8, s->cur, sizeof(s->cur)) || !s->cur[0]) {
 		reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
@@ -339,6 +344,7 @@ static void rcpt(struct st_smtp_server *s, const char *args)
 		return;
 	}
 	s->req.arg = s->cur;
+	s->req.smtputf8 = s->smtputf8;
 	ask(s, ST_SRV_RCPT);
 }
 
@@ -503,9 +509,13 @@ static void command(struct st_smtp_server *s, char *line)
 	char *args;
 	size_t n;
 
-	st_sanitize(line);
+	/* the line is read raw: what is shown of it (replies, HELO) is sanitised there */
 	if (s->refuse_next) {
 		reply(s, "421 4.7.1 %s Error: %s", s->p.hostname, s->refuse);
+		return;
+	}
+	if (!st_utf8_is_valid(line)) {
+		reply(s, "500 5.5.2 Error: bad UTF-8 syntax");
 		return;
 	}
 	n = strcspn(line, " ");
@@ -689,8 +699,10 @@ static void process(struct st_smtp_server *s)
 		}
 		memcpy(line, d, n);
 		line[n] = '\0';
-		if (memchr(line, '\0', n))
-			memset(line, '?', n); /* a NUL: nothing of it is a command */
+		/* a NUL ends a command where it is, as in Postfix's smtpd; in an AUTH
+		 * response nothing of the line is taken */
+		if (s->phase != P_CMD && memchr(line, '\0', n))
+			memset(line, '?', n);
 		if (s->phase == P_CMD)
 			command(s, line);
 		else
