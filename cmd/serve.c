@@ -1455,7 +1455,7 @@ struct auth_check {
 	struct sv *v;
 	struct st_conn *conn;
 	unsigned long conn_id;
-	char user[256], mech[8];
+	char user[256], mech[8], authzid[256];
 	char pass[512];
 	bool ok;
 };
@@ -1464,7 +1464,10 @@ static void auth_work(uv_work_t *w)
 {
 	struct auth_check *a = w->data;
 
-	a->ok = st_auth_db_check(a->v->auth, a->user, a->pass);
+	/* an authorization identity other than the user is a failed authentication: no
+	 * user here may act for another */
+	a->ok = st_auth_db_check(a->v->auth, a->user, a->pass) &&
+	        (!a->authzid[0] || !strcmp(a->authzid, a->user));
 	explicit_bzero(a->pass, sizeof(a->pass));
 }
 
@@ -1485,10 +1488,13 @@ static void auth_done(uv_work_t *w, int status)
 {
 	struct auth_check *a = w->data;
 	bool ok = status == 0 && a->ok;
+	json_t *o =
+	    json_pack("{s:s, s:I, s:s, s:s, s:b}", "event", "auth", "conn", (json_int_t)a->conn_id,
+	              "user", a->user, "mechanism", a->mech, "ok", ok);
 
-	log_event(a->v, json_pack("{s:s, s:I, s:s, s:s, s:b}", "event", "auth", "conn",
-	                          (json_int_t)a->conn_id, "user", a->user, "mechanism", a->mech,
-	                          "ok", ok));
+	if (o && a->authzid[0])
+		json_object_set_new(o, "authzid", json_string(a->authzid));
+	log_event(a->v, o);
 	if (ok) {
 		st_server_answer(a->conn, true, NULL);
 		free(a);
@@ -1505,7 +1511,8 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 {
 	struct auth_check *a = calloc(1, sizeof(*a));
 
-	if (!a || strlen(req->user) >= sizeof(a->user) || strlen(req->pass) >= sizeof(a->pass)) {
+	if (!a || strlen(req->user) >= sizeof(a->user) || strlen(req->pass) >= sizeof(a->pass) ||
+	    (req->authzid && strlen(req->authzid) >= sizeof(a->authzid))) {
 		free(a);
 		st_server_answer(c, false, NULL);
 		return;
@@ -1515,6 +1522,7 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 	a->conn_id = i->id;
 	snprintf(a->user, sizeof(a->user), "%s", req->user);
 	snprintf(a->mech, sizeof(a->mech), "%s", req->mech);
+	snprintf(a->authzid, sizeof(a->authzid), "%s", req->authzid ? req->authzid : "");
 	snprintf(a->pass, sizeof(a->pass), "%s", req->pass);
 	a->work.data = a;
 	if (uv_queue_work(st_conn_loop(c), &a->work, auth_work, auth_done) < 0) {

@@ -43,6 +43,7 @@ struct st_smtp_server {
 	char auth_user[256];
 	char auth_pass[512];
 	char auth_mech[8];
+	char auth_authzid[256]; /* PLAIN's authorization identity, "" when none */
 	/* the transaction */
 	bool in_tx;
 	bool smtputf8; /* MAIL FROM had SMTPUTF8 */
@@ -417,8 +418,9 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 		const char *u = d ? memchr(d, '\0', dec.len) : NULL;
 		const char *w = u ? memchr(u + 1, '\0', dec.len - (size_t)(u + 1 - d)) : NULL;
 		size_t ul = w ? (size_t)(w - u - 1) : 0, wl = w ? dec.len - (size_t)(w + 1 - d) : 0;
+		size_t zl = u ? (size_t)(u - d) : 0;
 		if (!w || !ul || ul >= sizeof(s->auth_user) || wl >= sizeof(s->auth_pass) ||
-		    memchr(w + 1, '\0', wl)) {
+		    zl >= sizeof(s->auth_authzid) || memchr(w + 1, '\0', wl)) {
 			if (dec.data)
 				explicit_bzero(dec.data, dec.cap);
 			st_buf_release(&dec);
@@ -427,6 +429,7 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 			return;
 		}
 		snprintf(s->cur, sizeof(s->cur), "%.*s", (int)ul, u + 1);
+		snprintf(s->auth_authzid, sizeof(s->auth_authzid), "%.*s", (int)zl, d);
 		memcpy(s->auth_pass, w + 1, wl);
 		s->auth_pass[wl] = '\0';
 	} else if (s->phase == P_AUTH_USER) {
@@ -438,6 +441,7 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 			return;
 		}
 		snprintf(s->cur, sizeof(s->cur), "%s", (const char *)dec.data);
+		s->auth_authzid[0] = '\0';
 		st_buf_release(&dec);
 		s->phase = P_AUTH_PASS;
 		st_buf_addf(&s->out, "334 UGFzc3dvcmQ6\r\n"); /* "Password:" */
@@ -460,11 +464,14 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 	st_buf_release(&dec);
 	{
 		/* a user name goes to logs and decisions: control bytes or malformed UTF-8
-		 * in it end the exchange, as a malformed response */
-		char shown[sizeof(s->cur)];
+		 * in it (or in the authorization identity) end the exchange, as a malformed
+		 * response */
+		char shown[sizeof(s->cur)], authz[sizeof(s->auth_authzid)];
 		snprintf(shown, sizeof(shown), "%s", s->cur);
 		st_sanitize(shown);
-		if (strcmp(shown, s->cur)) {
+		snprintf(authz, sizeof(authz), "%s", s->auth_authzid);
+		st_sanitize(authz);
+		if (strcmp(shown, s->cur) || strcmp(authz, s->auth_authzid)) {
 			wipe_secret(s);
 			s->phase = P_CMD;
 			reply(s, "535 5.7.8 Error: authentication failed: bad protocol / cancel");
@@ -474,6 +481,7 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 	s->req.user = s->cur;
 	s->req.pass = s->auth_pass;
 	s->req.mech = s->auth_mech;
+	s->req.authzid = s->auth_authzid;
 	ask(s, ST_SRV_AUTH);
 }
 

@@ -56,6 +56,10 @@ struct st_srv_request {
 	const char *user; /* AUTH */
 	const char *pass; /* AUTH: wiped after the answer */
 	const char *mech; /* AUTH: "PLAIN" or "LOGIN" */
+	/* AUTH: PLAIN's authorization identity ("" when none, and for LOGIN): the caller
+	 * refuses one that is not the user, as Cyrus and Dovecot do for users without
+	 * proxy rights */
+	const char *authzid;
 	bool smtputf8; /* MAIL, RCPT: the transaction's MAIL FROM had SMTPUTF8 */
 };
 

@@ -253,6 +253,7 @@ static void test_auth(void **state)
 	assert_string_equal(req.mech, "PLAIN");
 	assert_string_equal(req.user, "alice");
 	assert_string_equal(req.pass, "s3cret");
+	assert_string_equal(req.authzid, "");
 	st_smtp_server_answer(s, false, NULL);
 	assert_string_equal(take(s), "535 5.7.8 Error: authentication failed: authentication failure\r\n");
 	/* LOGIN, prompted */
@@ -268,6 +269,17 @@ static void test_auth(void **state)
 	st_smtp_server_state(s, &st);
 	assert_string_equal(st.auth_user, "alice");
 	say(s, "AUTH PLAIN\r\n", "503 5.5.1 Error: already authenticated\r\n");
+	st_smtp_server_free(s);
+
+	/* the authorization identity goes to the caller, who decides: "bob\0alice\0s3cret" */
+	s = new_server(&p);
+	say(s, "AUTH PLAIN Ym9iAGFsaWNlAHMzY3JldA==\r\n", "");
+	assert_int_equal(st_smtp_server_next(s, &req), ST_SRV_AUTH);
+	assert_string_equal(req.user, "alice");
+	assert_string_equal(req.authzid, "bob");
+	st_smtp_server_answer(s, false, NULL);
+	assert_string_equal(take(s),
+	                    "535 5.7.8 Error: authentication failed: authentication failure\r\n");
 	st_smtp_server_free(s);
 
 	s = new_server(&p);
