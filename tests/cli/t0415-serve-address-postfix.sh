@@ -41,41 +41,29 @@ serve_as relay --listen 127.0.0.1:0 --maildir "$T/md-relay" --domains mx.smtptls
 	--backoff 1:1 --relay-timeout 10 || exit 1
 sv_relay=$port
 
-# chat PORT ROWS: each row (Python bytes escapes) in a session of its own after EHLO; a
-# row "MAIL ..." alone, or "RCPT ..." after MAIL FROM:<s@mx.smtptls.test> (then
-# "SMTPUTF8" in a row first sends MAIL with SMTPUTF8); prints the last reply line to the
-# row's command, one line a row
-cat >"$T/chat.py" <<'EOF'
-import socket, sys
-port = int(sys.argv[1])
-def reply(f):
-    while True:
-        l = f.readline()
-        if not l:
-            return "<eof>"
-        if l[3:4] != b"-":
-            return l.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
-for row in open(sys.argv[2], encoding="ascii"):
-    row = row.rstrip("\n")
-    cmd = eval("b'" + row.replace("'", "\\'") + "'")
-    s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    f = s.makefile("rb")
-    reply(f)
-    s.sendall(b"EHLO client.smtptls.test\r\n"); reply(f)
-    if cmd.startswith(b"RCPT"):
-        s.sendall(b"MAIL FROM:<s@mx.smtptls.test>" + (b" SMTPUTF8" if b"SMTPUTF8" in cmd else b"") + b"\r\n")
-        reply(f)
-        cmd = cmd.replace(b" SMTPUTF8", b"")
-    s.sendall(cmd + b"\r\n")
-    print(reply(f))
-    s.sendall(b"QUIT\r\n"); reply(f); s.close()
-EOF
+# chat PORT ROWS: each row (with \xNN escapes) in a session of its own after EHLO; a row
+# "MAIL ..." alone, or "RCPT ..." after MAIL FROM:<s@mx.smtptls.test> (with SMTPUTF8 when
+# the row has it); prints the last reply line to the row's command, one line a row
+dialog() { python3 "$TOP_SRCDIR/tests/lib/smtp-dialog.py" "$@"; }
+chat() {
+	local row mail
+	while IFS= read -r row; do
+		mail=()
+		if [[ $row == RCPT*" SMTPUTF8" ]]; then
+			mail=("MAIL FROM:<s@mx.smtptls.test> SMTPUTF8")
+			row=${row% SMTPUTF8}
+		elif [[ $row == RCPT* ]]; then
+			mail=("MAIL FROM:<s@mx.smtptls.test>")
+		fi
+		dialog "$1" "EHLO client.smtptls.test" "${mail[@]}" "$row" | tail -n 1 | sed 's/^.* -> //'
+	done <"$2"
+}
 
 # compare TITLE PORT_POSTFIX PORT_SERVE: every row's reply from both, row by row
 compare() {
 	local title=$1 i
-	python3 "$T/chat.py" "$2" "$T/rows" >"$T/pf.out" 2>"$T/pf.err" || diag "$(cat "$T/pf.err")"
-	python3 "$T/chat.py" "$3" "$T/rows" >"$T/sv.out" 2>"$T/sv.err" || diag "$(cat "$T/sv.err")"
+	chat "$2" "$T/rows" >"$T/pf.out"
+	chat "$3" "$T/rows" >"$T/sv.out"
 	mapfile -t rows <"$T/rows"
 	mapfile -t pfr <"$T/pf.out"
 	mapfile -t svr <"$T/sv.out"
@@ -110,6 +98,7 @@ RCPT TO:<a\x1bb@mx.smtptls.test>
 RCPT TO:<\xff\xfe@mx.smtptls.test>
 RCPT TO:<\xc3\xa9@mx.smtptls.test>
 RCPT TO:<a@\xc3\xa9.smtptls.test>
+RCPT TO:<a@\xc3\xa9.smtptls.test> SMTPUTF8
 RCPT TO:<a\x00@mx.smtptls.test>
 RCPT TO:<a\tb@mx.smtptls.test>
 RCPT TO:<a b@mx.smtptls.test>
@@ -188,28 +177,17 @@ is "${svr[4]}" "554 5.7.1 <e%remote.smtptls.test@mx.smtptls.test>: Relay access 
 compare "relay" "$pf_relay" "$sv_relay"
 
 # what the relaying pair sends on: the rewritten addresses, quoted as on the wire
-cat >"$T/send.py" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
-f = s.makefile("rb")
-def reply():
-    while True:
-        l = f.readline()
-        if not l or l[3:4] != b"-":
-            return l
-reply()
-for c in [b"EHLO client.smtptls.test", b"MAIL FROM:<s@mx.smtptls.test>"] + \
-         [b"RCPT TO:<" + a.encode() + b">" for a in sys.argv[2:]] + [b"DATA"]:
-    s.sendall(c + b"\r\n"); reply()
-s.sendall(b"Subject: relayed\r\n\r\nhello\r\n.\r\n")
-print(reply().decode().rstrip())
-s.sendall(b"QUIT\r\n"); reply()
-EOF
+send() { # PORT RCPT...: one message to them; prints the reply to its end
+	local port=$1 r cmds=("EHLO client.smtptls.test" "MAIL FROM:<s@mx.smtptls.test>")
+	shift
+	for r; do cmds+=("RCPT TO:<$r>"); done
+	dialog "$port" "${cmds[@]}" DATA 'Subject: relayed\r\n\r\nhello\r\n.' | tail -n 1 | sed 's/^.* -> //'
+}
 rcpts=('e%remote.smtptls.test@mx.smtptls.test' '@x.smtptls.test:f@remote.smtptls.test'
 	'remote.smtptls.test!g@mx.smtptls.test' '"h i"%remote.smtptls.test@mx.smtptls.test'
 	'j%k%remote.smtptls.test@mx.smtptls.test' 'l%mx.smtptls.test@mx.smtptls.test')
-like "$(python3 "$T/send.py" "$pf_relay" "${rcpts[@]}")" "^250 " "Postfix takes a message for them"
-like "$(python3 "$T/send.py" "$sv_relay" "${rcpts[@]}")" "^250 " "serve takes the same message"
+like "$(send "$pf_relay" "${rcpts[@]}")" "^250 " "Postfix takes a message for them"
+like "$(send "$sv_relay" "${rcpts[@]}")" "^250 " "serve takes the same message"
 # five of them go on (the last one is local), to b1 from Postfix, to b2 from serve
 for b in b1 b2; do
 	wait_log "$T/$b.log" '"event":"data"' >/dev/null
@@ -225,21 +203,9 @@ is "$(jq -r 'select(.event == "relay") | .to' "$T/relay.log" | LC_ALL=C sort | t
 	"serve logs the relayed recipients as Postfix's smtp logs to="
 
 # what is shown is sanitised: the JSON log has the raw bytes escaped, the reply '?'
-python3 - "$sv_deny" >"$T/esc.out" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
-f = s.makefile("rb")
-def reply():
-    while True:
-        l = f.readline()
-        if not l or l[3:4] != b"-":
-            return l
-reply()
-for c in [b"EHLO c.smtptls.test", b"MAIL FROM:<a\x1bb@mx.smtptls.test>", b"RCPT TO:<e\x1b%remote.smtptls.test@mx.smtptls.test>"]:
-    s.sendall(c + b"\r\n"); r = reply()
-sys.stdout.buffer.write(r)
-EOF
-is "$(tr -d '\r' <"$T/esc.out")" "554 5.7.1 <e?%remote.smtptls.test@mx.smtptls.test>: Relay access denied" \
+is "$(dialog "$sv_deny" "EHLO c.smtptls.test" 'MAIL FROM:<a\x1bb@mx.smtptls.test>' \
+	'RCPT TO:<e\x1b%remote.smtptls.test@mx.smtptls.test>' | tail -n 1 | sed 's/^.* -> //')" \
+	"554 5.7.1 <e?%remote.smtptls.test@mx.smtptls.test>: Relay access denied" \
 	"a reply that echoes an address shows a control character as '?'"
 jq -r 'select(.event == "mail") | .from' "$T/deny.log" | grep -q $'^a\x1bb@mx.smtptls.test$'
 ok $? "the JSON log keeps the raw address (escaped by JSON)"

@@ -17,26 +17,14 @@ serve --listen 127.0.0.1:0 --maildir "$T/md" --log "$T/log.json" --domains mx.sm
 	{ diag "serve did not start: $(cat "$T/serve.err")"; exit 1; }
 smtp=$(port smtp)
 
-# plain AUTHZID USER PASS: AUTH PLAIN in a session of its own; prints the reply to it, then
-# the reply to a RCPT for another domain (relayed only when authenticated)
-cat >"$T/plain.py" <<'EOF'
-import base64, socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
-f = s.makefile("rb")
-def reply():
-    while True:
-        l = f.readline()
-        if not l or l[3:4] != b"-":
-            return l.decode().rstrip()
-reply()
-s.sendall(b"EHLO client.smtptls.test\r\n"); reply()
-resp = base64.b64encode("\0".join(sys.argv[2:5]).encode()).decode()
-s.sendall(("AUTH PLAIN " + resp + "\r\n").encode()); print(reply())
-s.sendall(b"MAIL FROM:<alice@client.smtptls.test>\r\n"); reply()
-s.sendall(b"RCPT TO:<x@elsewhere.smtptls.test>\r\n"); print(reply())
-s.sendall(b"QUIT\r\n"); reply()
-EOF
-plain() { python3 "$T/plain.py" "$smtp" "$@" 2>&1 | tr '\n' '|'; }
+# plain AUTHZID USER PASS [PORT]: AUTH PLAIN in a session of its own; prints the reply
+# to it, then the reply to a RCPT for another domain (relayed only when authenticated)
+plain() {
+	python3 "$TOP_SRCDIR/tests/lib/smtp-dialog.py" "${4:-$smtp}" "EHLO client.smtptls.test" \
+		"AUTH PLAIN $(printf '%s\0%s\0%s' "$1" "$2" "$3" | base64 -w0)" \
+		"MAIL FROM:<alice@client.smtptls.test>" "RCPT TO:<x@elsewhere.smtptls.test>" |
+		sed -n '2p;4p' | sed 's/^.* -> //' | tr '\n' '|'
+}
 
 is "$(plain '' alice s3cret)" "235 2.7.0 Authentication successful|250 2.1.5 Ok|" \
 	"an empty authorization identity: authenticated, and relayed"
@@ -78,8 +66,8 @@ pf_start "$pf" || exit 1
 for row in ":alice:s3cret" "alice:alice:s3cret" "bob:alice:s3cret" "Alice:alice:s3cret" \
 	"alice:alice:wrong" "bob:bob:other" "alice:bob:other"; do
 	IFS=: read -r z u w <<<"$row"
-	want=$(python3 "$T/plain.py" "$pfp" "$z" "$u" "$w" 2>&1 | head -n 1)
-	got=$(python3 "$T/plain.py" "$smtp" "$z" "$u" "$w" 2>&1 | head -n 1)
+	want=$(plain "$z" "$u" "$w" "$pfp" | cut -d'|' -f1)
+	got=$(plain "$z" "$u" "$w" | cut -d'|' -f1)
 	is "$got" "${want:-no reply from Postfix}" "as Postfix with Cyrus SASL: authzid '$z', user '$u', password '$w'"
 done
 
