@@ -938,17 +938,23 @@ static bool final_destination(const struct sv_params *p, const char *rcpt)
 	return resolve_rcpt(p, rcpt, true, fin, sizeof(fin), &ours) == 0 && ours;
 }
 
-/* The address a recipient that is not ours is relayed to (resolved, quoted as on the
- * wire): allocated, NULL when out of memory. */
+/* An address (internal form) as it goes on the wire, its local part quoted when it
+ * needs quotes, as Postfix's smtp client sends it: allocated, NULL when out of memory. */
+static char *wire_address(const char *addr)
+{
+	char wire[ST_ADDR_MAX * 2];
+
+	return strdup(st_addr_quote(addr, wire, sizeof(wire)) ? addr : wire);
+}
+
+/* The address a recipient that is not ours is relayed to (resolved, on the wire):
+ * allocated, NULL when out of memory. */
 static char *relay_address(const struct sv_params *p, const char *rcpt)
 {
-	char fin[ST_ADDR_MAX], wire[ST_ADDR_MAX * 2];
+	char fin[ST_ADDR_MAX];
 	bool ours;
 
-	if (resolve_rcpt(p, rcpt, true, fin, sizeof(fin), &ours) ||
-	    st_addr_quote(fin, wire, sizeof(wire)))
-		return strdup(rcpt);
-	return strdup(wire);
+	return wire_address(resolve_rcpt(p, rcpt, true, fin, sizeof(fin), &ours) ? rcpt : fin);
 }
 
 /* The client certificate's public-key, then certificate, fingerprint in the table. */
@@ -1381,7 +1387,7 @@ static void deliver(struct sv *v, struct st_conn *c, const struct st_conn_info *
 		else if (!(d->relay_rcpt[d->n_relay++] = relay_address(v->p, i->smtp.rcpt[k])))
 			nomem = true;
 	}
-	if (d->n_relay && !(d->from = strdup(i->smtp.sender)))
+	if (d->n_relay && !(d->from = wire_address(i->smtp.sender)))
 		nomem = true;
 	if (nomem) {
 		delivery_free(d);

@@ -177,8 +177,9 @@ is "${svr[4]}" "554 5.7.1 <e%remote.smtptls.test@mx.smtptls.test>: Relay access 
 compare "relay" "$pf_relay" "$sv_relay"
 
 # what the relaying pair sends on: the rewritten addresses, quoted as on the wire
-send() { # PORT RCPT...: one message to them; prints the reply to its end
-	local port=$1 r cmds=("EHLO client.smtptls.test" "MAIL FROM:<s@mx.smtptls.test>")
+send() { # PORT RCPT...: one message to them from "s t"@mx.smtptls.test; prints the reply
+	# to its end
+	local port=$1 r cmds=("EHLO client.smtptls.test" 'MAIL FROM:<"s t"@mx.smtptls.test>')
 	shift
 	for r; do cmds+=("RCPT TO:<$r>"); done
 	dialog "$port" "${cmds[@]}" DATA 'Subject: relayed\r\n\r\nhello\r\n.' | tail -n 1 | sed 's/^.* -> //'
@@ -194,6 +195,9 @@ for b in b1 b2; do
 done
 got() { jq -r 'select(.event == "rcpt") | .to' "$T/$1.log" | LC_ALL=C sort | tr '\n' ' '; }
 is "$(got b2)" "$(got b1)" "serve relays to the addresses Postfix relays to"
+from() { jq -r 'select(.event == "mail") | .from' "$T/$1.log"; }
+is "$(from b2)|$(from b1)" "s t@mx.smtptls.test|s t@mx.smtptls.test" \
+	"from the sender Postfix relays from (its local part quoted on the wire)"
 is "$(got b2)" 'e@remote.smtptls.test f@remote.smtptls.test g@remote.smtptls.test h i@remote.smtptls.test j%k@remote.smtptls.test ' \
 	"which are the rewritten ones"
 ls "$T"/md-relay/new/* >/dev/null 2>&1
