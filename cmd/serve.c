@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "address.h"
 #include "auth.h"
 #include "cmd.h"
 #include "dns.h"
@@ -921,23 +922,57 @@ static bool in_nets(const struct sv_params *p, const char *peer)
 	return false;
 }
 
-static bool final_destination(const struct sv_params *p, const char *rcpt)
+/* One of our --domains ("example.test." is example.test, as Postfix takes it). */
+static bool our_domain(void *arg, const char *d, size_t len)
 {
-	const char *at = strrchr(rcpt, '@');
+	const struct sv_params *p = arg;
 	size_t i;
 
-	size_t len;
-
-	if (!at)
-		return true; /* a local part alone is ours, as Postfix's local domain */
-	/* "example.test." is example.test, as Postfix takes it */
-	len = strlen(at + 1);
-	if (len && at[len] == '.')
+	if (len && d[len - 1] == '.')
 		len--;
 	for (i = 0; i < p->n_domains; i++)
-		if (strlen(p->domains[i]) == len && !strncasecmp(at + 1, p->domains[i], len))
+		if (strlen(p->domains[i]) == len && !strncasecmp(d, p->domains[i], len))
 			return true;
 	return false;
+}
+
+/*
+ * rcpt as Postfix's trivial-rewrite resolves it: while its domain is ours, what the
+ * local part says (user%host, host!user, user@host) is the address; a local part
+ * alone is ours, as Postfix's local domain. Into out, and whether it is ours; -1
+ * when the address it comes to has a bad domain ("Bad ... address syntax").
+ */
+static int resolve_rcpt(const struct sv_params *p, const char *rcpt, bool utf8, char *out,
+                        size_t size, bool *ours)
+{
+	return st_addr_resolve(rcpt, our_domain, (void *)p, utf8, out, size, ours);
+}
+
+static bool final_destination(const struct sv_params *p, const char *rcpt)
+{
+	char fin[ST_ADDR_MAX];
+	bool ours;
+
+	return resolve_rcpt(p, rcpt, true, fin, sizeof(fin), &ours) == 0 && ours;
+}
+
+/* An address (internal form) as it goes on the wire, its local part quoted when it
+ * needs quotes, as Postfix's smtp client sends it: allocated, NULL when out of memory. */
+static char *wire_address(const char *addr)
+{
+	char wire[ST_ADDR_MAX * 2];
+
+	return strdup(st_addr_quote(addr, wire, sizeof(wire)) ? addr : wire);
+}
+
+/* The address a recipient that is not ours is relayed to (resolved, on the wire):
+ * allocated, NULL when out of memory. */
+static char *relay_address(const struct sv_params *p, const char *rcpt)
+{
+	char fin[ST_ADDR_MAX];
+	bool ours;
+
+	return wire_address(resolve_rcpt(p, rcpt, true, fin, sizeof(fin), &ours) ? rcpt : fin);
 }
 
 /* The client certificate's public-key, then certificate, fingerprint in the table. */
@@ -1501,7 +1536,7 @@ static struct spool *spool_open(struct sv *v, struct st_conn *c, const struct st
 {
 	struct spool *s = calloc(1, sizeof(*s));
 	char host[256], tmp[4400];
-	const char **relay = NULL;
+	char **relay = NULL, *from = NULL;
 	unsigned char rnd[6];
 	struct st_buf hdr;
 	size_t k;
@@ -1542,13 +1577,23 @@ static struct spool *spool_open(struct sv *v, struct st_conn *c, const struct st
 				s->err = errno, s->what = "create";
 			continue;
 		}
-		relay[s->n_relay++] = i->smtp.rcpt[k];
+		/* the address the next hop gets: resolved (percent hack, source route) and
+		 * quoted on the wire, as Postfix's smtp client sends it */
+		if (!(relay[s->n_relay] = relay_address(v->p, i->smtp.rcpt[k])))
+			s->err = ENOMEM, s->what = "write";
+		else
+			s->n_relay++;
 	}
+	if (!s->err && s->n_relay && !(from = wire_address(i->smtp.sender)))
+		s->err = ENOMEM, s->what = "write";
 	if (!s->err && s->n_relay &&
-	    st_queue_create(v->p->queue_dir, s->qid, time(NULL), i->smtp.sender, relay, s->n_relay,
-	                    &s->qf, &s->qerr))
+	    st_queue_create(v->p->queue_dir, s->qid, time(NULL), from,
+	                    (const char *const *)relay, s->n_relay, &s->qf, &s->qerr))
 		s->err = EIO, s->what = "queue";
+	for (k = 0; relay && k < s->n_relay; k++)
+		free(relay[k]);
 	free(relay);
+	free(from);
 	if (!s->err) {
 		/* the header: LF for the Maildir, CRLF for the queue */
 		for (k = 0; k < hdr.len; k++) {
@@ -1618,7 +1663,7 @@ struct auth_check {
 	struct sv *v;
 	struct st_conn *conn;
 	unsigned long conn_id;
-	char user[256], mech[8];
+	char user[256], mech[8], authzid[256];
 	char pass[512];
 	bool ok;
 };
@@ -1627,7 +1672,10 @@ static void auth_work(struct st_job *j)
 {
 	struct auth_check *a = j->data;
 
-	a->ok = st_auth_db_check(a->v->auth, a->user, a->pass);
+	/* an authorization identity other than the user is a failed authentication: no
+	 * user here may act for another */
+	a->ok = st_auth_db_check(a->v->auth, a->user, a->pass) &&
+	        (!a->authzid[0] || !strcmp(a->authzid, a->user));
 	explicit_bzero(a->pass, sizeof(a->pass));
 }
 
@@ -1648,10 +1696,13 @@ static void auth_done(struct st_job *j)
 {
 	struct auth_check *a = j->data;
 	bool ok = a->ok;
+	json_t *o =
+	    json_pack("{s:s, s:I, s:s, s:s, s:b}", "event", "auth", "conn", (json_int_t)a->conn_id,
+	              "user", a->user, "mechanism", a->mech, "ok", ok);
 
-	log_event(a->v, json_pack("{s:s, s:I, s:s, s:s, s:b}", "event", "auth", "conn",
-	                          (json_int_t)a->conn_id, "user", a->user, "mechanism", a->mech,
-	                          "ok", ok));
+	if (o && a->authzid[0])
+		json_object_set_new(o, "authzid", json_string(a->authzid));
+	log_event(a->v, o);
 	if (ok) {
 		st_server_answer(a->conn, true, NULL);
 		free(a);
@@ -1668,7 +1719,8 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 {
 	struct auth_check *a = calloc(1, sizeof(*a));
 
-	if (!a || strlen(req->user) >= sizeof(a->user) || strlen(req->pass) >= sizeof(a->pass)) {
+	if (!a || strlen(req->user) >= sizeof(a->user) || strlen(req->pass) >= sizeof(a->pass) ||
+	    (req->authzid && strlen(req->authzid) >= sizeof(a->authzid))) {
 		free(a);
 		st_server_answer(c, false, NULL);
 		return;
@@ -1678,6 +1730,7 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 	a->conn_id = i->id;
 	snprintf(a->user, sizeof(a->user), "%s", req->user);
 	snprintf(a->mech, sizeof(a->mech), "%s", req->mech);
+	snprintf(a->authzid, sizeof(a->authzid), "%s", req->authzid ? req->authzid : "");
 	snprintf(a->pass, sizeof(a->pass), "%s", req->pass);
 	a->job.data = a;
 	a->loop = st_conn_loop(c);
@@ -1724,6 +1777,7 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 	struct sv *v = arg;
 	char buf[600];
 	const char *refused;
+	bool ours;
 
 	{
 		const char *stage = req->event == ST_SRV_MAIL   ? "mail"
@@ -1743,13 +1797,23 @@ static void decide(void *arg, struct st_conn *c, const struct st_srv_request *re
 	}
 	switch (req->event) {
 	case ST_SRV_MAIL:
+		/* the sender resolved as Postfix's smtpd checks it: a bad domain it comes to
+		 * ("a%@ours") is bad syntax */
+		if (req->arg[0] &&
+		    resolve_rcpt(v->p, req->arg, req->smtputf8, buf, sizeof(buf), &ours)) {
+			st_server_answer(c, false, "501 5.1.7 Bad sender address syntax");
+			break;
+		}
 		log_event(v, json_pack("{s:s, s:I, s:s, s:s, s:I}", "event", "mail", "conn",
 		                       (json_int_t)i->id, "helo", i->smtp.helo, "from", req->arg,
 		                       "size", (json_int_t)req->size));
 		st_server_answer(c, true, NULL);
 		break;
 	case ST_SRV_RCPT:
-		refused = relay_check(v, i, req->arg, buf, sizeof(buf));
+		if (resolve_rcpt(v->p, req->arg, req->smtputf8, buf, sizeof(buf), &ours))
+			refused = "501 5.1.3 Bad recipient address syntax";
+		else
+			refused = relay_check(v, i, req->arg, buf, sizeof(buf));
 		log_event(v,
 		          json_pack("{s:s, s:I, s:s, s:b, s:s}", "event", "rcpt", "conn",
 		                    (json_int_t)i->id, "to", req->arg, "accepted", refused == NULL,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "address.h"
 #include "route.h"
 
 const char *st_route_class_name(enum st_route_class c)
@@ -106,6 +107,30 @@ static void split(const char *v, char *t, size_t ts, char *n, size_t ns)
 	snprintf(n, ns, "%s", colon ? colon + 1 : "");
 }
 
+/* A domain in mydestination, for st_addr_resolve; a table that cannot be read: failed. */
+struct mydest {
+	const struct st_route_conf *c;
+	struct st_error *err;
+	bool failed;
+};
+
+static bool in_mydestination(void *arg, const char *d, size_t len)
+{
+	struct mydest *m = arg;
+	char domain[256];
+	int r;
+
+	if (len && d[len - 1] == '.')
+		len--;
+	if (m->failed || len >= sizeof(domain))
+		return false;
+	snprintf(domain, sizeof(domain), "%.*s", (int)len, d);
+	r = in_list(m->c, "mydestination", m->c->mydestination, domain, m->err);
+	if (r < 0)
+		m->failed = true;
+	return r > 0;
+}
+
 static const struct st_policy_entry *tlookup(const struct st_route_conf *c, const char *key,
                                              struct st_route *out)
 {
@@ -127,11 +152,36 @@ int st_route_resolve(const struct st_route_conf *c, const char *rcpt, struct st_
                      struct st_error *err)
 {
 	const char *at = strrchr(rcpt, '@'), *param, *value;
-	char domain[256], local[256], t[128], n[512];
+	char domain[256], local[256], t[128], n[512], parsed[ST_ADDR_MAX], resolved[ST_ADDR_MAX];
 	const struct st_policy_entry *e = NULL;
+	struct mydest md = {c, err, false};
+	bool ours;
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	/* the address as trivial-rewrite resolves it: a source route dropped, and while
+	 * the domain is in mydestination, user%host, host!user and user@host in the local
+	 * part are the address (allow_percent_hack, swap_bangpath: Postfix's defaults) */
+	if (at && at[1]) {
+		if (st_addr_parse(rcpt, strlen(rcpt), true, parsed, sizeof(parsed)) ||
+		    st_addr_resolve(parsed, in_mydestination, &md, true, resolved, sizeof(resolved),
+		                    &ours)) {
+			if (!md.failed)
+				st_error_set(
+				    err, ST_ERR_INPUT,
+				    "'%s' is no address Postfix takes (Bad recipient address "
+				    "syntax)",
+				    rcpt);
+			return -1;
+		}
+		if (md.failed)
+			return -1;
+		if (strcmp(resolved, rcpt)) {
+			snprintf(out->address, sizeof(out->address), "%s", resolved);
+			rcpt = out->address;
+			at = strrchr(rcpt, '@');
+		}
+	}
 	if (!at || !at[1] || strlen(at + 1) >= sizeof(domain) ||
 	    (size_t)(at - rcpt) >= sizeof(local)) {
 		st_error_set(err, ST_ERR_INPUT,
@@ -182,10 +232,15 @@ int st_route_resolve(const struct st_route_conf *c, const char *rcpt, struct st_
 		snprintf(out->nexthop, sizeof(out->nexthop), "%s", c->relayhost);
 	else
 		snprintf(out->nexthop, sizeof(out->nexthop), "%s", domain);
-	snprintf(out->why, sizeof(out->why), "%s class (%s = %s)%s%s",
-	         st_route_class_name(out->cls), param, nz(value),
-	         !n[0] && strcmp(out->nexthop, domain) ? ", relayhost = " : "",
-	         !n[0] && strcmp(out->nexthop, domain) ? out->nexthop : "");
+	/* a why cut short still says how (its parts are bounded by the config) */
+	if (snprintf(out->why, sizeof(out->why), "%s%s%s%s class (%s = %s)%s%s",
+	             out->address[0] ? "resolved to '" : "", out->address,
+	             out->address[0] ? "' (the local part of a local domain's address), " : "",
+	             st_route_class_name(out->cls), param, nz(value),
+	             !n[0] && strcmp(out->nexthop, domain) ? ", relayhost = " : "",
+	             !n[0] && strcmp(out->nexthop, domain) ? out->nexthop : "") >=
+	    (int)sizeof(out->why))
+		out->why[sizeof(out->why) - 1] = '\0';
 	if (out->cls == ST_ROUTE_VIRTUAL_ALIAS)
 		return 0;
 	/* transport_maps: the address (with, then without its extension), the domain, its

@@ -39,11 +39,17 @@ struct st_route {
 	size_t table; /* its table in transport_maps */
 	char key[320];
 	char why[1024]; /* how transport and next hop were chosen, in words */
+	/* the address routed when trivial-rewrite changed the one given (a source route
+	 * dropped; user%host, host!user or user@host in a mydestination address), else "" */
+	char address[512];
 };
 
 /*
  * Route a recipient address ("user@domain", "@domain" for a domain alone)
- * as Postfix's trivial-rewrite does: the address class by its domain
+ * as Postfix's trivial-rewrite does: first the address resolved (a source
+ * route dropped; while its domain is in mydestination, the local part's
+ * user@host, host!user or user%host taken as the address, as Postfix's
+ * defaults allow_percent_hack and swap_bangpath do), then the address class by its domain
  * (mydestination, virtual_alias_domains, virtual_mailbox_domains,
  * relay_domains; literal names and ".parent" forms, "type:table" entries
  * looked up; a name also matches its subdomains when the list's
@@ -55,7 +61,8 @@ struct st_route {
  * parent_domain_matches_subdomains), "*"; a null transport keeps the
  * class's, a null next hop keeps it when the transport is null too and is
  * the recipient domain otherwise. -1 with err (class input) for an
- * address without a domain or a list table that cannot be read.
+ * address without a domain, one Postfix refuses as bad syntax, or a list
+ * table that cannot be read.
  */
 int st_route_resolve(const struct st_route_conf *c, const char *rcpt, struct st_route *out,
                      struct st_error *err);

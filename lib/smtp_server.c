@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "address.h"
 #include "tls.h"
 
 /* Reply texts are Postfix's (3.7 smtpd), checked against a real smtpd in tests/cli. */
@@ -42,8 +43,10 @@ struct st_smtp_server {
 	char auth_user[256];
 	char auth_pass[512];
 	char auth_mech[8];
+	char auth_authzid[256]; /* PLAIN's authorization identity, "" when none */
 	/* the transaction */
 	bool in_tx;
+	bool smtputf8; /* MAIL FROM had SMTPUTF8 */
 	char sender[ST_SRV_CMD_MAX];
 	char cur[ST_SRV_CMD_MAX]; /* the address being decided */
 	char **rcpt;
@@ -102,6 +105,7 @@ static void reset_tx(struct st_smtp_server *s)
 	s->rcpt = NULL;
 	s->n_rcpt = 0;
 	s->in_tx = false;
+	s->smtputf8 = false;
 	s->sender[0] = '\0';
 }
 
@@ -237,45 +241,35 @@ static void ehlo(struct st_smtp_server *s, const char *arg, bool esmtp)
 	reply(s, "250 SMTPUTF8");
 }
 
-/* An address after "FROM:" or "TO:": "<a@b>", "<>", or a bare a@b as Postfix takes it;
- * rest points after it (the parameters). NULL when it is not one. */
-static const char *address(const char *p, char *out, size_t size, const char **rest)
+/* Where the address after "FROM:" or "TO:" is: "<a@b>" (*len bytes inside the brackets
+ * from *start), "<>", or a bare a@b as Postfix takes it; rest points after it (the
+ * parameters). false when there is none. */
+static bool address(const char *p, const char **start, size_t *len, const char **rest)
 {
-	size_t n;
-
 	while (*p == ' ')
 		p++;
 	if (*p == '<') {
-		const char *e = strchr(p, '>');
-		if (!e)
-			return NULL;
-		n = (size_t)(e - p - 1);
-		if (n >= size)
-			return NULL;
-		memcpy(out, p + 1, n);
-		out[n] = '\0';
+		const char *e;
+		bool quoted = false;
+		for (e = p + 1; *e && (quoted || *e != '>'); e++) {
+			if (quoted && *e == '\\' && e[1])
+				e++;
+			else if (*e == '"')
+				quoted = !quoted;
+		}
+		if (!*e)
+			return false;
+		*start = p + 1;
+		*len = (size_t)(e - p - 1);
 		*rest = e + 1;
 	} else {
-		n = strcspn(p, " ");
-		if (n == 0 || n >= size)
-			return NULL;
-		memcpy(out, p, n);
-		out[n] = '\0';
-		*rest = p + n;
+		*start = p;
+		*len = strcspn(p, " ");
+		*rest = p + *len;
+		if (!*len)
+			return false;
 	}
-	for (n = 0; out[n]; n++)
-		if ((unsigned char)out[n] < 0x21 || out[n] == 0x7f || out[n] == '<' ||
-		    out[n] == '>')
-			return NULL;
-	/* the domain: a name, or an address literal "[...]" that ends it (Postfix: "a@[ip]:25"
-	 * is "Bad ... address syntax"; a port is no part of an address) */
-	{
-		const char *at = strrchr(out, '@'), *d = at ? at + 1 : NULL;
-		if (d && *d == '[' ? (strchr(d, ']') != d + strlen(d) - 1 || strchr(d + 1, '['))
-		                   : d && strpbrk(d, ":[]"))
-			return NULL;
-	}
-	return out;
+	return true;
 }
 
 /* The next space-separated parameter of MAIL or RCPT into buf; false at the end. */
@@ -302,9 +296,10 @@ static void ask(struct st_smtp_server *s, enum st_srv_event ev)
 
 static void mail(struct st_smtp_server *s, const char *args)
 {
-	const char *rest;
+	const char *rest, *a;
 	char param[ST_SRV_CMD_MAX];
-	size_t size = 0;
+	size_t size = 0, alen;
+	bool utf8 = false;
 
 	if (s->in_tx) {
 		reply(s, "503 5.5.1 Error: nested MAIL command");
@@ -314,7 +309,7 @@ static void mail(struct st_smtp_server *s, const char *args)
 		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
-	if (!address(args + 5, s->cur, sizeof(s->cur), &rest)) {
+	if (!address(args + 5, &a, &alen, &rest)) {
 		reply(s, "501 5.1.7 Bad sender address syntax");
 		return;
 	}
@@ -332,6 +327,8 @@ static void mail(struct st_smtp_server *s, const char *args)
 				return;
 			}
 			size = (size_t)v;
+		} else if (!strcasecmp(param, "SMTPUTF8")) {
+			utf8 = true;
 		} else if (strcasecmp(param, "BODY=8BITMIME") && strcasecmp(param, "BODY=7BIT") &&
 		           strcasecmp(param, "SMTPUTF8") && strncasecmp(param, "RET=", 4) &&
 		           strncasecmp(param, "ENVID=", 6)) {
@@ -340,15 +337,23 @@ static void mail(struct st_smtp_server *s, const char *args)
 			return;
 		}
 	}
+	/* the address is read once SMTPUTF8 is known: it allows UTF-8 domains */
+	if (st_addr_parse(a, alen, utf8, s->cur, sizeof(s->cur))) {
+		reply(s, "501 5.1.7 Bad sender address syntax");
+		return;
+	}
+	s->smtputf8 = utf8;
 	s->req.arg = s->cur;
 	s->req.size = size;
+	s->req.smtputf8 = utf8;
 	ask(s, ST_SRV_MAIL);
 }
 
 static void rcpt(struct st_smtp_server *s, const char *args)
 {
-	const char *rest;
+	const char *rest, *a;
 	char param[ST_SRV_CMD_MAX];
+	size_t alen;
 
 	if (!s->in_tx) {
 		reply(s, "503 5.5.1 Error: need MAIL command");
@@ -358,7 +363,8 @@ static void rcpt(struct st_smtp_server *s, const char *args)
 		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
-	if (!address(args + 3, s->cur, sizeof(s->cur), &rest) || !s->cur[0]) {
+	if (!address(args + 3, &a, &alen, &rest) ||
+	    st_addr_parse(a, alen, s->smtputf8, s->cur, sizeof(s->cur)) || !s->cur[0]) {
 		reply(s, "501 5.1.3 Bad recipient address syntax");
 		return;
 	}
@@ -373,6 +379,7 @@ static void rcpt(struct st_smtp_server *s, const char *args)
 		return;
 	}
 	s->req.arg = s->cur;
+	s->req.smtputf8 = s->smtputf8;
 	ask(s, ST_SRV_RCPT);
 }
 
@@ -445,8 +452,9 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 		const char *u = d ? memchr(d, '\0', dec.len) : NULL;
 		const char *w = u ? memchr(u + 1, '\0', dec.len - (size_t)(u + 1 - d)) : NULL;
 		size_t ul = w ? (size_t)(w - u - 1) : 0, wl = w ? dec.len - (size_t)(w + 1 - d) : 0;
+		size_t zl = u ? (size_t)(u - d) : 0;
 		if (!w || !ul || ul >= sizeof(s->auth_user) || wl >= sizeof(s->auth_pass) ||
-		    memchr(w + 1, '\0', wl)) {
+		    zl >= sizeof(s->auth_authzid) || memchr(w + 1, '\0', wl)) {
 			if (dec.data)
 				explicit_bzero(dec.data, dec.cap);
 			st_buf_release(&dec);
@@ -455,6 +463,7 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 			return;
 		}
 		snprintf(s->cur, sizeof(s->cur), "%.*s", (int)ul, u + 1);
+		snprintf(s->auth_authzid, sizeof(s->auth_authzid), "%.*s", (int)zl, d);
 		memcpy(s->auth_pass, w + 1, wl);
 		s->auth_pass[wl] = '\0';
 	} else if (s->phase == P_AUTH_USER) {
@@ -466,6 +475,7 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 			return;
 		}
 		snprintf(s->cur, sizeof(s->cur), "%s", (const char *)dec.data);
+		s->auth_authzid[0] = '\0';
 		st_buf_release(&dec);
 		s->phase = P_AUTH_PASS;
 		st_buf_addf(&s->out, "334 UGFzc3dvcmQ6\r\n"); /* "Password:" */
@@ -488,11 +498,14 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 	st_buf_release(&dec);
 	{
 		/* a user name goes to logs and decisions: control bytes or malformed UTF-8
-		 * in it end the exchange, as a malformed response */
-		char shown[sizeof(s->cur)];
+		 * in it (or in the authorization identity) end the exchange, as a malformed
+		 * response */
+		char shown[sizeof(s->cur)], authz[sizeof(s->auth_authzid)];
 		snprintf(shown, sizeof(shown), "%s", s->cur);
 		st_sanitize(shown);
-		if (strcmp(shown, s->cur)) {
+		snprintf(authz, sizeof(authz), "%s", s->auth_authzid);
+		st_sanitize(authz);
+		if (strcmp(shown, s->cur) || strcmp(authz, s->auth_authzid)) {
 			wipe_secret(s);
 			s->phase = P_CMD;
 			reply(s, "535 5.7.8 Error: authentication failed: bad protocol / cancel");
@@ -502,6 +515,7 @@ static void auth_line(struct st_smtp_server *s, const char *line)
 	s->req.user = s->cur;
 	s->req.pass = s->auth_pass;
 	s->req.mech = s->auth_mech;
+	s->req.authzid = s->auth_authzid;
 	ask(s, ST_SRV_AUTH);
 }
 
@@ -537,9 +551,13 @@ static void command(struct st_smtp_server *s, char *line)
 	char *args;
 	size_t n;
 
-	st_sanitize(line);
+	/* the line is read raw: what is shown of it (replies, HELO) is sanitised there */
 	if (s->refuse_next) {
 		reply(s, "421 4.7.1 %s Error: %s", s->p.hostname, s->refuse);
+		return;
+	}
+	if (!st_utf8_is_valid(line)) {
+		reply(s, "500 5.5.2 Error: bad UTF-8 syntax");
 		return;
 	}
 	n = strcspn(line, " ");
@@ -728,8 +746,10 @@ static void process(struct st_smtp_server *s)
 		}
 		memcpy(line, d, n);
 		line[n] = '\0';
-		if (memchr(line, '\0', n))
-			memset(line, '?', n); /* a NUL: nothing of it is a command */
+		/* a NUL ends a command where it is, as in Postfix's smtpd; in an AUTH
+		 * response nothing of the line is taken */
+		if (s->phase != P_CMD && memchr(line, '\0', n))
+			memset(line, '?', n);
 		if (s->phase == P_CMD)
 			command(s, line);
 		else

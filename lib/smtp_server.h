@@ -59,11 +59,19 @@ enum st_srv_event {
 /* The request behind an event, borrowed until the answer. */
 struct st_srv_request {
 	enum st_srv_event event;
-	const char *arg;  /* MAIL, RCPT: the address (no brackets; "" for the null sender) */
+	/* MAIL, RCPT: the address (no brackets; "" for the null sender) in Postfix's internal
+	 * form: raw bytes (valid UTF-8, maybe control characters: sanitise to show it),
+	 * a source route dropped, quotes of the local part removed */
+	const char *arg;
 	size_t size;      /* MAIL: its SIZE= (0 when none); END: the message's size */
 	const char *user; /* AUTH */
 	const char *pass; /* AUTH: wiped after the answer */
 	const char *mech; /* AUTH: "PLAIN" or "LOGIN" */
+	/* AUTH: PLAIN's authorization identity ("" when none, and for LOGIN): the caller
+	 * refuses one that is not the user, as Cyrus and Dovecot do for users without
+	 * proxy rights */
+	const char *authzid;
+	bool smtputf8; /* MAIL, RCPT: the transaction's MAIL FROM had SMTPUTF8 */
 };
 
 struct st_smtp_server;

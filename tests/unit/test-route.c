@@ -76,6 +76,38 @@ static void test_classes(void **state)
 	assert_non_null(strstr(err.msg, "mydestination"));
 }
 
+/* The address is resolved first: percent hack, bang path, source route, '@' in a local part */
+static void test_rewrite(void **state)
+{
+	struct st_route_conf c;
+	struct st_error err;
+	struct st_route r;
+
+	(void)state;
+	st_policy_tables_init(&tm);
+	conf(&c);
+	route(&c, "e%other.smtptls.test@me.smtptls.test", "default", "smtp", "other.smtptls.test");
+	assert_int_equal(st_route_resolve(&c, "e%other.smtptls.test@me.smtptls.test", &r, &err), 0);
+	assert_string_equal(r.address, "e@other.smtptls.test");
+	assert_non_null(strstr(r.why, "resolved to 'e@other.smtptls.test'"));
+	route(&c, "e%f%other.smtptls.test@me.smtptls.test", "default", "smtp",
+	      "other.smtptls.test");
+	route(&c, "e%localhost@me.smtptls.test", "local", "local", "me.smtptls.test");
+	route(&c, "other.smtptls.test!e@me.smtptls.test", "default", "smtp", "other.smtptls.test");
+	route(&c, "@x.smtptls.test:e@other.smtptls.test", "default", "smtp", "other.smtptls.test");
+	route(&c, "\"e@other.smtptls.test\"@localhost", "default", "smtp", "other.smtptls.test");
+	/* only a local domain's local part is read again */
+	route(&c, "e%me.smtptls.test@other.smtptls.test", "default", "smtp", "other.smtptls.test");
+	assert_int_equal(st_route_resolve(&c, "e%other.smtptls.test@other.smtptls.test", &r, &err),
+	                 0);
+	assert_string_equal(r.address, "");
+	/* what Postfix calls bad syntax */
+	assert_int_equal(st_route_resolve(&c, "e%@me.smtptls.test", &r, &err), -1);
+	assert_int_equal(err.cls, ST_ERR_INPUT);
+	assert_int_equal(st_route_resolve(&c, "e@bad..smtptls.test", &r, &err), -1);
+	st_policy_tables_release(&tm);
+}
+
 static void test_transport_maps(void **state)
 {
 	struct st_route_conf c;
@@ -162,6 +194,7 @@ int main(void)
 	    cmocka_unit_test(test_classes),
 	    cmocka_unit_test(test_list_tables),
 	    cmocka_unit_test(test_transport_maps),
+	    cmocka_unit_test(test_rewrite),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

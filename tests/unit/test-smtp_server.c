@@ -253,6 +253,7 @@ static void test_auth(void **state)
 	assert_string_equal(req.mech, "PLAIN");
 	assert_string_equal(req.user, "alice");
 	assert_string_equal(req.pass, "s3cret");
+	assert_string_equal(req.authzid, "");
 	st_smtp_server_answer(s, false, NULL);
 	assert_string_equal(take(s), "535 5.7.8 Error: authentication failed: authentication failure\r\n");
 	/* LOGIN, prompted */
@@ -268,6 +269,17 @@ static void test_auth(void **state)
 	st_smtp_server_state(s, &st);
 	assert_string_equal(st.auth_user, "alice");
 	say(s, "AUTH PLAIN\r\n", "503 5.5.1 Error: already authenticated\r\n");
+	st_smtp_server_free(s);
+
+	/* the authorization identity goes to the caller, who decides: "bob\0alice\0s3cret" */
+	s = new_server(&p);
+	say(s, "AUTH PLAIN Ym9iAGFsaWNlAHMzY3JldA==\r\n", "");
+	assert_int_equal(st_smtp_server_next(s, &req), ST_SRV_AUTH);
+	assert_string_equal(req.user, "alice");
+	assert_string_equal(req.authzid, "bob");
+	st_smtp_server_answer(s, false, NULL);
+	assert_string_equal(take(s),
+	                    "535 5.7.8 Error: authentication failed: authentication failure\r\n");
 	st_smtp_server_free(s);
 
 	s = new_server(&p);
@@ -286,6 +298,61 @@ static void test_auth(void **state)
 	say(s, "MAIL FROM:<a@b>\r\n", "");
 	answer(s, true, NULL, "250 2.1.0 Ok\r\n");
 	say(s, "AUTH PLAIN\r\n", "503 5.5.1 Error: MAIL transaction in progress\r\n");
+	st_smtp_server_free(s);
+}
+
+/* Addresses are read from the raw bytes, as Postfix's smtpd reads them */
+static void test_address_syntax(void **state)
+{
+	struct st_smtp_server_params p = {.hostname = "mx.test"};
+	struct st_smtp_server *s = new_server(&p);
+	struct st_srv_request req;
+	static const unsigned char nul[] = "RCPT TO:<a\0b@mx.test>\r\nNOOP\0 x\r\n";
+
+	(void)state;
+	say(s, "EHLO c\r\n",
+	    "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
+	/* invalid UTF-8 anywhere in a command line */
+	say(s, "MAIL FROM:<\xff\xfe@mx.test>\r\n", "500 5.5.2 Error: bad UTF-8 syntax\r\n");
+	say(s, "NOOP \xc0\x80\r\n", "500 5.5.2 Error: bad UTF-8 syntax\r\n");
+	/* '[' in a local part is bad syntax; a control character is taken, raw */
+	say(s, "MAIL FROM:<a\x1b[31m@mx.test>\r\n", "501 5.1.7 Bad sender address syntax\r\n");
+	say(s, "MAIL FROM:<a\x1b@mx.test>\r\n", "");
+	assert_int_equal(st_smtp_server_next(s, &req), ST_SRV_MAIL);
+	assert_string_equal(req.arg, "a\x1b@mx.test");
+	assert_false(req.smtputf8);
+	answer(s, true, NULL, "250 2.1.0 Ok\r\n");
+	/* white space, specials, bad domains */
+	say(s, "RCPT TO:<a\tb@mx.test>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	say(s, "RCPT TO:<a,b@mx.test>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	say(s, "RCPT TO:<a\"b@mx.test>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	say(s, "RCPT TO:<a@mx\x01.test>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	say(s, "RCPT TO:<a@m..test>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	say(s, "RCPT TO:<a@192.0.2.1>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	say(s, "RCPT TO:<a@[192.0.2]>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	say(s, "RCPT TO:<a@\xc3\xa9.test>\r\n", "501 5.1.3 Bad recipient address syntax\r\n");
+	/* a NUL ends the line where it is */
+	assert_int_equal(st_smtp_server_input(s, nul, sizeof(nul) - 1), sizeof(nul) - 1);
+	assert_string_equal(take(s), "501 5.1.3 Bad recipient address syntax\r\n250 2.0.0 Ok\r\n");
+	/* a source route dropped, quotes taken off, UTF-8 in the local part */
+	say(s, "RCPT TO:<@a.test,@b.test:\"x y\"@mx.test>\r\n", "");
+	assert_int_equal(st_smtp_server_next(s, &req), ST_SRV_RCPT);
+	assert_string_equal(req.arg, "x y@mx.test");
+	answer(s, false, "554 5.7.1 <x\x1by@mx.test>: Relay access denied",
+	       "554 5.7.1 <x?y@mx.test>: Relay access denied\r\n");
+	say(s, "RCPT TO:<\xc3\xa9@[IPv6:2001:db8::1]>\r\n", "");
+	assert_int_equal(st_smtp_server_next(s, &req), ST_SRV_RCPT);
+	assert_string_equal(req.arg, "\xc3\xa9@[IPv6:2001:db8::1]");
+	answer(s, true, NULL, "250 2.1.5 Ok\r\n");
+	/* a UTF-8 domain with SMTPUTF8 */
+	say(s, "RSET\r\n", "250 2.0.0 Ok\r\n");
+	say(s, "MAIL FROM:<a@\xc3\xa9.test> SMTPUTF8\r\n", "");
+	assert_int_equal(st_smtp_server_next(s, &req), ST_SRV_MAIL);
+	assert_true(req.smtputf8);
+	answer(s, true, NULL, "250 2.1.0 Ok\r\n");
+	say(s, "RCPT TO:<b@\xc3\xa9.test>\r\n", "");
+	assert_int_equal(st_smtp_server_next(s, &req), ST_SRV_RCPT);
 	st_smtp_server_free(s);
 }
 
@@ -373,9 +440,10 @@ static void test_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_transaction), cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_starttls),    cmocka_unit_test(test_auth),
-	    cmocka_unit_test(test_pipelining),  cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_transaction),    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_starttls),       cmocka_unit_test(test_auth),
+	    cmocka_unit_test(test_pipelining),     cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_address_syntax),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
