@@ -397,6 +397,14 @@ static void pump_(struct st_conn *c)
 			return;
 		}
 		if (ev == ST_SRV_NONE) {
+			if (c->user && st.n_rcpt == 0 && !c->asked && c->srv->p.release) {
+				/* the transaction ended without an end of data to decide (the engine
+				 * refused the message itself: 552, 500): what the caller keeps for
+				 * the message goes now, before the reply, not with the connection */
+				void *u = c->user;
+				c->user = NULL;
+				c->srv->p.release(c->srv->p.arg, c, u);
+			}
 			flush(c, false);
 			if (c->closing || st_smtp_server_next(c->smtp, NULL) != ST_SRV_NONE)
 				continue; /* the output drained and the engine read on */

@@ -70,7 +70,9 @@ struct st_server_params {
 	 * max_size bytes), in pieces borrowed for the call; the server keeps none of it. The
 	 * piece never ends in a CR that begins a CRLF. NULL: the message is thrown away. */
 	void (*body)(void *arg, struct st_conn *c, const unsigned char *d, size_t n);
-	/* The connection is freed with st_conn_user(c) still set: release it. */
+	/* The connection is freed, or its transaction ended without asking decide about the
+	 * end of data (the engine refused the message: 552, 500), with st_conn_user(c) still
+	 * set: release it (st_conn_user(c) is NULL from then on). */
 	void (*release)(void *arg, struct st_conn *c, void *user);
 	/* After a handshake with a client certificate: is it trusted? Once per connection;
 	 * answer with st_server_ccert_answer, at once or later (a check that fetches runs
@@ -111,8 +113,9 @@ struct st_server *st_server_start_shared(uv_loop_t *loop, const struct st_server
 /* The loop a connection lives on (for work and timers of its own). */
 uv_loop_t *st_conn_loop(const struct st_conn *c);
 
-/* A pointer of the caller's for the connection (e.g. the message being stored), NULL at
- * first; handed to release when the connection is freed with it set. */
+/* A pointer of the caller's for the connection's transaction (e.g. the message being
+ * stored), NULL at first; handed to release when the connection is freed with it set, or
+ * when the transaction ends without a decision on its end of data. */
 void st_conn_set_user(struct st_conn *c, void *user);
 void *st_conn_user(const struct st_conn *c);
 
