@@ -1735,9 +1735,15 @@ static void auth_check(struct sv *v, struct st_conn *c, const struct st_srv_requ
 	a->job.data = a;
 	a->loop = st_conn_loop(c);
 	if (st_pool_submit(a->loop, &a->job, auth_work, auth_done) < 0) {
+		/* not the client's fault: a temporary failure, as Postfix's when its SASL server
+		 * fails, not 535 for a password that may be right */
+		const char *why = "cannot start a thread to check a password";
 		explicit_bzero(a->pass, sizeof(a->pass));
 		free(a);
-		st_server_answer(c, false, NULL);
+		st_out_error("%s", why);
+		log_event(v, json_pack("{s:s, s:I, s:s}", "event", "error", "conn",
+		                       (json_int_t)i->id, "error", why));
+		st_server_answer(c, false, "454 4.7.0 Temporary authentication failure");
 	}
 }
 
