@@ -334,8 +334,11 @@ static void dq_end(struct dq *q, int rc, struct ub_result *res, const struct st_
 		d->polling = false;
 	}
 	if (q->gai) {
-		/* a lookup still at work ends on its own, and frees itself */
+		/* a lookup still at work ends on its own, and frees itself; one still waiting
+		 * for a thread never starts (a silent resolver would hold a thread for nothing,
+		 * and the loop's end with it) and frees itself all the same */
 		q->gai->q = NULL;
+		st_pool_cancel(&q->gai->job);
 		q->gai = NULL;
 	}
 	q->cb(q, rc, res, err);

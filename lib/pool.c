@@ -15,7 +15,7 @@ static uv_mutex_t mu;
 static uv_cond_t cond;
 static bool ready;
 static struct st_job *head, *tail;
-static unsigned threads, idle, max_threads = 4;
+static unsigned threads, idle, queued, max_threads = 4; /* queued: jobs no thread has taken */
 
 static void init(void)
 {
@@ -37,6 +37,7 @@ static void worker(void *arg)
 		head = j->next;
 		if (!head)
 			tail = NULL;
+		queued--;
 		uv_mutex_unlock(&mu);
 		j->work(j);
 		uv_async_send(&j->done_async); /* j belongs to its loop from here */
@@ -76,7 +77,10 @@ int st_pool_submit(uv_loop_t *loop, struct st_job *j, void (*work)(struct st_job
 	if (!ready)
 		return ST_E_NOMEM;
 	uv_mutex_lock(&mu);
-	if (idle == 0 && threads < max_threads) {
+	/* a thread for this job unless an idle one is left for it: an idle thread already
+	 * signalled for a job queued before (it has not woken yet) is not free, or a burst
+	 * of jobs would wait behind one thread (an OCSP check holding a delivery up) */
+	if (queued >= idle && threads < max_threads) {
 		if (uv_thread_create_ex(&t, &o, worker, NULL) == 0)
 			threads++;
 		else if (threads == 0) {
@@ -97,7 +101,32 @@ int st_pool_submit(uv_loop_t *loop, struct st_job *j, void (*work)(struct st_job
 	else
 		head = j;
 	tail = j;
+	queued++;
 	uv_cond_signal(&cond);
 	uv_mutex_unlock(&mu);
+	return 0;
+}
+
+int st_pool_cancel(struct st_job *j)
+{
+	struct st_job **p;
+
+	uv_mutex_lock(&mu);
+	for (p = &head; *p && *p != j; p = &(*p)->next)
+		;
+	if (!*p) {
+		uv_mutex_unlock(&mu);
+		return ST_E_INVALID; /* taken by a thread: it runs to its end */
+	}
+	*p = j->next;
+	if (tail == j) {
+		struct st_job *t = head;
+		while (t && t->next)
+			t = t->next;
+		tail = t;
+	}
+	queued--;
+	uv_mutex_unlock(&mu);
+	uv_close((uv_handle_t *)&j->done_async, closed); /* done(j) comes, work(j) never */
 	return 0;
 }

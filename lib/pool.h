@@ -29,6 +29,13 @@ struct st_job {
 int st_pool_submit(uv_loop_t *loop, struct st_job *j, void (*work)(struct st_job *j),
                    void (*done)(struct st_job *j));
 
+/*
+ * Take back a job no thread has started (call on its loop's thread, between submit and
+ * done): work(j) will not run, done(j) still comes on the loop, as for any job. ST_E_INVALID
+ * when a thread has it already (it runs to its end; done follows).
+ */
+int st_pool_cancel(struct st_job *j);
+
 /* At most n threads (default 4; 1 to 128): more when jobs wait long (OCSP fetches). */
 void st_pool_set_max(unsigned n);
 
