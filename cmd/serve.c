@@ -1280,7 +1280,9 @@ static int write_all(int fd, const unsigned char *p, size_t len)
 /* Write out what waits in a copy; the first failure is kept. */
 static void copy_flush(struct spool *s, struct copy *c)
 {
-	if (!c->len || s->err)
+	if (s->err)
+		c->len = 0; /* the message is lost already: what waits goes nowhere */
+	if (!c->len)
 		return;
 	if (c == &s->md) {
 		if (write_all(s->md_fd, c->buf, c->len))
