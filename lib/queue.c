@@ -167,7 +167,8 @@ int st_queue_commit(struct st_queue_file *f, struct st_error *err)
 	if (sync_dir(f->dir)) {
 		/* a retry must not find it twice: taken back, as any failure */
 		int e = errno;
-		unlink(f->path);
+		if (unlink(f->path) == 0)
+			(void)sync_dir(f->dir); /* best effort: a crash must not bring it back */
 		errno = e;
 		goto fail;
 	}
