@@ -518,8 +518,8 @@ static void idle_cb(uv_timer_t *t)
 	}
 	st_smtp_server_clock(c->smtp, now);
 	dl = st_smtp_server_deadline(c->smtp);
-	if (dl > now) {
-		arm(c); /* the deadline moved meanwhile */
+	if (!dl || dl > now) {
+		arm(c); /* the deadline moved meanwhile, or none runs (a decision is pending) */
 		return;
 	}
 	if (c->tcp.write_queue_size > 0) {

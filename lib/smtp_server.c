@@ -917,7 +917,9 @@ void st_smtp_server_clock(struct st_smtp_server *s, unsigned long long now_ms)
 
 unsigned long long st_smtp_server_deadline(const struct st_smtp_server *s)
 {
-	return s->clocked && s->phase != P_CLOSED ? s->deadline : 0;
+	/* while a decision is pending the client waits for us, not we for it (an AUTH
+	 * failure's delay, a slow disk): its answer starts the next deadline */
+	return s->clocked && s->phase != P_CLOSED && s->phase != P_WAIT ? s->deadline : 0;
 }
 
 void st_smtp_server_timeout(struct st_smtp_server *s)

@@ -128,8 +128,8 @@ void st_smtp_server_tls_up(struct st_smtp_server *s, bool ok, const char *refuse
  */
 void st_smtp_server_clock(struct st_smtp_server *s, unsigned long long now_ms);
 
-/* When the session's deadline passes, on that clock (0: none, before the first clock or
- * after the end): call st_smtp_server_timeout then. */
+/* When the session's deadline passes, on that clock (0: none, before the first clock,
+ * while a decision is pending, or after the end): call st_smtp_server_timeout then. */
 unsigned long long st_smtp_server_deadline(const struct st_smtp_server *s);
 
 /* The deadline passed: "421 4.4.2 HOST Error: timeout exceeded" (as Postfix says for its

@@ -7,7 +7,7 @@
 . "$TOP_SRCDIR/tests/lib/tap.sh"
 . "$TOP_SRCDIR/tests/lib/serve.sh"
 . "$TOP_SRCDIR/tests/lib/postfix.sh"
-need python3 jq
+need python3 jq openssl
 pf_require
 cd "$T" || exit 1
 
@@ -102,6 +102,17 @@ for i in 1 2 3 4; do
 closed" "trickler $i: ended by the deadline"
 done
 like "$(trickle "$smtp" slow)" "^250 2\\.0\\.0 Ok: queued as " "then a new client is served"
+
+# the time serve takes to decide is not the client's: a wrong password, answered after
+# Postfix's one-second error sleep, gets its 535 even with a deadline of one second
+printf 'alice:%s\n' "$(openssl passwd -6 s3cret)" >"$T/users"
+serve_as auth --listen 127.0.0.1:0 --hostname mx.serve.smtptls.test --maildir "$T/md-auth" \
+	--domains example.smtptls.test --idle-timeout 1 --auth-file "$T/users" --auth-plaintext ||
+	exit 1
+is "$(python3 "$TOP_SRCDIR/tests/lib/smtp-dialog.py" "$port" "EHLO client.smtptls.test" \
+	"AUTH PLAIN $(printf '\0alice\0wrong' | base64 -w0)" "NOOP" | sed -n '2,3p' | sed 's/^.* -> //')" \
+	"535 5.7.8 Error: authentication failed: authentication failure
+250 2.0.0 Ok" "a decision longer than the deadline: its answer, and the session goes on"
 
 # the same tricklers against a real Postfix with deadlines on: the same reply
 D=$T/postfix
